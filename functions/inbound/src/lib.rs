@@ -1,0 +1,89 @@
+//! The inbound SQS consumer: one FIFO batch at a time, each event stored
+//! once and pushed live. Failures are reported per message (partial batch
+//! response) so one poison message never holds back other customers.
+
+use std::collections::HashSet;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+
+use shared::channel::ChannelTable;
+use shared::inbound::{Inbound, Outcome, QueuedEvent};
+use shared::store::{ChatStore, ConnectionStore, Pusher};
+
+pub struct State<S, P> {
+    pub store: S,
+    pub pusher: P,
+    pub channels: ChannelTable,
+}
+
+impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let sdk = shared::aws::sdk_config().await;
+        let tables = shared::config::Tables::from_env().map_err(anyhow::Error::msg)?;
+        let endpoint =
+            shared::config::env_required("WS_MANAGEMENT_ENDPOINT").map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            store: shared::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables),
+            pusher: shared::aws::ApiGwPusher::new(&sdk, &endpoint),
+            channels: ChannelTable::from_env()?,
+        })
+    }
+}
+
+pub async fn handle<S, P>(state: &State<S, P>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error>
+where
+    S: ChatStore + ConnectionStore,
+    P: Pusher,
+{
+    let inbound = Inbound {
+        store: &state.store,
+        pusher: &state.pusher,
+        channels: &state.channels,
+    };
+    let mut failed_groups: HashSet<String> = HashSet::new();
+    let mut failures = Vec::new();
+    for record in event.payload.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let group = record.attributes.get("MessageGroupId").cloned().unwrap_or_default();
+        let receives = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse::<u32>().ok())
+            .unwrap_or(1);
+        // FIFO order: once a customer's message fails, their later ones in
+        // this batch wait for it rather than overtake it.
+        if failed_groups.contains(&group) {
+            failures.push(id);
+            continue;
+        }
+        let result = match serde_json::from_str::<QueuedEvent>(record.body.as_deref().unwrap_or("")) {
+            Ok(queued) => inbound.process(&queued).await.map_err(|e| format!("{e:#}")),
+            Err(e) => Err(format!("queued body is not an inbound event: {e}")),
+        };
+        match result {
+            Ok(Outcome::Stored { .. } | Outcome::Duplicate | Outcome::StatusNoted) => {}
+            Err(reason) => {
+                tracing::error!(
+                    sqs_message_id = %id,
+                    message_group = %group,
+                    receive_count = receives,
+                    reason = %reason,
+                    "inbound event failed; it will be retried and reach the DLQ after the redrive limit"
+                );
+                failed_groups.insert(group);
+                failures.push(id);
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    Ok(response)
+}

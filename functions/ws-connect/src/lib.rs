@@ -1,0 +1,54 @@
+//! `$connect`: a dashboard opens `wss://…/?token=<JWT>[&chat_id=…]`.
+//! A bad or missing token refuses the handshake with 401.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use lambda_runtime::{Error, LambdaEvent};
+
+use shared::auth::JwtKeys;
+use shared::aws::websocket::{connection_id, response};
+use shared::dashboard::{ConnectError, connect};
+use shared::store::{ChatStore, ConnectionStore, ExecutiveStore};
+
+pub struct State<S> {
+    pub store: S,
+    pub keys: JwtKeys,
+}
+
+impl State<shared::aws::DynamoStore> {
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let sdk = shared::aws::sdk_config().await;
+        let tables = shared::config::Tables::from_env().map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            store: shared::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables),
+            keys: JwtKeys::from_env().map_err(anyhow::Error::msg)?,
+        })
+    }
+}
+
+pub async fn handle<S>(
+    state: &State<S>,
+    event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+) -> Result<ApiGatewayProxyResponse, Error>
+where
+    S: ChatStore + ConnectionStore + ExecutiveStore,
+{
+    let req = event.payload;
+    let Some(id) = connection_id(&req) else {
+        return Ok(response(400, Some("no connection id".into())));
+    };
+    let token = req.query_string_parameters.first("token");
+    let chat_id = req.query_string_parameters.first("chat_id");
+    Ok(match connect(&state.store, &state.keys, id.clone(), token, chat_id).await {
+        Ok(_) => response(200, None),
+        Err(ConnectError::Unauthorized(e)) => {
+            tracing::info!(connection_id = %id, reason = %e, "connection refused");
+            response(401, Some("Unauthorized".into()))
+        }
+        Err(ConnectError::Disabled) => response(403, Some("Forbidden".into())),
+        Err(ConnectError::BadChat(reason)) => response(400, Some(reason)),
+        Err(ConnectError::Store(e)) => {
+            tracing::error!(connection_id = %id, error = ?e, "could not record connection");
+            response(500, Some("try again".into()))
+        }
+    })
+}

@@ -1,0 +1,52 @@
+//! Every dashboard event route (and `$default`): the reply, or an `error`
+//! frame, is pushed back on the same connection, which stays open.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use lambda_runtime::{Error, LambdaEvent};
+
+use shared::aws::websocket::{body_text, connection_id, response};
+use shared::protocol::{ErrorCode, ProtocolError, error_frame};
+use shared::store::{ChatStore, ConnectionStore, Pusher};
+
+pub struct State<S, P> {
+    pub store: S,
+    pub pusher: P,
+}
+
+impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let sdk = shared::aws::sdk_config().await;
+        let tables = shared::config::Tables::from_env().map_err(anyhow::Error::msg)?;
+        let endpoint =
+            shared::config::env_required("WS_MANAGEMENT_ENDPOINT").map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            store: shared::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables),
+            pusher: shared::aws::ApiGwPusher::new(&sdk, &endpoint),
+        })
+    }
+}
+
+pub async fn handle<S, P>(
+    state: &State<S, P>,
+    event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+) -> Result<ApiGatewayProxyResponse, Error>
+where
+    S: ChatStore + ConnectionStore,
+    P: Pusher,
+{
+    let req = event.payload;
+    let Some(id) = connection_id(&req) else {
+        return Ok(response(400, None));
+    };
+    let pushed = match body_text(&req) {
+        Ok(text) => shared::dashboard::handle_frame(&state.store, &state.pusher, &id, &text).await,
+        Err(reason) => {
+            let frame = error_frame(&ProtocolError::new(ErrorCode::BadRequest, reason), None);
+            state.pusher.push(&id, &frame).await.map(|_| ())
+        }
+    };
+    if let Err(e) = pushed {
+        tracing::warn!(connection_id = %id, error = ?e, "could not deliver the reply");
+    }
+    Ok(response(200, None))
+}

@@ -1,0 +1,359 @@
+//! Reads `template.yaml` so the local stack has exactly the deployed
+//! tables, queues and routes: one definition, no drift.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template.yaml could not be read")]
+    Read(#[from] std::io::Error),
+    #[error("template.yaml is not valid YAML")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("template.yaml: {0}")]
+    Shape(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDefinition {
+    pub attribute_name: String,
+    pub attribute_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyElement {
+    pub attribute_name: String,
+    pub key_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Projection {
+    pub projection_type: String,
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GlobalSecondaryIndex {
+    pub index_name: String,
+    pub key_schema: Vec<KeyElement>,
+    pub projection: Projection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLive {
+    pub attribute_name: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableDef {
+    #[serde(skip)]
+    pub logical_id: String,
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    pub key_schema: Vec<KeyElement>,
+    #[serde(default)]
+    pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
+    pub time_to_live_specification: Option<TimeToLive>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDef {
+    pub logical_id: String,
+    pub fifo: bool,
+    pub content_based_dedup: bool,
+    pub visibility_timeout: Option<u32>,
+    /// (logical id of the dead-letter queue, maxReceiveCount)
+    pub redrive: Option<(String, u32)>,
+}
+
+impl QueueDef {
+    /// The local queue name: FIFO queues must end in `.fifo`.
+    pub fn local_name(&self, prefix: &str) -> String {
+        if self.fifo {
+            format!("{prefix}{}.fifo", self.logical_id)
+        } else {
+            format!("{prefix}{}", self.logical_id)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRoute {
+    pub method: String,
+    pub path: String,
+    /// The function's binary (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+}
+
+impl HttpRoute {
+    pub fn route_key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// Path parameters when `path` matches this route's pattern.
+    pub fn matches(&self, method: &str, path: &str) -> Option<HashMap<String, String>> {
+        if !self.method.eq_ignore_ascii_case(method) && self.method != "ANY" {
+            return None;
+        }
+        let pattern: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let mut params = HashMap::new();
+        for (i, seg) in pattern.iter().enumerate() {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+                params.insert(name.to_owned(), actual.get(i..)?.join("/"));
+                return Some(params);
+            }
+            let got = actual.get(i)?;
+            match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) if !got.is_empty() => {
+                    let decoded = urlencoding::decode(got).map(|c| c.into_owned()).unwrap_or_else(|_| (*got).to_owned());
+                    params.insert(name.to_owned(), decoded);
+                }
+                Some(_) => return None,
+                None if seg == got => {}
+                None => return None,
+            }
+        }
+        (pattern.len() == actual.len()).then_some(params)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsRoute {
+    pub route_key: String,
+    pub binary: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Template {
+    pub parameters: BTreeMap<String, String>,
+    pub tables: Vec<TableDef>,
+    pub queues: Vec<QueueDef>,
+    pub http_routes: Vec<HttpRoute>,
+    pub ws_routes: Vec<WsRoute>,
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_mapping()?.get(key)
+}
+
+fn shape(msg: impl Into<String>) -> TemplateError {
+    TemplateError::Shape(msg.into())
+}
+
+/// The logical id behind `!Ref X`, `!GetAtt X.Arn` or a `${X...}` in `!Sub`.
+fn tagged_target(v: &Value) -> Option<String> {
+    let Value::Tagged(t) = v else { return None };
+    let inner = t.value.as_str()?;
+    match t.tag.to_string().as_str() {
+        "!Ref" => Some(inner.to_owned()),
+        "!GetAtt" => inner.split('.').next().map(str::to_owned),
+        _ => None,
+    }
+}
+
+impl Template {
+    pub fn load(path: &std::path::Path) -> Result<Self, TemplateError> {
+        Self::parse(&std::fs::read_to_string(path)?)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let root: Value = serde_yaml_ng::from_str(text)?;
+        let mut t = Template::default();
+
+        if let Some(params) = get(&root, "Parameters").and_then(Value::as_mapping) {
+            for (name, def) in params {
+                if let (Some(name), Some(default)) = (name.as_str(), get(def, "Default")) {
+                    let value = match default {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => continue,
+                    };
+                    t.parameters.insert(name.to_owned(), value);
+                }
+            }
+        }
+
+        let resources = get(&root, "Resources")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| shape("no Resources"))?;
+        let mut binaries: HashMap<String, String> = HashMap::new();
+        let mut integrations: HashMap<String, String> = HashMap::new();
+        let mut routes: Vec<(String, String)> = Vec::new();
+
+        for (id, res) in resources {
+            let id = id.as_str().ok_or_else(|| shape("a resource id is not a string"))?;
+            let kind = get(res, "Type").and_then(Value::as_str).unwrap_or_default();
+            let props = get(res, "Properties").cloned().unwrap_or(Value::Null);
+            match kind {
+                "AWS::DynamoDB::Table" => {
+                    let mut table: TableDef = serde_yaml_ng::from_value(props)
+                        .map_err(|e| shape(format!("{id}: {e}")))?;
+                    table.logical_id = id.to_owned();
+                    t.tables.push(table);
+                }
+                "AWS::SQS::Queue" => t.queues.push(queue(id, &props, &t.parameters)?),
+                "AWS::Serverless::Function" => {
+                    let binary = get(res, "Metadata")
+                        .and_then(|m| get(m, "BuildProperties"))
+                        .and_then(|b| get(b, "Binary"))
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| shape(format!("{id}: no Metadata.BuildProperties.Binary")))?;
+                    binaries.insert(id.to_owned(), binary.to_owned());
+                    if let Some(events) = get(&props, "Events").and_then(Value::as_mapping) {
+                        for ev in events.values() {
+                            if get(ev, "Type").and_then(Value::as_str) != Some("HttpApi") {
+                                continue;
+                            }
+                            let p = get(ev, "Properties").ok_or_else(|| shape(format!("{id}: HttpApi event without Properties")))?;
+                            let method = get(p, "Method").and_then(Value::as_str).unwrap_or("ANY");
+                            let path = get(p, "Path").and_then(Value::as_str).ok_or_else(|| shape(format!("{id}: HttpApi event without Path")))?;
+                            t.http_routes.push(HttpRoute {
+                                method: method.to_ascii_uppercase(),
+                                path: path.to_owned(),
+                                binary: binary.to_owned(),
+                            });
+                        }
+                    }
+                }
+                "AWS::ApiGatewayV2::Integration" => {
+                    // IntegrationUri: !Sub "...${SomeFunction.Arn}/invocations"
+                    let function = match get(&props, "IntegrationUri") {
+                        Some(Value::Tagged(tag)) => tag.value.as_str().and_then(|uri| {
+                            uri.split("${")
+                                .find(|s| s.contains(".Arn}"))
+                                .and_then(|s| s.split('.').next())
+                                .map(str::to_owned)
+                        }),
+                        _ => None,
+                    };
+                    if let Some(f) = function {
+                        integrations.insert(id.to_owned(), f);
+                    }
+                }
+                "AWS::ApiGatewayV2::Route" => {
+                    let key = get(&props, "RouteKey").and_then(Value::as_str).ok_or_else(|| shape(format!("{id}: no RouteKey")))?;
+                    // Target: !Sub "integrations/${SomeIntegration}"
+                    let target = match get(&props, "Target") {
+                        Some(Value::Tagged(tag)) => tag
+                            .value
+                            .as_str()
+                            .and_then(|s| s.split("${").nth(1))
+                            .and_then(|s| s.split('}').next())
+                            .map(str::to_owned),
+                        _ => None,
+                    }
+                    .ok_or_else(|| shape(format!("{id}: Target must be !Sub \"integrations/${{Integration}}\"")))?;
+                    routes.push((key.to_owned(), target));
+                }
+                _ => {}
+            }
+        }
+
+        for (key, integration) in routes {
+            let function = integrations
+                .get(&integration)
+                .ok_or_else(|| shape(format!("route {key}: unknown integration {integration}")))?;
+            let binary = binaries
+                .get(function)
+                .ok_or_else(|| shape(format!("route {key}: unknown function {function}")))?;
+            t.ws_routes.push(WsRoute {
+                route_key: key,
+                binary: binary.clone(),
+            });
+        }
+        Ok(t)
+    }
+
+    pub fn ws_route(&self, key: &str) -> Option<&WsRoute> {
+        self.ws_routes.iter().find(|r| r.route_key == key)
+    }
+}
+
+fn queue(id: &str, props: &Value, params: &BTreeMap<String, String>) -> Result<QueueDef, TemplateError> {
+    let as_u32 = |v: &Value| -> Option<u32> {
+        match v {
+            Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+            Value::String(s) => s.parse().ok(),
+            tagged @ Value::Tagged(_) => tagged_target(tagged)
+                .and_then(|p| params.get(&p))
+                .and_then(|s| s.parse().ok()),
+            _ => None,
+        }
+    };
+    let redrive = match get(props, "RedrivePolicy") {
+        Some(r) => {
+            let dlq = get(r, "deadLetterTargetArn")
+                .and_then(tagged_target)
+                .ok_or_else(|| shape(format!("{id}: deadLetterTargetArn must be !GetAtt Queue.Arn")))?;
+            let max = get(r, "maxReceiveCount")
+                .and_then(as_u32)
+                .ok_or_else(|| shape(format!("{id}: maxReceiveCount must resolve to a number")))?;
+            Some((dlq, max))
+        }
+        None => None,
+    };
+    Ok(QueueDef {
+        logical_id: id.to_owned(),
+        fifo: get(props, "FifoQueue").and_then(Value::as_bool).unwrap_or(false),
+        content_based_dedup: get(props, "ContentBasedDeduplication")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        visibility_timeout: get(props, "VisibilityTimeout").and_then(as_u32),
+        redrive,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_template() -> Template {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        Template::load(&path).expect("template.yaml parses")
+    }
+
+    #[test]
+    fn the_repository_template_defines_tables_queues_and_routes() {
+        let t = repo_template();
+        let tables: Vec<_> = t.tables.iter().map(|t| t.logical_id.as_str()).collect();
+        assert!(tables.contains(&"ChatsTable"), "{tables:?}");
+        assert!(tables.contains(&"ConnectionsTable"));
+        assert!(tables.contains(&"ExecutivesTable"));
+        let inbound = t.queues.iter().find(|q| q.logical_id == "InboundQueue").expect("inbound queue");
+        assert!(inbound.fifo);
+        assert_eq!(inbound.redrive, Some(("InboundDLQ".to_owned(), 5)));
+        assert!(t.http_routes.iter().any(|r| r.route_key() == "POST /api/chats/whatsapp_chat/{channel}" && r.binary == "webhook"));
+        assert_eq!(t.ws_route("$connect").map(|r| r.binary.as_str()), Some("ws-connect"));
+        assert_eq!(t.ws_route("$default").map(|r| r.binary.as_str()), Some("ws-events"));
+        assert_eq!(t.ws_route("join_chat").map(|r| r.binary.as_str()), Some("ws-events"));
+    }
+
+    #[test]
+    fn every_supported_dashboard_event_has_a_websocket_route() {
+        let t = repo_template();
+        for event in shared::protocol::SUPPORTED_EVENTS {
+            assert!(t.ws_route(event).is_some(), "no route for {event}");
+        }
+    }
+
+    #[test]
+    fn route_patterns_capture_path_parameters() {
+        let r = HttpRoute { method: "POST".into(), path: "/api/chats/whatsapp_chat/{channel}".into(), binary: "webhook".into() };
+        let p = r.matches("POST", "/api/chats/whatsapp_chat/9099039188").expect("matches");
+        assert_eq!(p.get("channel").map(String::as_str), Some("9099039188"));
+        assert!(r.matches("GET", "/api/chats/whatsapp_chat/1").is_none());
+        assert!(r.matches("POST", "/api/chats/whatsapp_chat").is_none());
+        assert!(r.matches("POST", "/api/chats/whatsapp_chat/1/extra").is_none());
+    }
+}

@@ -1,0 +1,774 @@
+//! The DynamoDB adapter: chats, messages, read markers, connections and
+//! executives. Every access is by key or index; nothing scans. The item
+//! layout is documented in docs/data-model.md.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update,
+    WriteRequest,
+};
+use chrono::{Duration, Utc};
+
+use super::item::{ItemExt, Item, key, n, put_opt, s, t, time_key, unavailable};
+use crate::channel::{ChannelId, Stakeholder};
+use crate::chat::{Chat, ChatId, ChatStatus, Direction, Message, SenderType};
+use crate::config::Tables;
+use crate::executive::{Email, Executive, ExecutiveId, Role};
+use crate::store::{
+    Appended, ChatStore, Connection, ConnectionId, ConnectionStore, ExecutiveStore, Member, Room,
+    StoreError,
+};
+use crate::whatsapp::SenderId;
+
+/// GSI overloaded per table (see docs/data-model.md).
+pub const GSI1: &str = "gsi1";
+/// Dedupe markers outlive any redelivery (Meta retries for up to 7 days).
+const DEDUPE_TTL_DAYS: i64 = 8;
+/// API Gateway closes connections after 2 h; a stale record expires soon after.
+const CONNECTION_TTL_MINUTES: i64 = 130;
+/// BatchGetItem / BatchWriteItem limits.
+const BATCH_GET_MAX: usize = 100;
+const BATCH_WRITE_MAX: usize = 25;
+/// Unprocessed keys are retried this many times before giving up.
+const BATCH_RETRIES: usize = 5;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    tables: Tables,
+}
+
+fn chat_pk(id: &ChatId) -> String {
+    format!("CHAT#{id}")
+}
+
+fn current_pk(stakeholder: Stakeholder, customer: &SenderId) -> String {
+    format!("CUSTOMER#{stakeholder}#{customer}")
+}
+
+fn list_pk(status: ChatStatus, stakeholder: Stakeholder) -> String {
+    format!("LIST#{}#{stakeholder}", status.as_str())
+}
+
+fn list_sk(chat: &Chat) -> String {
+    format!("{}#{}", time_key(chat.last_message_time), chat.chat_id)
+}
+
+fn conn_pk(id: &ConnectionId) -> String {
+    format!("CONN#{id}")
+}
+
+fn epoch_after(d: Duration) -> u64 {
+    u64::try_from((Utc::now() + d).timestamp()).unwrap_or(0)
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    unavailable(e)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self { client, tables }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    async fn get(&self, table: &str, k: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(k))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    /// Queries one partition (of the table or its GSI), newest first, up
+    /// to `limit` items across result pages.
+    async fn query_desc(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        pk_name: &str,
+        pk: String,
+        sk_prefix: Option<(&str, String)>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut cond = format!("{pk_name} = :pk");
+            let mut q = self
+                .client
+                .query()
+                .table_name(table)
+                .set_index_name(index.map(str::to_owned))
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit.saturating_sub(items.len()).clamp(1, 1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take());
+            if let Some((sk_name, prefix)) = &sk_prefix {
+                cond.push_str(&format!(" AND begins_with({sk_name}, :prefix)"));
+                q = q.expression_attribute_values(":prefix", s(prefix.clone()));
+            }
+            let out = q
+                .key_condition_expression(cond)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if items.len() < limit && !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        items.truncate(limit);
+        Ok(items)
+    }
+
+    async fn batch_write(&self, table: &str, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..=BATCH_RETRIES {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == BATCH_RETRIES {
+                    return Err(StoreError::Unavailable(
+                        format!("{} writes stayed unprocessed", pending.len()).into(),
+                    ));
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, pending)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(table))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn chat_item(chat: &Chat) -> Item {
+    let mut item = key(chat_pk(&chat.chat_id), "META");
+    item.insert("gsi1pk".into(), s(list_pk(chat.status, chat.customer_type)));
+    item.insert("gsi1sk".into(), s(list_sk(chat)));
+    item.insert("chat_id".into(), s(chat.chat_id.as_str()));
+    item.insert("customer".into(), s(chat.customer.as_str()));
+    put_opt(&mut item, "customer_name", chat.customer_name.as_deref());
+    item.insert("customer_type".into(), s(chat.customer_type.as_str()));
+    item.insert("channel".into(), s(chat.channel.as_str()));
+    item.insert("status".into(), s(chat.status.as_str()));
+    item.insert("created_at".into(), t(chat.created_at));
+    put_opt(&mut item, "last_message", chat.last_message.as_deref());
+    item.insert("last_message_time".into(), t(chat.last_message_time));
+    put_opt(&mut item, "last_msg_by", chat.last_msg_by.as_deref());
+    if let Some(at) = chat.last_incoming_message {
+        item.insert("last_incoming_message".into(), t(at));
+    }
+    item.insert("inbound_count".into(), n(chat.inbound_count));
+    item.insert("message_count".into(), n(chat.message_count));
+    item
+}
+
+fn chat_from(item: &Item) -> Result<Chat, StoreError> {
+    let bad = |what: &str| StoreError::Corrupt(format!("chat item: {what}"));
+    Ok(Chat {
+        chat_id: ChatId::parse(item.str("chat_id")?).map_err(|_| bad("chat_id"))?,
+        customer: SenderId::parse(item.str("customer")?).map_err(|_| bad("customer"))?,
+        customer_name: item.str_opt("customer_name").map(str::to_owned),
+        customer_type: Stakeholder::parse(item.str("customer_type")?)
+            .map_err(|_| bad("customer_type"))?,
+        channel: ChannelId::parse(item.str("channel")?).map_err(|_| bad("channel"))?,
+        status: ChatStatus::parse(item.str("status")?).map_err(|_| bad("status"))?,
+        created_at: item.time("created_at")?,
+        last_message: item.str_opt("last_message").map(str::to_owned),
+        last_message_time: item.time("last_message_time")?,
+        last_msg_by: item.str_opt("last_msg_by").map(str::to_owned),
+        last_incoming_message: item.time_opt("last_incoming_message")?,
+        inbound_count: item.u64_or_zero("inbound_count")?,
+        message_count: item.u64_or_zero("message_count")?,
+    })
+}
+
+fn message_item(m: &Message) -> Result<Item, StoreError> {
+    let mut item = key(chat_pk(&m.chat_id), format!("MSG#{}", m.message_id));
+    item.insert("chat_id".into(), s(m.chat_id.as_str()));
+    item.insert("message_id".into(), s(&m.message_id));
+    put_opt(&mut item, "wa_message_id", m.wa_message_id.as_deref());
+    let direction = match m.direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    };
+    item.insert("direction".into(), s(direction));
+    item.insert("sender".into(), s(&m.sender));
+    let sender_type = match m.sender_type {
+        SenderType::Customer => "Customer",
+        SenderType::Agent => "Agent",
+        SenderType::System => "System",
+    };
+    item.insert("sender_type".into(), s(sender_type));
+    item.insert("kind".into(), s(m.content.kind()));
+    put_opt(&mut item, "text", m.content.text());
+    item.insert("preview".into(), s(&m.preview));
+    let content = serde_json::to_string(&m.content)
+        .map_err(|e| StoreError::Corrupt(format!("message content: {e}")))?;
+    item.insert("content".into(), s(content));
+    if let Some(at) = m.sent_at {
+        item.insert("sent_at".into(), t(at));
+    }
+    item.insert("received_at".into(), t(m.received_at));
+    put_opt(&mut item, "reply_to", m.reply_to.as_deref());
+    Ok(item)
+}
+
+fn message_from(item: &Item) -> Result<Message, StoreError> {
+    let bad = |what: &str| StoreError::Corrupt(format!("message item: {what}"));
+    let content = serde_json::from_str(item.str("content")?).map_err(|_| bad("content"))?;
+    Ok(Message {
+        chat_id: ChatId::parse(item.str("chat_id")?).map_err(|_| bad("chat_id"))?,
+        message_id: item.str("message_id")?.to_owned(),
+        wa_message_id: item.str_opt("wa_message_id").map(str::to_owned),
+        direction: match item.str("direction")? {
+            "inbound" => Direction::Inbound,
+            "outbound" => Direction::Outbound,
+            _ => return Err(bad("direction")),
+        },
+        sender: item.str("sender")?.to_owned(),
+        sender_type: match item.str("sender_type")? {
+            "Customer" => SenderType::Customer,
+            "Agent" => SenderType::Agent,
+            "System" => SenderType::System,
+            _ => return Err(bad("sender_type")),
+        },
+        preview: item.str("preview")?.to_owned(),
+        content,
+        sent_at: item.time_opt("sent_at")?,
+        received_at: item.time("received_at")?,
+        reply_to: item.str_opt("reply_to").map(str::to_owned),
+    })
+}
+
+/// Whether a cancelled transaction failed on its first item's condition.
+fn first_condition_failed(err: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .first()
+            .and_then(|r| r.code())
+            .is_some_and(|c| c == "ConditionalCheckFailed"),
+        _ => false,
+    }
+}
+
+impl ChatStore for DynamoStore {
+    async fn current_chat(
+        &self,
+        stakeholder: Stakeholder,
+        customer: &SenderId,
+    ) -> Result<Option<Chat>, StoreError> {
+        let Some(pointer) = self
+            .get(&self.tables.chats, key(current_pk(stakeholder, customer), "CURRENT"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = ChatId::parse(pointer.str("chat_id")?)
+            .map_err(|_| StoreError::Corrupt("current-chat pointer".into()))?;
+        self.chat(&id).await
+    }
+
+    async fn create_chat(&self, chat: &Chat) -> Result<Chat, StoreError> {
+        let table = &self.tables.chats;
+        let mut pointer = key(current_pk(chat.customer_type, &chat.customer), "CURRENT");
+        pointer.insert("chat_id".into(), s(chat.chat_id.as_str()));
+        let put_pointer = Put::builder()
+            .table_name(table)
+            .set_item(Some(pointer))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let put_chat = Put::builder()
+            .table_name(table)
+            .set_item(Some(chat_item(chat)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_pointer).build())
+            .transact_items(TransactWriteItem::builder().put(put_chat).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(chat.clone()),
+            // Another consumer created the customer's chat first: use it.
+            Err(e) if first_condition_failed(&e) => self
+                .current_chat(chat.customer_type, &chat.customer)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("current chat vanished after a race".into())),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn append_inbound(&self, chat: &Chat, m: &Message) -> Result<Appended, StoreError> {
+        let table = &self.tables.chats;
+        let wa_id = m.wa_message_id.as_deref().unwrap_or(&m.message_id);
+        let mut marker = key(format!("WAMSG#{wa_id}"), "DEDUP");
+        marker.insert("chat_id".into(), s(chat.chat_id.as_str()));
+        marker.insert("message_id".into(), s(&m.message_id));
+        marker.insert("expires_at".into(), n(epoch_after(Duration::days(DEDUPE_TTL_DAYS))));
+        let put_marker = Put::builder()
+            .table_name(table)
+            .set_item(Some(marker))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let put_message = Put::builder()
+            .table_name(table)
+            .set_item(Some(message_item(m)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+
+        let mut after = chat.clone();
+        after.status = ChatStatus::Active;
+        after.last_message = Some(m.preview.clone());
+        after.last_message_time = m.received_at;
+        after.last_msg_by = Some(m.sender.clone());
+        after.last_incoming_message = Some(m.received_at);
+        let mut values = HashMap::from([
+            (":active".to_owned(), s(ChatStatus::Active.as_str())),
+            (":list".to_owned(), s(list_pk(ChatStatus::Active, chat.customer_type))),
+            (":listsk".to_owned(), s(list_sk(&after))),
+            (":preview".to_owned(), s(&m.preview)),
+            (":at".to_owned(), t(m.received_at)),
+            (":by".to_owned(), s(&m.sender)),
+            (":one".to_owned(), n(1)),
+        ]);
+        let mut set = "#status = :active, gsi1pk = :list, gsi1sk = :listsk, last_message = :preview, \
+             last_message_time = :at, last_msg_by = :by, last_incoming_message = :at"
+            .to_owned();
+        if let Some(name) = after.customer_name.as_deref() {
+            set.push_str(", customer_name = :name");
+            values.insert(":name".to_owned(), s(name));
+        }
+        let update_chat = Update::builder()
+            .table_name(table)
+            .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
+            .update_expression(format!("SET {set} ADD inbound_count :one, message_count :one"))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(build_err)?;
+
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_marker).build())
+            .transact_items(TransactWriteItem::builder().put(put_message).build())
+            .transact_items(TransactWriteItem::builder().update(update_chat).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if first_condition_failed(&e) => return Ok(Appended::Duplicate),
+            Err(e) => return Err(unavailable(e)),
+        }
+        // Re-read for exact counters (outbound messages may have moved them).
+        let now = self
+            .chat(&chat.chat_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("chat vanished after append".into()))?;
+        Ok(Appended::Stored(now))
+    }
+
+    async fn chat(&self, id: &ChatId) -> Result<Option<Chat>, StoreError> {
+        self.get(&self.tables.chats, key(chat_pk(id), "META"))
+            .await?
+            .as_ref()
+            .map(chat_from)
+            .transpose()
+    }
+
+    async fn list_chats(
+        &self,
+        status: ChatStatus,
+        stakeholder: Stakeholder,
+        limit: usize,
+    ) -> Result<Vec<Chat>, StoreError> {
+        let items = self
+            .query_desc(
+                &self.tables.chats,
+                Some(GSI1),
+                "gsi1pk",
+                list_pk(status, stakeholder),
+                None,
+                limit,
+            )
+            .await?;
+        items.iter().map(chat_from).collect()
+    }
+
+    async fn messages(
+        &self,
+        chat: &ChatId,
+        skip: usize,
+        take: usize,
+    ) -> Result<(Vec<Message>, bool), StoreError> {
+        let items = self
+            .query_desc(
+                &self.tables.chats,
+                None,
+                "pk",
+                chat_pk(chat),
+                Some(("sk", "MSG#".to_owned())),
+                skip + take + 1,
+            )
+            .await?;
+        let has_more = items.len() > skip + take;
+        let messages = items
+            .iter()
+            .skip(skip)
+            .take(take)
+            .map(message_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((messages, has_more))
+    }
+
+    async fn seen_counts(
+        &self,
+        pairs: &[(ChatId, ExecutiveId)],
+    ) -> Result<HashMap<(ChatId, ExecutiveId), u64>, StoreError> {
+        let table = &self.tables.chats;
+        let mut unique: Vec<&(ChatId, ExecutiveId)> = pairs.iter().collect();
+        unique.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
+        unique.dedup();
+        let mut found = HashMap::new();
+        for chunk in unique.chunks(BATCH_GET_MAX) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|(c, e)| key(chat_pk(c), format!("READ#{e}")))
+                .collect();
+            for attempt in 0..=BATCH_RETRIES {
+                if keys.is_empty() {
+                    break;
+                }
+                if attempt == BATCH_RETRIES {
+                    return Err(StoreError::Unavailable("read markers stayed unprocessed".into()));
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out.responses.and_then(|mut r| r.remove(table)).unwrap_or_default() {
+                    let chat = ChatId::parse(item.str("chat_id")?)
+                        .map_err(|_| StoreError::Corrupt("read marker chat_id".into()))?;
+                    let exec = ExecutiveId::parse(item.str("executive_id")?)
+                        .map_err(|_| StoreError::Corrupt("read marker executive_id".into()))?;
+                    found.insert((chat, exec), item.u64("seen")?);
+                }
+                keys = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(found)
+    }
+
+    async fn mark_seen(
+        &self,
+        chat: &ChatId,
+        executive: &ExecutiveId,
+        seen: u64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.chats)
+            .set_key(Some(key(chat_pk(chat), format!("READ#{executive}"))))
+            .update_expression("SET seen = :seen, seen_at = :now, chat_id = :chat, executive_id = :exec")
+            .condition_expression("attribute_not_exists(seen) OR seen < :seen")
+            .expression_attribute_values(":seen", n(seen))
+            .expression_attribute_values(":now", t(Utc::now()))
+            .expression_attribute_values(":chat", s(chat.as_str()))
+            .expression_attribute_values(":exec", s(executive.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already at or past `seen`: markers never move back.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+fn room_item(connection: &Connection, room: &Room, expires_at: u64) -> Item {
+    let mut item = key(conn_pk(&connection.connection_id), format!("ROOM#{}", room.key()));
+    item.insert("gsi1pk".into(), s(format!("ROOM#{}", room.key())));
+    item.insert("gsi1sk".into(), s(conn_pk(&connection.connection_id)));
+    item.insert("connection_id".into(), s(&connection.connection_id.0));
+    item.insert("executive_id".into(), s(connection.executive_id.as_str()));
+    item.insert("expires_at".into(), n(expires_at));
+    item
+}
+
+fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+    Ok(WriteRequest::builder()
+        .put_request(PutRequest::builder().set_item(Some(item)).build().map_err(build_err)?)
+        .build())
+}
+
+impl ConnectionStore for DynamoStore {
+    async fn add_connection(&self, c: &Connection, rooms: &[Room]) -> Result<(), StoreError> {
+        let expires_at = epoch_after(Duration::minutes(CONNECTION_TTL_MINUTES));
+        let mut meta = key(conn_pk(&c.connection_id), "META");
+        meta.insert("gsi1pk".into(), s(format!("USER#{}", c.executive_id)));
+        meta.insert("gsi1sk".into(), s(conn_pk(&c.connection_id)));
+        meta.insert("connection_id".into(), s(&c.connection_id.0));
+        meta.insert("executive_id".into(), s(c.executive_id.as_str()));
+        let role = match c.role {
+            Role::Agent => "agent",
+            Role::Admin => "admin",
+        };
+        meta.insert("role".into(), s(role));
+        meta.insert(
+            "stakeholders".into(),
+            AttributeValue::L(c.stakeholders.iter().map(|x| s(x.as_str())).collect()),
+        );
+        meta.insert("connected_at".into(), t(c.connected_at));
+        meta.insert("expires_at".into(), n(expires_at));
+        let mut writes = vec![put_request(meta)?];
+        for room in rooms {
+            writes.push(put_request(room_item(c, room, expires_at))?);
+        }
+        self.batch_write(&self.tables.connections, writes).await
+    }
+
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        let Some(item) = self.get(&self.tables.connections, key(conn_pk(id), "META")).await? else {
+            return Ok(None);
+        };
+        let bad = |what: &str| StoreError::Corrupt(format!("connection item: {what}"));
+        Ok(Some(Connection {
+            connection_id: id.clone(),
+            executive_id: ExecutiveId::parse(item.str("executive_id")?)
+                .map_err(|_| bad("executive_id"))?,
+            role: match item.str("role")? {
+                "admin" => Role::Admin,
+                _ => Role::Agent,
+            },
+            stakeholders: item
+                .str_list("stakeholders")
+                .into_iter()
+                .filter_map(|x| Stakeholder::parse(x).ok())
+                .collect(),
+            connected_at: item.time("connected_at")?,
+        }))
+    }
+
+    async fn remove_connection(&self, id: &ConnectionId) -> Result<(), StoreError> {
+        let table = &self.tables.connections;
+        // A connection has one item per room it joined: bounded and small.
+        let items = self.query_desc(table, None, "pk", conn_pk(id), None, 1000).await?;
+        let mut deletes = Vec::with_capacity(items.len());
+        for item in items {
+            let k = key(item.str("pk")?, item.str("sk")?);
+            deletes.push(
+                WriteRequest::builder()
+                    .delete_request(DeleteRequest::builder().set_key(Some(k)).build().map_err(build_err)?)
+                    .build(),
+            );
+        }
+        self.batch_write(table, deletes).await
+    }
+
+    async fn join(&self, c: &Connection, room: &Room) -> Result<(), StoreError> {
+        let expires_at = epoch_after(Duration::minutes(CONNECTION_TTL_MINUTES));
+        self.client
+            .put_item()
+            .table_name(&self.tables.connections)
+            .set_item(Some(room_item(c, room, expires_at)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn leave(&self, id: &ConnectionId, room: &Room) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.connections)
+            .set_key(Some(key(conn_pk(id), format!("ROOM#{}", room.key()))))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn members(&self, room: &Room) -> Result<Vec<Member>, StoreError> {
+        let items = self
+            .query_desc(
+                &self.tables.connections,
+                Some(GSI1),
+                "gsi1pk",
+                format!("ROOM#{}", room.key()),
+                None,
+                usize::MAX,
+            )
+            .await?;
+        let now = epoch_after(Duration::zero());
+        let mut members = Vec::with_capacity(items.len());
+        for item in items {
+            // TTL deletion lags; an expired record is not a member.
+            if item.u64("expires_at").is_ok_and(|e| e < now) {
+                continue;
+            }
+            members.push(Member {
+                connection_id: ConnectionId(item.str("connection_id")?.to_owned()),
+                executive_id: ExecutiveId::parse(item.str("executive_id")?)
+                    .map_err(|_| StoreError::Corrupt("room item executive_id".into()))?,
+            });
+        }
+        Ok(members)
+    }
+}
+
+fn executive_from(item: &Item) -> Result<Executive, StoreError> {
+    let bad = |what: &str| StoreError::Corrupt(format!("executive item: {what}"));
+    Ok(Executive {
+        executive_id: ExecutiveId::parse(item.str("executive_id")?).map_err(|_| bad("id"))?,
+        name: item.str("name")?.to_owned(),
+        email: Email::parse(item.str("email")?).map_err(|_| bad("email"))?,
+        password_hash: item.str("password_hash")?.to_owned(),
+        role: match item.str("role")? {
+            "admin" => Role::Admin,
+            "agent" => Role::Agent,
+            _ => return Err(bad("role")),
+        },
+        stakeholders: item
+            .str_list("stakeholders")
+            .into_iter()
+            .map(|x| Stakeholder::parse(x).map_err(|_| bad("stakeholders")))
+            .collect::<Result<_, _>>()?,
+        disabled: item.bool_or("disabled", false),
+    })
+}
+
+impl ExecutiveStore for DynamoStore {
+    async fn executive(&self, id: &ExecutiveId) -> Result<Option<Executive>, StoreError> {
+        self.get(&self.tables.executives, key(format!("EXEC#{id}"), "PROFILE"))
+            .await?
+            .as_ref()
+            .map(executive_from)
+            .transpose()
+    }
+
+    async fn executive_by_email(&self, email: &Email) -> Result<Option<Executive>, StoreError> {
+        let Some(guard) = self
+            .get(&self.tables.executives, key(format!("EMAIL#{}", email.as_str()), "EMAIL"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = ExecutiveId::parse(guard.str("executive_id")?)
+            .map_err(|_| StoreError::Corrupt("email guard".into()))?;
+        self.executive(&id).await
+    }
+
+    async fn put_executive(&self, e: &Executive) -> Result<(), StoreError> {
+        let table = &self.tables.executives;
+        let mut profile = key(format!("EXEC#{}", e.executive_id), "PROFILE");
+        profile.insert("executive_id".into(), s(e.executive_id.as_str()));
+        profile.insert("name".into(), s(&e.name));
+        profile.insert("email".into(), s(e.email.as_str()));
+        profile.insert("password_hash".into(), s(&e.password_hash));
+        let role = match e.role {
+            Role::Agent => "agent",
+            Role::Admin => "admin",
+        };
+        profile.insert("role".into(), s(role));
+        profile.insert(
+            "stakeholders".into(),
+            AttributeValue::L(e.stakeholders.iter().map(|x| s(x.as_str())).collect()),
+        );
+        profile.insert("disabled".into(), AttributeValue::Bool(e.disabled));
+        let mut guard = key(format!("EMAIL#{}", e.email.as_str()), "EMAIL");
+        guard.insert("executive_id".into(), s(e.executive_id.as_str()));
+        let put_guard = Put::builder()
+            .table_name(table)
+            .set_item(Some(guard))
+            .condition_expression("attribute_not_exists(pk) OR executive_id = :id")
+            .expression_attribute_values(":id", s(e.executive_id.as_str()))
+            .build()
+            .map_err(build_err)?;
+        let put_profile = Put::builder()
+            .table_name(table)
+            .set_item(Some(profile))
+            .build()
+            .map_err(build_err)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_guard).build())
+            .transact_items(TransactWriteItem::builder().put(put_profile).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if first_condition_failed(&err) => Err(StoreError::Corrupt(format!(
+                "e-mail {} belongs to another executive",
+                e.email.as_str()
+            ))),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        for table in [&self.tables.chats, &self.tables.connections, &self.tables.executives] {
+            self.client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}

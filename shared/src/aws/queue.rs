@@ -1,0 +1,63 @@
+//! The inbound FIFO queue on SQS.
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+
+use crate::store::{InboundQueue, QueueEntry, QueueError};
+
+/// SendMessageBatch takes at most ten entries.
+const BATCH_MAX: usize = 10;
+
+#[derive(Clone, Debug)]
+pub struct SqsInboundQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsInboundQueue {
+    pub fn new(client: Client, url: String) -> Self {
+        Self { client, url }
+    }
+}
+
+impl InboundQueue for SqsInboundQueue {
+    async fn enqueue(&self, entries: &[QueueEntry]) -> Result<(), QueueError> {
+        for chunk in entries.chunks(BATCH_MAX) {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for (i, e) in chunk.iter().enumerate() {
+                batch.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&e.body)
+                        .message_group_id(&e.group_id)
+                        .message_deduplication_id(&e.dedup_id)
+                        .build()
+                        .map_err(|err| QueueError::Unavailable(Box::new(err)))?,
+                );
+            }
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(batch))
+                .send()
+                .await
+                .map_err(|err| QueueError::Unavailable(Box::new(err)))?;
+            if !out.failed.is_empty() {
+                return Err(QueueError::Refused(out.failed.len()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), QueueError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|err| QueueError::Unavailable(Box::new(err)))?;
+        Ok(())
+    }
+}

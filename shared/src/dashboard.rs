@@ -1,0 +1,262 @@
+//! The dashboard side of the WebSocket API: connecting, disconnecting and
+//! answering client events (SPEC §5).
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::auth::{AuthError, JwtKeys};
+use crate::channel::Stakeholder;
+use crate::chat::{Chat, ChatId};
+use crate::executive::Role;
+use crate::protocol::{
+    self, ChatListQuery, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
+};
+use crate::store::{
+    ChatStore, Connection, ConnectionId, ConnectionStore, ExecutiveStore, PushError, Pusher, Room,
+    StoreError,
+};
+use crate::views::{ChatView, MessageView};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("unauthorized: {0}")]
+    Unauthorized(AuthError),
+    #[error("executive is disabled")]
+    Disabled,
+    #[error("chat_id: {0}")]
+    BadChat(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who a connection belongs to and which dashboards it may see.
+fn visible(connection: &Connection, stakeholders: &[Stakeholder], s: Stakeholder) -> bool {
+    connection.role == Role::Admin || stakeholders.contains(&s)
+}
+
+/// `$connect`: checks the token, records the connection and its rooms.
+/// A token naming an executive we do not know was issued by another
+/// system with our key: it is accepted and sees every dashboard.
+pub async fn connect<S>(
+    store: &S,
+    keys: &JwtKeys,
+    connection_id: ConnectionId,
+    token: Option<&str>,
+    chat_id: Option<&str>,
+) -> Result<Connection, ConnectError>
+where
+    S: ChatStore + ConnectionStore + ExecutiveStore,
+{
+    let caller = keys
+        .verify(token.unwrap_or(""))
+        .map_err(ConnectError::Unauthorized)?;
+    let stakeholders = match store.executive(&caller.executive_id).await? {
+        Some(e) if e.disabled => return Err(ConnectError::Disabled),
+        Some(e) => e.dashboards(),
+        None => Stakeholder::SERVED.to_vec(),
+    };
+    let connection = Connection {
+        connection_id,
+        executive_id: caller.executive_id,
+        role: caller.role,
+        stakeholders,
+        connected_at: Utc::now(),
+    };
+    let mut rooms = vec![Room::Everyone];
+    rooms.extend(connection.stakeholders.iter().map(|s| Room::Dashboard(*s)));
+    if let Some(raw) = chat_id.filter(|c| !c.is_empty()) {
+        let id = ChatId::parse(raw).map_err(|e| ConnectError::BadChat(e.to_string()))?;
+        let chat = store
+            .chat(&id)
+            .await?
+            .ok_or_else(|| ConnectError::BadChat("no such chat".into()))?;
+        if !visible(&connection, &connection.stakeholders, chat.customer_type) {
+            return Err(ConnectError::BadChat("no such chat".into()));
+        }
+        rooms.push(Room::Chat(id));
+    }
+    store.add_connection(&connection, &rooms).await?;
+    tracing::info!(connection_id = %connection.connection_id, executive_id = %connection.executive_id, "dashboard connected");
+    Ok(connection)
+}
+
+/// `$disconnect`: forgets the connection and its rooms.
+pub async fn disconnect<S: ConnectionStore>(store: &S, id: &ConnectionId) -> Result<(), StoreError> {
+    store.remove_connection(id).await?;
+    tracing::info!(connection_id = %id, "dashboard disconnected");
+    Ok(())
+}
+
+/// Answers one client frame on `connection_id`: the reply (or `error`
+/// frame) is pushed back to the same connection.
+pub async fn handle_frame<S, P>(
+    store: &S,
+    pusher: &P,
+    connection_id: &ConnectionId,
+    text: &str,
+) -> Result<(), PushError>
+where
+    S: ChatStore + ConnectionStore,
+    P: Pusher,
+{
+    let request_id = protocol::request_id_of(text);
+    let rid = request_id.as_deref();
+    let reply = match answer(store, connection_id, text).await {
+        Ok((event, data)) => {
+            let f = frame(event, data, rid);
+            if f.len() > protocol::MAX_FRAME_BYTES {
+                protocol::error_frame(
+                    &ProtocolError::new(
+                        ErrorCode::InvalidData,
+                        "the reply would exceed the 32 KB frame limit; ask for a smaller page_size",
+                    ),
+                    rid,
+                )
+            } else {
+                f
+            }
+        }
+        Err(e) => protocol::error_frame(&e, rid),
+    };
+    pusher.push(connection_id, &reply).await.map(|_| ())
+}
+
+fn internal(e: StoreError) -> ProtocolError {
+    tracing::error!(error = ?e, "storage failed while answering a frame");
+    ProtocolError::new(ErrorCode::Internal, "storage is unavailable; try again")
+}
+
+async fn answer<S>(
+    store: &S,
+    connection_id: &ConnectionId,
+    text: &str,
+) -> Result<(&'static str, serde_json::Value), ProtocolError>
+where
+    S: ChatStore + ConnectionStore,
+{
+    let incoming = protocol::parse_frame(text)?;
+    let connection = store
+        .connection(connection_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ProtocolError::new(ErrorCode::Forbidden, "connection is not registered; reconnect")
+        })?;
+    let name = incoming.event.name();
+    let data = match incoming.event {
+        ClientEvent::FetchAllChats(q) => fetch_all_chats(store, &connection, &q).await?,
+        ClientEvent::FetchChatsByUser(q) => fetch_chats_by_user(store, &connection, &q).await?,
+        ClientEvent::JoinChat { chat_id } => {
+            visible_chat(store, &connection, &chat_id).await?;
+            store
+                .join(&connection, &Room::Chat(chat_id.clone()))
+                .await
+                .map_err(internal)?;
+            json!({"chat_id": chat_id, "joined": true})
+        }
+        ClientEvent::LeaveChat { chat_id } => {
+            store
+                .leave(connection_id, &Room::Chat(chat_id.clone()))
+                .await
+                .map_err(internal)?;
+            json!({"chat_id": chat_id, "left": true})
+        }
+    };
+    Ok((name, data))
+}
+
+/// The chat, if it exists and the caller may see it; "not found" either
+/// way so ids of other teams' chats reveal nothing.
+async fn visible_chat<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    chat_id: &ChatId,
+) -> Result<Chat, ProtocolError> {
+    match store.chat(chat_id).await.map_err(internal)? {
+        Some(chat) if visible(connection, &connection.stakeholders, chat.customer_type) => Ok(chat),
+        _ => Err(ProtocolError::new(
+            ErrorCode::NotFound,
+            format!("no chat {chat_id}"),
+        )),
+    }
+}
+
+async fn fetch_all_chats<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    q: &ChatListQuery,
+) -> Result<serde_json::Value, ProtocolError> {
+    let stakeholders: Vec<Stakeholder> = match q.customer_type {
+        Some(s) if visible(connection, &connection.stakeholders, s) => vec![s],
+        Some(s) => {
+            return Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                format!("you do not serve {s} chats"),
+            ));
+        }
+        None => connection.stakeholders.clone(),
+    };
+    let page_size = q.page_size as usize;
+    let skip = (q.page as usize - 1) * page_size;
+    // One more than the page end tells whether another page exists.
+    let need = skip + page_size + 1;
+    let mut chats = Vec::new();
+    for s in stakeholders {
+        chats.extend(store.list_chats(q.status, s, need).await.map_err(internal)?);
+    }
+    chats.sort_by(|a, b| {
+        b.last_message_time
+            .cmp(&a.last_message_time)
+            .then_with(|| b.chat_id.cmp(&a.chat_id))
+    });
+    let has_more = chats.len() > skip + page_size;
+    let page: Vec<Chat> = chats.into_iter().skip(skip).take(page_size).collect();
+    let pairs: Vec<_> = page
+        .iter()
+        .map(|c| (c.chat_id.clone(), connection.executive_id.clone()))
+        .collect();
+    let seen = store.seen_counts(&pairs).await.map_err(internal)?;
+    let views: Vec<ChatView> = page
+        .iter()
+        .map(|c| {
+            let marker = seen
+                .get(&(c.chat_id.clone(), connection.executive_id.clone()))
+                .copied()
+                .unwrap_or(0);
+            ChatView::new(c, c.unseen_for(marker))
+        })
+        .collect();
+    Ok(json!({
+        "chats": views,
+        "page": q.page,
+        "page_size": q.page_size,
+        "has_more": has_more,
+    }))
+}
+
+async fn fetch_chats_by_user<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    q: &MessagePageQuery,
+) -> Result<serde_json::Value, ProtocolError> {
+    let chat = visible_chat(store, connection, &q.chat_id).await?;
+    let page_size = q.page_size as usize;
+    let skip = (q.page as usize - 1) * page_size;
+    let (messages, has_more) = store
+        .messages(&chat.chat_id, skip, page_size)
+        .await
+        .map_err(internal)?;
+    // Opening a chat marks everything in it seen by the caller.
+    store
+        .mark_seen(&chat.chat_id, &connection.executive_id, chat.inbound_count)
+        .await
+        .map_err(internal)?;
+    let views: Vec<MessageView> = messages.iter().map(MessageView::new).collect();
+    Ok(json!({
+        "chat": ChatView::new(&chat, 0),
+        "messages": views,
+        "page": q.page,
+        "page_size": q.page_size,
+        "has_more": has_more,
+    }))
+}

@@ -1,0 +1,240 @@
+//! Inbound processing (SPEC §4): one queued webhook event at a time, in
+//! order per customer, idempotent.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::channel::{ChannelId, ChannelTable};
+use crate::chat::{Chat, ChatId, Direction, Message, SenderType};
+use crate::fanout::{push_to_members, push_to_room};
+use crate::protocol::frame;
+use crate::store::{
+    Appended, ChatStore, ConnectionStore, Pusher, QueueEntry, Room, StoreError,
+};
+use crate::views::{ChatView, MessageView};
+use crate::whatsapp::{InboundEvent, InboundMessage};
+
+/// What the webhook puts on the inbound queue: one WhatsApp event, the
+/// channel it came in on and when we received it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueuedEvent {
+    pub channel: ChannelId,
+    pub received_at: DateTime<Utc>,
+    pub event: InboundEvent,
+}
+
+/// SQS limits group and deduplication ids to 128 characters.
+const SQS_ID_MAX: usize = 128;
+
+fn sqs_id(raw: &str) -> String {
+    let clean: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .collect();
+    if clean.len() <= SQS_ID_MAX {
+        clean
+    } else {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(raw.as_bytes()))
+    }
+}
+
+impl QueuedEvent {
+    pub fn to_entry(&self) -> Result<QueueEntry, serde_json::Error> {
+        Ok(QueueEntry {
+            group_id: sqs_id(self.event.group_key()),
+            dedup_id: sqs_id(&format!("{}:{}", self.channel, self.event.dedup_key())),
+            body: serde_json::to_string(self)?,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Stored { chat_id: ChatId, message_id: String },
+    Duplicate,
+    /// Delivery statuses are acknowledged; they update outbound messages
+    /// once outbound sending exists.
+    StatusNoted,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    /// The channel was removed from the table after the message was queued:
+    /// kept for the DLQ rather than dropped.
+    #[error("channel {0} is not in the channel table")]
+    UnknownChannel(ChannelId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Inbound<'a, S, P> {
+    pub store: &'a S,
+    pub pusher: &'a P,
+    pub channels: &'a ChannelTable,
+}
+
+impl<S, P> Inbound<'_, S, P>
+where
+    S: ChatStore + ConnectionStore,
+    P: Pusher,
+{
+    pub async fn process(&self, queued: &QueuedEvent) -> Result<Outcome, InboundError> {
+        match &queued.event {
+            InboundEvent::Message(m) => self.message(queued, m).await,
+            InboundEvent::Status(s) => {
+                tracing::info!(wa_message_id = %s.wa_message_id, status = %s.status, "delivery status received");
+                Ok(Outcome::StatusNoted)
+            }
+        }
+    }
+
+    async fn message(
+        &self,
+        queued: &QueuedEvent,
+        m: &InboundMessage,
+    ) -> Result<Outcome, InboundError> {
+        let channel = self
+            .channels
+            .get(queued.channel.as_str())
+            .ok_or_else(|| InboundError::UnknownChannel(queued.channel.clone()))?;
+        let stakeholder = channel.stakeholder;
+
+        let chat = match self.store.current_chat(stakeholder, &m.from).await? {
+            Some(chat) => chat,
+            None => {
+                let fresh = Chat::open(
+                    m.from.clone(),
+                    m.profile_name.clone(),
+                    stakeholder,
+                    queued.channel.clone(),
+                    queued.received_at,
+                );
+                let chat = self.store.create_chat(&fresh).await?;
+                if chat.chat_id == fresh.chat_id {
+                    tracing::info!(chat_id = %chat.chat_id, customer_type = %stakeholder, "chat created");
+                }
+                chat
+            }
+        };
+
+        // WhatsApp sends the profile name with every message: keep the latest.
+        let mut chat = chat;
+        if m.profile_name.is_some() {
+            chat.customer_name = m.profile_name.clone();
+        }
+
+        let message = Message {
+            chat_id: chat.chat_id.clone(),
+            message_id: Message::id_for(queued.received_at, &m.wa_message_id),
+            wa_message_id: Some(m.wa_message_id.clone()),
+            direction: Direction::Inbound,
+            sender: m.from.to_string(),
+            sender_type: SenderType::Customer,
+            preview: m.content.preview(),
+            content: m.content.clone(),
+            sent_at: m.sent_at,
+            received_at: queued.received_at,
+            reply_to: m.reply_to.clone(),
+        };
+
+        let chat = match self.store.append_inbound(&chat, &message).await? {
+            Appended::Stored(chat) => chat,
+            Appended::Duplicate => {
+                tracing::info!(wa_message_id = %m.wa_message_id, "duplicate delivery ignored");
+                return Ok(Outcome::Duplicate);
+            }
+        };
+        tracing::info!(
+            chat_id = %chat.chat_id,
+            message_id = %message.message_id,
+            wa_message_id = %m.wa_message_id,
+            kind = message.content.kind(),
+            "message stored"
+        );
+
+        self.announce(&chat, &message).await;
+        Ok(Outcome::Stored {
+            chat_id: chat.chat_id,
+            message_id: message.message_id,
+        })
+    }
+
+    /// `new_message` to the chat's watchers, `room_update*` (with each
+    /// recipient's own unseen count) to the stakeholder's dashboards.
+    async fn announce(&self, chat: &Chat, message: &Message) {
+        let new_message = frame(
+            "new_message",
+            serde_json::json!({"chat_id": chat.chat_id, "message": MessageView::new(message)}),
+            None,
+        );
+        push_to_room(self.store, self.pusher, &Room::Chat(chat.chat_id.clone()), &new_message).await;
+
+        let Some(event) = chat.customer_type.room_event() else {
+            return;
+        };
+        let room = Room::Dashboard(chat.customer_type);
+        let members = match self.store.members(&room).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(chat_id = %chat.chat_id, error = ?e, "could not list dashboard members");
+                return;
+            }
+        };
+        let pairs: Vec<_> = members
+            .iter()
+            .map(|m| (chat.chat_id.clone(), m.executive_id.clone()))
+            .collect();
+        let seen = match self.store.seen_counts(&pairs).await {
+            Ok(seen) => seen,
+            Err(e) => {
+                tracing::warn!(chat_id = %chat.chat_id, error = ?e, "read markers unavailable; pushing full unseen counts");
+                Default::default()
+            }
+        };
+        push_to_members(self.store, self.pusher, members, |member| {
+            let marker = seen
+                .get(&(chat.chat_id.clone(), member.executive_id.clone()))
+                .copied()
+                .unwrap_or(0);
+            frame(event, ChatView::new(chat, chat.unseen_for(marker)), None)
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::whatsapp::{Content, SenderId};
+
+    #[test]
+    fn queue_entries_group_by_customer_and_dedupe_by_message_id() {
+        let q = QueuedEvent {
+            channel: ChannelId::parse("9099039188").unwrap(),
+            received_at: Utc::now(),
+            event: InboundEvent::Message(InboundMessage {
+                wa_message_id: "wamid.X".into(),
+                from: SenderId::parse("919800000001").unwrap(),
+                phone: Some("919800000001".into()),
+                profile_name: None,
+                sent_at: None,
+                reply_to: None,
+                content: Content::Text { body: "hi".into() },
+            }),
+        };
+        let e = q.to_entry().unwrap();
+        assert_eq!(e.group_id, "919800000001");
+        assert_eq!(e.dedup_id, "9099039188:wamid.X");
+        let back: QueuedEvent = serde_json::from_str(&e.body).unwrap();
+        assert_eq!(back, q);
+    }
+
+    #[test]
+    fn over_long_ids_are_hashed_to_fit_sqs() {
+        let long = "w".repeat(300);
+        let id = sqs_id(&long);
+        assert_eq!(id.len(), 64);
+        assert_eq!(id, sqs_id(&long));
+    }
+}

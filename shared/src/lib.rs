@@ -1,0 +1,23 @@
+//! Smart Chat's domain and its adapters.
+//!
+//! The domain modules (`channel`, `chat`, `whatsapp`, `protocol`, …) know
+//! nothing of AWS; the services (`inbound`, `dashboard`) work over the
+//! ports in `store`; `aws` implements those ports.
+
+pub mod auth;
+pub mod aws;
+pub mod channel;
+pub mod chat;
+pub mod config;
+pub mod dashboard;
+pub mod executive;
+pub mod fanout;
+pub mod http;
+pub mod inbound;
+pub mod protocol;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
+pub mod views;
+pub mod webhook_auth;
+pub mod whatsapp;

@@ -1,0 +1,367 @@
+//! The dashboard WebSocket protocol (SPEC §5): frames in and out.
+//!
+//! Client → server: `{"event":"<name>","data":{...},"request_id":"<opt>"}`.
+//! Server → client: `{"event":"<name>","data":{...},"request_id":"<echoed>"}`;
+//! a reply carries the request's event name, an error is `event: "error"`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::channel::Stakeholder;
+use crate::chat::{ChatId, ChatStatus};
+
+/// API Gateway's limit for one WebSocket frame; replies are sized to fit.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// Longest `request_id` echoed back.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// Machine-readable error codes of `error` frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON or not an object with a string `event`.
+    BadRequest,
+    /// The event name is not one this server answers.
+    UnknownEvent,
+    /// `data` is missing a field, has a wrong type or an invalid value.
+    InvalidData,
+    /// The chat (or other object) named does not exist.
+    NotFound,
+    /// The caller may not do this.
+    Forbidden,
+    /// Something on our side failed; retrying later may work.
+    Internal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProtocolError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ProtocolError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidData, message)
+    }
+}
+
+/// The events this server answers today.
+pub const SUPPORTED_EVENTS: [&str; 4] = [
+    "fetch_all_chats",
+    "fetch_chats_by_user",
+    "join_chat",
+    "leave_chat",
+];
+
+/// A parsed client frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incoming {
+    pub event: ClientEvent,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientEvent {
+    FetchAllChats(ChatListQuery),
+    FetchChatsByUser(MessagePageQuery),
+    JoinChat { chat_id: ChatId },
+    LeaveChat { chat_id: ChatId },
+}
+
+impl ClientEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientEvent::FetchAllChats(_) => "fetch_all_chats",
+            ClientEvent::FetchChatsByUser(_) => "fetch_chats_by_user",
+            ClientEvent::JoinChat { .. } => "join_chat",
+            ClientEvent::LeaveChat { .. } => "leave_chat",
+        }
+    }
+}
+
+/// `fetch_all_chats`: one page of chats, newest activity first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatListQuery {
+    pub status: ChatStatus,
+    pub customer_type: Option<Stakeholder>,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// `fetch_chats_by_user`: one page of a chat's messages, newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessagePageQuery {
+    pub chat_id: ChatId,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+pub const DEFAULT_PAGE_SIZE: u32 = 10;
+pub const MAX_PAGE_SIZE: u32 = 50;
+/// Offset paging reads `page * page_size` items; past this depth it is
+/// refused rather than made expensive.
+pub const MAX_OFFSET_ITEMS: u32 = 1000;
+
+/// The envelope, read leniently enough to echo `request_id` in errors.
+#[derive(Deserialize)]
+struct Envelope {
+    event: Option<Value>,
+    #[serde(default)]
+    data: Value,
+    request_id: Option<Value>,
+}
+
+/// Reads `request_id` from whatever arrived, so even an error about the
+/// rest of the frame can be matched to its request.
+pub fn request_id_of(text: &str) -> Option<String> {
+    let env: Envelope = serde_json::from_str(text).ok()?;
+    request_id_value(env.request_id.as_ref())
+}
+
+fn request_id_value(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.chars().take(MAX_REQUEST_ID).collect()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Parses a client frame into an event, or the `error` frame's contents.
+pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
+    let env: Envelope = serde_json::from_str(text).map_err(|e| {
+        ProtocolError::new(
+            ErrorCode::BadRequest,
+            format!("frame is not a JSON object: {e}"),
+        )
+    })?;
+    let name = match env.event {
+        Some(Value::String(s)) => s,
+        Some(_) => {
+            return Err(ProtocolError::new(
+                ErrorCode::BadRequest,
+                "`event` must be a string",
+            ));
+        }
+        None => {
+            return Err(ProtocolError::new(
+                ErrorCode::BadRequest,
+                "frame has no `event`",
+            ));
+        }
+    };
+    let data = match env.data {
+        Value::Null => Value::Object(Default::default()),
+        v @ Value::Object(_) => v,
+        _ => return Err(ProtocolError::invalid("`data` must be an object")),
+    };
+    let event = match name.as_str() {
+        "fetch_all_chats" => ClientEvent::FetchAllChats(chat_list_query(&data)?),
+        "fetch_chats_by_user" => ClientEvent::FetchChatsByUser(message_page_query(&data)?),
+        "join_chat" | "join_chat_customer" => ClientEvent::JoinChat {
+            chat_id: chat_id(&data)?,
+        },
+        "leave_chat" => ClientEvent::LeaveChat {
+            chat_id: chat_id(&data)?,
+        },
+        other => {
+            let shown: String = other.chars().take(64).collect();
+            return Err(ProtocolError::new(
+                ErrorCode::UnknownEvent,
+                format!(
+                    "unknown event `{shown}`; supported: {}",
+                    SUPPORTED_EVENTS.join(", ")
+                ),
+            ));
+        }
+    };
+    Ok(Incoming { event })
+}
+
+fn chat_id(data: &Value) -> Result<ChatId, ProtocolError> {
+    match data.get("chat_id") {
+        Some(Value::String(s)) => {
+            ChatId::parse(s).map_err(|e| ProtocolError::invalid(format!("`chat_id`: {e}")))
+        }
+        Some(_) => Err(ProtocolError::invalid("`chat_id` must be a string")),
+        None => Err(ProtocolError::invalid("`chat_id` is required")),
+    }
+}
+
+fn opt_str<'a>(data: &'a Value, key: &str) -> Result<Option<&'a str>, ProtocolError> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ProtocolError::invalid(format!("`{key}` must be a string"))),
+    }
+}
+
+/// A positive integer; numeric strings are accepted because the seeds'
+/// dashboard sends them that way.
+fn opt_count(data: &Value, key: &str) -> Result<Option<u32>, ProtocolError> {
+    let bad = || ProtocolError::invalid(format!("`{key}` must be a positive integer"));
+    let n = match data.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(bad)?,
+        Some(Value::String(s)) => s.trim().parse::<u64>().map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    if n == 0 {
+        return Err(bad());
+    }
+    u32::try_from(n).map(Some).map_err(|_| bad())
+}
+
+fn paging(data: &Value) -> Result<(u32, u32), ProtocolError> {
+    let page = opt_count(data, "page")?.unwrap_or(1);
+    let page_size = opt_count(data, "page_size")?.unwrap_or(DEFAULT_PAGE_SIZE);
+    if page_size > MAX_PAGE_SIZE {
+        return Err(ProtocolError::invalid(format!(
+            "`page_size` must be at most {MAX_PAGE_SIZE}"
+        )));
+    }
+    if page.saturating_mul(page_size) > MAX_OFFSET_ITEMS {
+        return Err(ProtocolError::invalid(format!(
+            "`page` × `page_size` must be at most {MAX_OFFSET_ITEMS}"
+        )));
+    }
+    Ok((page, page_size))
+}
+
+fn chat_list_query(data: &Value) -> Result<ChatListQuery, ProtocolError> {
+    // Filters a later release answers; refusing them beats silently
+    // returning an unfiltered list.
+    for key in ["search", "filter", "assigned_to", "tag", "cursor"] {
+        if opt_str(data, key).ok().flatten().is_some() {
+            return Err(ProtocolError::invalid(format!(
+                "filter `{key}` is not supported yet"
+            )));
+        }
+    }
+    let status = match opt_str(data, "status")? {
+        Some(s) => ChatStatus::parse(s).map_err(ProtocolError::invalid)?,
+        None => ChatStatus::Active,
+    };
+    let customer_type = opt_str(data, "customer_type")?
+        .map(Stakeholder::parse)
+        .transpose()
+        .map_err(|e| ProtocolError::invalid(e.to_string()))?;
+    let (page, page_size) = paging(data)?;
+    Ok(ChatListQuery {
+        status,
+        customer_type,
+        page,
+        page_size,
+    })
+}
+
+fn message_page_query(data: &Value) -> Result<MessagePageQuery, ProtocolError> {
+    let chat_id = chat_id(data)?;
+    let (page, page_size) = paging(data)?;
+    Ok(MessagePageQuery {
+        chat_id,
+        page,
+        page_size,
+    })
+}
+
+/// A server frame.
+#[derive(Serialize)]
+pub struct Frame<'a, T: Serialize> {
+    pub event: &'a str,
+    pub data: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<&'a str>,
+}
+
+/// Serialises a server frame.
+pub fn frame<T: Serialize>(event: &str, data: T, request_id: Option<&str>) -> String {
+    let f = Frame {
+        event,
+        data,
+        request_id,
+    };
+    // Serialising our own plain data types cannot fail; fall back to an
+    // error frame rather than panic if it ever does.
+    serde_json::to_string(&f).unwrap_or_else(|e| error_frame(
+        &ProtocolError::new(ErrorCode::Internal, format!("reply could not be encoded: {e}")),
+        request_id,
+    ))
+}
+
+pub fn error_frame(err: &ProtocolError, request_id: Option<&str>) -> String {
+    let data = serde_json::json!({"code": err.code, "message": err.message});
+    let f = Frame {
+        event: "error",
+        data,
+        request_id,
+    };
+    serde_json::to_string(&f).unwrap_or_else(|_| {
+        r#"{"event":"error","data":{"code":"internal","message":"error"}}"#.to_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_parse_with_defaults() {
+        let i = parse_frame(r#"{"event":"fetch_all_chats","data":{"customer_type":"Partner"}}"#)
+            .unwrap();
+        assert_eq!(
+            i.event,
+            ClientEvent::FetchAllChats(ChatListQuery {
+                status: ChatStatus::Active,
+                customer_type: Some(Stakeholder::Partner),
+                page: 1,
+                page_size: 10
+            })
+        );
+    }
+
+    #[test]
+    fn bad_frames_get_precise_errors() {
+        let code = |t: &str| parse_frame(t).map(|_| ()).unwrap_err().code;
+        assert_eq!(code("not json"), ErrorCode::BadRequest);
+        assert_eq!(code(r#"{"data":{}}"#), ErrorCode::BadRequest);
+        assert_eq!(code(r#"{"event":7}"#), ErrorCode::BadRequest);
+        assert_eq!(code(r#"{"event":"dance"}"#), ErrorCode::UnknownEvent);
+        assert_eq!(code(r#"{"event":"join_chat","data":{}}"#), ErrorCode::InvalidData);
+        assert_eq!(code(r#"{"event":"join_chat","data":{"chat_id":5}}"#), ErrorCode::InvalidData);
+        assert_eq!(
+            code(r#"{"event":"fetch_all_chats","data":{"page_size":500}}"#),
+            ErrorCode::InvalidData
+        );
+        assert_eq!(
+            code(r#"{"event":"fetch_all_chats","data":{"page":0}}"#),
+            ErrorCode::InvalidData
+        );
+        assert_eq!(
+            code(r#"{"event":"fetch_all_chats","data":{"search":"98"}}"#),
+            ErrorCode::InvalidData
+        );
+    }
+
+    #[test]
+    fn request_ids_are_echoed_even_from_bad_frames() {
+        assert_eq!(request_id_of(r#"{"event":9,"request_id":"r1"}"#).as_deref(), Some("r1"));
+        assert_eq!(request_id_of(r#"{"request_id":42}"#).as_deref(), Some("42"));
+        assert_eq!(request_id_of("nope"), None);
+    }
+
+    #[test]
+    fn error_frames_have_code_and_message() {
+        let f = error_frame(&ProtocolError::invalid("x"), Some("r"));
+        let v: Value = serde_json::from_str(&f).unwrap();
+        assert_eq!(v["event"], "error");
+        assert_eq!(v["data"]["code"], "invalid_data");
+        assert_eq!(v["request_id"], "r");
+    }
+}

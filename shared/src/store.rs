@@ -1,0 +1,236 @@
+//! Ports: what the services need from storage, the push channel and the
+//! queue. The AWS adapters in [`crate::aws`] implement them; nothing here
+//! knows about AWS types.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::channel::Stakeholder;
+use crate::chat::{Chat, ChatId, ChatStatus, Message};
+use crate::executive::{Email, Executive, ExecutiveId, Role};
+use crate::whatsapp::SenderId;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+/// What appending an inbound message did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Appended {
+    /// Stored; the chat header as it is now.
+    Stored(Chat),
+    /// This WhatsApp message id was stored before: nothing changed.
+    Duplicate,
+}
+
+pub trait ChatStore: Send + Sync {
+    /// The customer's current chat with this stakeholder.
+    fn current_chat(
+        &self,
+        stakeholder: Stakeholder,
+        customer: &SenderId,
+    ) -> impl Future<Output = Result<Option<Chat>, StoreError>> + Send;
+
+    /// Creates `chat` as the customer's current chat, unless another one
+    /// won the race: then that one is returned.
+    fn create_chat(&self, chat: &Chat) -> impl Future<Output = Result<Chat, StoreError>> + Send;
+
+    /// Stores an inbound message, its dedupe marker and the header update
+    /// atomically; a resolved chat becomes active again.
+    fn append_inbound(
+        &self,
+        chat: &Chat,
+        message: &Message,
+    ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
+
+    fn chat(&self, id: &ChatId) -> impl Future<Output = Result<Option<Chat>, StoreError>> + Send;
+
+    /// Up to `limit` chats of one status and stakeholder, latest activity first.
+    fn list_chats(
+        &self,
+        status: ChatStatus,
+        stakeholder: Stakeholder,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Chat>, StoreError>> + Send;
+
+    /// Messages newest first: skips `skip`, returns up to `take` and
+    /// whether more exist.
+    fn messages(
+        &self,
+        chat: &ChatId,
+        skip: usize,
+        take: usize,
+    ) -> impl Future<Output = Result<(Vec<Message>, bool), StoreError>> + Send;
+
+    /// Read markers (customer messages seen) for chat × executive pairs;
+    /// a pair with no marker is absent.
+    fn seen_counts(
+        &self,
+        pairs: &[(ChatId, ExecutiveId)],
+    ) -> impl Future<Output = Result<HashMap<(ChatId, ExecutiveId), u64>, StoreError>> + Send;
+
+    /// Moves the executive's read marker forward to `seen` (never back).
+    fn mark_seen(
+        &self,
+        chat: &ChatId,
+        executive: &ExecutiveId,
+        seen: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A dashboard room: who gets which pushes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Room {
+    /// Everyone watching one chat.
+    Chat(ChatId),
+    /// Dashboards of one stakeholder (`room_update*`).
+    Dashboard(Stakeholder),
+    /// Every connected dashboard (`dashboard_stats`).
+    Everyone,
+}
+
+impl Room {
+    pub fn key(&self) -> String {
+        match self {
+            Room::Chat(id) => format!("chat#{id}"),
+            Room::Dashboard(s) => format!("dashboard#{s}"),
+            Room::Everyone => "dashboard".to_owned(),
+        }
+    }
+}
+
+/// A WebSocket connection id (API Gateway's, or the local gateway's).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConnectionId(pub String);
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    pub connection_id: ConnectionId,
+    pub executive_id: ExecutiveId,
+    pub role: Role,
+    /// Whose dashboards this connection sees.
+    pub stakeholders: Vec<Stakeholder>,
+    pub connected_at: DateTime<Utc>,
+}
+
+/// One connection in a room.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    pub connection_id: ConnectionId,
+    pub executive_id: ExecutiveId,
+}
+
+pub trait ConnectionStore: Send + Sync {
+    /// Records a new connection and its initial rooms.
+    fn add_connection(
+        &self,
+        connection: &Connection,
+        rooms: &[Room],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn connection(
+        &self,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<Option<Connection>, StoreError>> + Send;
+
+    /// Deletes the connection and all its room memberships.
+    fn remove_connection(
+        &self,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn join(
+        &self,
+        connection: &Connection,
+        room: &Room,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn leave(
+        &self,
+        id: &ConnectionId,
+        room: &Room,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Everyone in a room, by index.
+    fn members(&self, room: &Room) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
+}
+
+pub trait ExecutiveStore: Send + Sync {
+    fn executive(
+        &self,
+        id: &ExecutiveId,
+    ) -> impl Future<Output = Result<Option<Executive>, StoreError>> + Send;
+
+    fn executive_by_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<Executive>, StoreError>> + Send;
+
+    /// Creates or replaces an executive, keeping e-mail addresses unique.
+    fn put_executive(
+        &self,
+        executive: &Executive,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Cheap reachability check for readiness probes.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What a push to one connection did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Delivered,
+    /// The connection no longer exists (HTTP 410).
+    Gone,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("push failed")]
+pub struct PushError(#[source] pub BoxError);
+
+/// The `@connections` management API.
+pub trait Pusher: Send + Sync {
+    fn push(
+        &self,
+        connection: &ConnectionId,
+        frame: &str,
+    ) -> impl Future<Output = Result<Pushed, PushError>> + Send;
+}
+
+/// One message for the inbound FIFO queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub group_id: String,
+    pub dedup_id: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("queue refused {0} of the messages")]
+    Refused(usize),
+}
+
+pub trait InboundQueue: Send + Sync {
+    /// Returns only once every entry is durably queued.
+    fn enqueue(&self, entries: &[QueueEntry]) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    fn ping(&self) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
