@@ -1,1 +1,263 @@
+//! Test support: a real moto server and the local gateway on loopback
+//! ports, per test, plus clients that speak to them over real HTTP and
+//! WebSocket.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use local_gateway::moto::MotoServer;
+use local_gateway::{Config, DevAdmin, Running};
+use shared::aws::DynamoStore;
+use shared::channel::Stakeholder;
+use shared::executive::{Email, Executive, ExecutiveId, Role, hash_password};
+use shared::secret::Secret;
+use shared::store::ExecutiveStore;
+
+pub const ADMIN_EMAIL: &str = "admin@test.local";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const PARTNER_CHANNEL: &str = "9099039188";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn fixture(name: &str) -> String {
+    let path = workspace().join("tests/data").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// One isolated stack: its own moto process, tables and ports.
+pub struct Stack {
+    pub running: Running,
+    pub http: reqwest::Client,
+    moto: Option<MotoServer>,
+}
+
+impl Stack {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        let moto = MotoServer::start(
+            &MotoServer::binary(&workspace()),
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await?;
+        let mut cfg = Config::ephemeral(moto.endpoint(), &workspace());
+        cfg.dev_admin = Some(DevAdmin {
+            email: Email::parse(ADMIN_EMAIL).map_err(anyhow::Error::msg)?,
+            password: Secret::new(ADMIN_PASSWORD.into()),
+        });
+        cfg.verify_token = Some(Secret::new("verify-me".into()));
+        tweak(&mut cfg);
+        let running = local_gateway::start(cfg).await?;
+        Ok(Self {
+            running,
+            http: reqwest::Client::new(),
+            moto: Some(moto),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.running.http_addr, path)
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/{}", self.running.ws_addr, query)
+    }
+
+    pub fn store(&self) -> DynamoStore {
+        self.running.gateway.functions.ws_events.store.clone()
+    }
+
+    /// Adds an executive directly to the store.
+    pub async fn add_executive(
+        &self,
+        id: &str,
+        email: &str,
+        password: &str,
+        role: Role,
+        stakeholders: &[Stakeholder],
+        disabled: bool,
+    ) -> anyhow::Result<()> {
+        self.store()
+            .put_executive(&Executive {
+                executive_id: ExecutiveId::parse(id).map_err(anyhow::Error::msg)?,
+                name: id.to_owned(),
+                email: Email::parse(email).map_err(anyhow::Error::msg)?,
+                password_hash: hash_password(password)?,
+                role,
+                stakeholders: stakeholders.to_vec(),
+                disabled,
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
+        let res = self
+            .http
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await?;
+        let status = res.status();
+        let body: Value = res.json().await?;
+        if !status.is_success() {
+            bail!("login failed: {status} {body}");
+        }
+        body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("login answer has no token")
+    }
+
+    pub async fn admin_token(&self) -> anyhow::Result<String> {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    pub async fn post_webhook(&self, channel: &str, body: &str) -> anyhow::Result<(u16, Value)> {
+        let res = self
+            .http
+            .post(self.url(&format!("/api/chats/whatsapp_chat/{channel}")))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await?;
+        let status = res.status().as_u16();
+        let text = res.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    pub async fn connect(&self, token: &str) -> anyhow::Result<Dashboard> {
+        let (ws, _) =
+            tokio_tungstenite::connect_async(self.ws_url(&format!("?token={token}"))).await?;
+        Ok(Dashboard { ws })
+    }
+
+    /// Kills the AWS emulator under a running gateway (dependency outage).
+    pub async fn stop_emulator(&mut self) {
+        if let Some(m) = self.moto.take() {
+            m.stop().await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.stop_emulator().await;
+        self.running.shutdown().await;
+    }
+}
+
+/// A WhatsApp text webhook from `from`, message id `id`.
+pub fn text_webhook(from: &str, name: &str, id: &str, body: &str) -> String {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "919099039188", "phone_number_id": "1"},
+            "contacts": [{"profile": {"name": name}, "wa_id": from}],
+            "messages": [{"from": from, "id": id, "timestamp": "1763700000", "type": "text", "text": {"body": body}}]
+        }}]}]
+    })
+    .to_string()
+}
+
+/// A connected dashboard client.
+pub struct Dashboard {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Dashboard {
+    pub async fn send_raw(&mut self, text: &str) -> anyhow::Result<()> {
+        self.ws.send(Message::Text(text.to_owned().into())).await?;
+        Ok(())
+    }
+
+    pub async fn send(&mut self, event: &str, data: Value, request_id: &str) -> anyhow::Result<()> {
+        self.send_raw(&json!({"event": event, "data": data, "request_id": request_id}).to_string())
+            .await
+    }
+
+    /// The next frame whose event is `event`, skipping others, within `wait`.
+    pub async fn expect(&mut self, event: &str, wait: Duration) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = tokio::time::timeout(left, self.ws.next())
+                .await
+                .with_context(|| format!("no `{event}` frame within {wait:?}"))?
+                .context("socket closed")??;
+            if let Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(&t)?;
+                if v["event"] == event {
+                    return Ok(v);
+                }
+            }
+        }
+    }
+
+    /// Sends a request and returns its reply (or `error`) by request id.
+    pub async fn request(&mut self, event: &str, data: Value) -> anyhow::Result<Value> {
+        let rid = uuid_like();
+        self.send(event, data, &rid).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = tokio::time::timeout(left, self.ws.next())
+                .await
+                .with_context(|| format!("no reply to `{event}`"))?
+                .context("socket closed")??;
+            if let Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(&t)?;
+                if v["request_id"] == rid.as_str() {
+                    return Ok(v);
+                }
+            }
+        }
+    }
+
+    /// True when no frame named `event` arrives within `wait`.
+    pub async fn quiet(&mut self, event: &str, wait: Duration) -> bool {
+        self.expect(event, wait).await.is_err()
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    format!("req-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Polls `check` until it returns Some, for state that settles
+/// asynchronously (the queue consumer).
+pub async fn eventually<T, F, Fut>(wait: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("condition not met within {wait:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

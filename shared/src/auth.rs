@@ -54,7 +54,9 @@ pub struct JwtKeys {
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("JwtKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,8 +113,7 @@ impl JwtKeys {
                 _ => AuthError::Invalid,
             },
         )?;
-        let executive_id =
-            ExecutiveId::parse(&data.claims.sub).map_err(|_| AuthError::Invalid)?;
+        let executive_id = ExecutiveId::parse(&data.claims.sub).map_err(|_| AuthError::Invalid)?;
         Ok(Caller {
             executive_id,
             role: data.claims.role,
@@ -167,7 +168,10 @@ mod tests {
     fn tokens_signed_with_another_key_or_expired_are_refused() {
         let k = keys("a-test-secret-that-is-long-enough-0123");
         let other = keys("another-secret-that-is-long-enough-456");
-        assert_eq!(k.verify(&other.issue(&exec()).unwrap()), Err(AuthError::Invalid));
+        assert_eq!(
+            k.verify(&other.issue(&exec()).unwrap()),
+            Err(AuthError::Invalid)
+        );
         let expired = Claims {
             sub: "e1".into(),
             name: None,
@@ -176,7 +180,10 @@ mod tests {
             exp: Utc::now().timestamp() - 3600,
             iat: 0,
         };
-        assert_eq!(k.verify(&k.sign(&expired).unwrap()), Err(AuthError::Expired));
+        assert_eq!(
+            k.verify(&k.sign(&expired).unwrap()),
+            Err(AuthError::Expired)
+        );
         assert_eq!(k.verify("garbage"), Err(AuthError::Invalid));
         assert_eq!(k.verify(""), Err(AuthError::Missing));
     }

@@ -220,8 +220,14 @@ mod tests {
     fn stakeholder_parses_names_and_app_ids() {
         assert_eq!(Stakeholder::parse("partner"), Ok(Stakeholder::Partner));
         assert_eq!(Stakeholder::parse("SRDP"), Ok(Stakeholder::Srdp));
-        assert_eq!(Stakeholder::parse("com.onewaycab.ios"), Ok(Stakeholder::Customer));
-        assert_eq!(Stakeholder::parse("com.onewaycab.vendor"), Ok(Stakeholder::Vendor));
+        assert_eq!(
+            Stakeholder::parse("com.onewaycab.ios"),
+            Ok(Stakeholder::Customer)
+        );
+        assert_eq!(
+            Stakeholder::parse("com.onewaycab.vendor"),
+            Ok(Stakeholder::Vendor)
+        );
         assert!(Stakeholder::parse("martian").is_err());
     }
 

@@ -81,7 +81,10 @@ where
 }
 
 /// `$disconnect`: forgets the connection and its rooms.
-pub async fn disconnect<S: ConnectionStore>(store: &S, id: &ConnectionId) -> Result<(), StoreError> {
+pub async fn disconnect<S: ConnectionStore>(
+    store: &S,
+    id: &ConnectionId,
+) -> Result<(), StoreError> {
     store.remove_connection(id).await?;
     tracing::info!(connection_id = %id, "dashboard disconnected");
     Ok(())
@@ -140,7 +143,10 @@ where
         .await
         .map_err(internal)?
         .ok_or_else(|| {
-            ProtocolError::new(ErrorCode::Forbidden, "connection is not registered; reconnect")
+            ProtocolError::new(
+                ErrorCode::Forbidden,
+                "connection is not registered; reconnect",
+            )
         })?;
     let name = incoming.event.name();
     let data = match incoming.event {
@@ -202,7 +208,12 @@ async fn fetch_all_chats<S: ChatStore>(
     let need = skip + page_size + 1;
     let mut chats = Vec::new();
     for s in stakeholders {
-        chats.extend(store.list_chats(q.status, s, need).await.map_err(internal)?);
+        chats.extend(
+            store
+                .list_chats(q.status, s, need)
+                .await
+                .map_err(internal)?,
+        );
     }
     chats.sort_by(|a, b| {
         b.last_message_time

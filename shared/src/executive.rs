@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::password_hash::rand_core::OsRng;
 use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Stakeholder;
@@ -169,7 +169,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalised() {
-        assert_eq!(Email::parse("  Admin@OneWay.Cab ").unwrap().as_str(), "admin@oneway.cab");
+        assert_eq!(
+            Email::parse("  Admin@OneWay.Cab ").unwrap().as_str(),
+            "admin@oneway.cab"
+        );
         assert!(Email::parse("nobody").is_err());
         assert!(Email::parse("a b@c.d").is_err());
     }

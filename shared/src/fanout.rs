@@ -11,7 +11,12 @@ const CONCURRENCY: usize = 16;
 /// that has gone is deleted; other failures are logged, never fatal: the
 /// data is stored and dashboards refetch on reconnect. Returns how many
 /// connections got the frame.
-pub async fn push_to_members<C, P, F>(connections: &C, pusher: &P, members: Vec<Member>, make: F) -> usize
+pub async fn push_to_members<C, P, F>(
+    connections: &C,
+    pusher: &P,
+    members: Vec<Member>,
+    make: F,
+) -> usize
 where
     C: ConnectionStore,
     P: Pusher,

@@ -8,9 +8,7 @@ use crate::channel::{ChannelId, ChannelTable};
 use crate::chat::{Chat, ChatId, Direction, Message, SenderType};
 use crate::fanout::{push_to_members, push_to_room};
 use crate::protocol::frame;
-use crate::store::{
-    Appended, ChatStore, ConnectionStore, Pusher, QueueEntry, Room, StoreError,
-};
+use crate::store::{Appended, ChatStore, ConnectionStore, Pusher, QueueEntry, Room, StoreError};
 use crate::views::{ChatView, MessageView};
 use crate::whatsapp::{InboundEvent, InboundMessage};
 
@@ -51,7 +49,10 @@ impl QueuedEvent {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    Stored { chat_id: ChatId, message_id: String },
+    Stored {
+        chat_id: ChatId,
+        message_id: String,
+    },
     Duplicate,
     /// Delivery statuses are acknowledged; they update outbound messages
     /// once outbound sending exists.
@@ -168,7 +169,13 @@ where
             serde_json::json!({"chat_id": chat.chat_id, "message": MessageView::new(message)}),
             None,
         );
-        push_to_room(self.store, self.pusher, &Room::Chat(chat.chat_id.clone()), &new_message).await;
+        push_to_room(
+            self.store,
+            self.pusher,
+            &Room::Chat(chat.chat_id.clone()),
+            &new_message,
+        )
+        .await;
 
         let Some(event) = chat.customer_type.room_event() else {
             return;

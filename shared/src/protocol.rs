@@ -289,10 +289,15 @@ pub fn frame<T: Serialize>(event: &str, data: T, request_id: Option<&str>) -> St
     };
     // Serialising our own plain data types cannot fail; fall back to an
     // error frame rather than panic if it ever does.
-    serde_json::to_string(&f).unwrap_or_else(|e| error_frame(
-        &ProtocolError::new(ErrorCode::Internal, format!("reply could not be encoded: {e}")),
-        request_id,
-    ))
+    serde_json::to_string(&f).unwrap_or_else(|e| {
+        error_frame(
+            &ProtocolError::new(
+                ErrorCode::Internal,
+                format!("reply could not be encoded: {e}"),
+            ),
+            request_id,
+        )
+    })
 }
 
 pub fn error_frame(err: &ProtocolError, request_id: Option<&str>) -> String {
@@ -333,8 +338,14 @@ mod tests {
         assert_eq!(code(r#"{"data":{}}"#), ErrorCode::BadRequest);
         assert_eq!(code(r#"{"event":7}"#), ErrorCode::BadRequest);
         assert_eq!(code(r#"{"event":"dance"}"#), ErrorCode::UnknownEvent);
-        assert_eq!(code(r#"{"event":"join_chat","data":{}}"#), ErrorCode::InvalidData);
-        assert_eq!(code(r#"{"event":"join_chat","data":{"chat_id":5}}"#), ErrorCode::InvalidData);
+        assert_eq!(
+            code(r#"{"event":"join_chat","data":{}}"#),
+            ErrorCode::InvalidData
+        );
+        assert_eq!(
+            code(r#"{"event":"join_chat","data":{"chat_id":5}}"#),
+            ErrorCode::InvalidData
+        );
         assert_eq!(
             code(r#"{"event":"fetch_all_chats","data":{"page_size":500}}"#),
             ErrorCode::InvalidData
@@ -351,7 +362,10 @@ mod tests {
 
     #[test]
     fn request_ids_are_echoed_even_from_bad_frames() {
-        assert_eq!(request_id_of(r#"{"event":9,"request_id":"r1"}"#).as_deref(), Some("r1"));
+        assert_eq!(
+            request_id_of(r#"{"event":9,"request_id":"r1"}"#).as_deref(),
+            Some("r1")
+        );
         assert_eq!(request_id_of(r#"{"request_id":42}"#).as_deref(), Some("42"));
         assert_eq!(request_id_of("nope"), None);
     }

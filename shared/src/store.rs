@@ -230,7 +230,10 @@ pub enum QueueError {
 
 pub trait InboundQueue: Send + Sync {
     /// Returns only once every entry is durably queued.
-    fn enqueue(&self, entries: &[QueueEntry]) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn enqueue(
+        &self,
+        entries: &[QueueEntry],
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     fn ping(&self) -> impl Future<Output = Result<(), QueueError>> + Send;
 }

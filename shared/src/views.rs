@@ -11,7 +11,10 @@ use crate::whatsapp::Content;
 pub fn ist(t: DateTime<Utc>) -> String {
     // 5h30m east of UTC is always a valid offset.
     match FixedOffset::east_opt(5 * 3600 + 30 * 60) {
-        Some(offset) => t.with_timezone(&offset).format("%d %b %Y, %I:%M %p").to_string(),
+        Some(offset) => t
+            .with_timezone(&offset)
+            .format("%d %b %Y, %I:%M %p")
+            .to_string(),
         None => t.to_rfc3339(),
     }
 }

@@ -63,7 +63,8 @@ impl WebhookAuth {
                     .map_err(|_| WebhookAuthError::BadSignature)?;
                 mac.update(body);
                 // verify_slice compares in constant time.
-                mac.verify_slice(&sig).map_err(|_| WebhookAuthError::BadSignature)
+                mac.verify_slice(&sig)
+                    .map_err(|_| WebhookAuthError::BadSignature)
             }
         }
     }
@@ -94,7 +95,10 @@ mod tests {
             auth.check(br#"{"entry": []}"#, Some(&good), None),
             Err(WebhookAuthError::BadSignature)
         );
-        assert_eq!(auth.check(body, None, None), Err(WebhookAuthError::MissingSignature));
+        assert_eq!(
+            auth.check(body, None, None),
+            Err(WebhookAuthError::MissingSignature)
+        );
         assert_eq!(
             auth.check(body, Some("sha256=zz"), None),
             Err(WebhookAuthError::BadSignature)
@@ -105,7 +109,10 @@ mod tests {
     fn tokens_must_match_exactly() {
         let auth = WebhookAuth::Token(Secret::new("tok".into()));
         assert_eq!(auth.check(b"", None, Some("tok")), Ok(()));
-        assert_eq!(auth.check(b"", None, Some("to")), Err(WebhookAuthError::BadToken));
+        assert_eq!(
+            auth.check(b"", None, Some("to")),
+            Err(WebhookAuthError::BadToken)
+        );
         assert_eq!(auth.check(b"", None, None), Err(WebhookAuthError::BadToken));
     }
 }

@@ -580,18 +580,27 @@ mod tests {
                 InboundEvent::Status(_) => None,
             })
             .collect();
-        assert_eq!(names, vec![Some("First".into()), Some("Second".into()), None]);
+        assert_eq!(
+            names,
+            vec![Some("First".into()), Some("Second".into()), None]
+        );
     }
 
     #[test]
     fn bodies_that_are_not_whatsapp_are_refused_with_a_reason() {
-        assert!(matches!(parse_webhook(b"{oops"), Err(WebhookError::InvalidJson(_))));
+        assert!(matches!(
+            parse_webhook(b"{oops"),
+            Err(WebhookError::InvalidJson(_))
+        ));
         assert_eq!(
             parse_webhook(br#"{"hello":1}"#),
             Err(WebhookError::NotWhatsApp("no `entry` array"))
         );
         let no_body = envelope(json!({"messages":[{"from":"1","id":"x","type":"text","text":{}}]}));
-        assert!(matches!(parse_webhook(&no_body), Err(WebhookError::BadMessage { .. })));
+        assert!(matches!(
+            parse_webhook(&no_body),
+            Err(WebhookError::BadMessage { .. })
+        ));
     }
 
     #[test]
@@ -605,7 +614,9 @@ mod tests {
             .unwrap()
             .into_iter()
             .filter_map(|e| match e {
-                InboundEvent::Message(m) => Some((m.content.kind().to_owned(), m.content.preview())),
+                InboundEvent::Message(m) => {
+                    Some((m.content.kind().to_owned(), m.content.preview()))
+                }
                 InboundEvent::Status(_) => None,
             })
             .collect();
@@ -614,14 +625,19 @@ mod tests {
             vec![
                 ("image".into(), "📷 Photo: meter".into()),
                 ("audio".into(), "🎤 Voice message".into()),
-                ("unsupported".into(), "Unsupported message (hologram)".into()),
+                (
+                    "unsupported".into(),
+                    "Unsupported message (hologram)".into()
+                ),
             ]
         );
     }
 
     #[test]
     fn statuses_are_events_too() {
-        let body = envelope(json!({"statuses":[{"id":"wamid.out","status":"delivered","timestamp":"1763700000","recipient_id":"919812345678"}]}));
+        let body = envelope(
+            json!({"statuses":[{"id":"wamid.out","status":"delivered","timestamp":"1763700000","recipient_id":"919812345678"}]}),
+        );
         let events = parse_webhook(&body).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].dedup_key(), "wamid.out:delivered");

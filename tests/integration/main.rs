@@ -1,1 +1,7 @@
+//! End-to-end tests: each starts its own moto server and local gateway on
+//! loopback, and drives them over real HTTP and WebSocket.
 
+mod auth;
+mod bad_input;
+mod live_dashboard;
+mod local_stack;

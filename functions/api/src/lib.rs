@@ -111,7 +111,11 @@ async fn ready<S: ExecutiveStore, Q: InboundQueue>(state: &State<S, Q>) -> http:
         tracing::warn!(error = ?e, "readiness: sqs");
     }
     json_response(
-        if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE },
+        if all_ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
         &json!({"status": i32::from(all_ok), "checks": {"dynamodb": show(db.is_ok()), "sqs": show(queue.is_ok())}}),
     )
 }

@@ -31,7 +31,10 @@ impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
     }
 }
 
-pub async fn handle<S, P>(state: &State<S, P>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error>
+pub async fn handle<S, P>(
+    state: &State<S, P>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error>
 where
     S: ChatStore + ConnectionStore,
     P: Pusher,
@@ -45,7 +48,11 @@ where
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let group = record.attributes.get("MessageGroupId").cloned().unwrap_or_default();
+        let group = record
+            .attributes
+            .get("MessageGroupId")
+            .cloned()
+            .unwrap_or_default();
         let receives = record
             .attributes
             .get("ApproximateReceiveCount")
@@ -57,7 +64,8 @@ where
             failures.push(id);
             continue;
         }
-        let result = match serde_json::from_str::<QueuedEvent>(record.body.as_deref().unwrap_or("")) {
+        let result = match serde_json::from_str::<QueuedEvent>(record.body.as_deref().unwrap_or(""))
+        {
             Ok(queued) => inbound.process(&queued).await.map_err(|e| format!("{e:#}")),
             Err(e) => Err(format!("queued body is not an inbound event: {e}")),
         };

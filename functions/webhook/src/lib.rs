@@ -46,19 +46,31 @@ impl State<shared::aws::SqsInboundQueue> {
     }
 }
 
-pub async fn handle<Q: InboundQueue>(state: &State<Q>, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle<Q: InboundQueue>(
+    state: &State<Q>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let res = match *req.method() {
         Method::GET => verify(state, &req),
-        Method::POST => receive(state, &req).await.unwrap_or_else(ApiError::into_response),
-        _ => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET or POST")
-            .into_response(),
+        Method::POST => receive(state, &req)
+            .await
+            .unwrap_or_else(ApiError::into_response),
+        _ => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use GET or POST",
+        )
+        .into_response(),
     };
     Ok(res.map(Body::from))
 }
 
 /// Query parameters arrive as `hub.mode` from Meta and `hub_mode` from
 /// some relays; both are accepted.
-fn hub_param<'a>(q: &'a lambda_http::aws_lambda_events::query_map::QueryMap, name: &str) -> Option<&'a str> {
+fn hub_param<'a>(
+    q: &'a lambda_http::aws_lambda_events::query_map::QueryMap,
+    name: &str,
+) -> Option<&'a str> {
     q.first(&format!("hub.{name}"))
         .or_else(|| q.first(&format!("hub_{name}")))
 }
@@ -75,30 +87,45 @@ fn verify<Q>(state: &State<Q>, req: &Request) -> http::Response<String> {
     match (ok, challenge) {
         (true, Some(c)) => text_response(StatusCode::OK, c.to_owned()),
         (true, None) => ApiError::bad_request("hub.challenge is missing").into_response(),
-        (false, _) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", "verification token does not match")
-            .into_response(),
+        (false, _) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "verification token does not match",
+        )
+        .into_response(),
     }
 }
 
-async fn receive<Q: InboundQueue>(state: &State<Q>, req: &Request) -> Result<http::Response<String>, ApiError> {
+async fn receive<Q: InboundQueue>(
+    state: &State<Q>,
+    req: &Request,
+) -> Result<http::Response<String>, ApiError> {
     let path = req.path_parameters();
     let channel_id = path.first("channel").unwrap_or_default();
-    let channel = state
-        .channels
-        .get(channel_id)
-        .ok_or_else(|| ApiError::not_found(format!("unknown channel `{}`", channel_id.chars().take(32).collect::<String>())))?;
+    let channel = state.channels.get(channel_id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "unknown channel `{}`",
+            channel_id.chars().take(32).collect::<String>()
+        ))
+    })?;
 
     let body = req.body().as_ref();
     if body.len() > state.max_body_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("body is {} bytes; the limit is {}", body.len(), state.max_body_bytes),
+            format!(
+                "body is {} bytes; the limit is {}",
+                body.len(),
+                state.max_body_bytes
+            ),
         ));
     }
 
     let headers = req.headers();
-    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
     let query = req.query_string_parameters();
     let token = headers
         .get("x-webhook-token")

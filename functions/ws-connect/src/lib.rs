@@ -38,17 +38,19 @@ where
     };
     let token = req.query_string_parameters.first("token");
     let chat_id = req.query_string_parameters.first("chat_id");
-    Ok(match connect(&state.store, &state.keys, id.clone(), token, chat_id).await {
-        Ok(_) => response(200, None),
-        Err(ConnectError::Unauthorized(e)) => {
-            tracing::info!(connection_id = %id, reason = %e, "connection refused");
-            response(401, Some("Unauthorized".into()))
-        }
-        Err(ConnectError::Disabled) => response(403, Some("Forbidden".into())),
-        Err(ConnectError::BadChat(reason)) => response(400, Some(reason)),
-        Err(ConnectError::Store(e)) => {
-            tracing::error!(connection_id = %id, error = ?e, "could not record connection");
-            response(500, Some("try again".into()))
-        }
-    })
+    Ok(
+        match connect(&state.store, &state.keys, id.clone(), token, chat_id).await {
+            Ok(_) => response(200, None),
+            Err(ConnectError::Unauthorized(e)) => {
+                tracing::info!(connection_id = %id, reason = %e, "connection refused");
+                response(401, Some("Unauthorized".into()))
+            }
+            Err(ConnectError::Disabled) => response(403, Some("Forbidden".into())),
+            Err(ConnectError::BadChat(reason)) => response(400, Some(reason)),
+            Err(ConnectError::Store(e)) => {
+                tracing::error!(connection_id = %id, error = ?e, "could not record connection");
+                response(500, Some("try again".into()))
+            }
+        },
+    )
 }

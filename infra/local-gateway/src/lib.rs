@@ -1,1 +1,341 @@
+//! The local gateway: runs Smart Chat's functions on this machine exactly
+//! as API Gateway, SQS and Lambda would run them in AWS.
+//!
+//! - HTTP API: requests become API Gateway HTTP API (v2.0) events for the
+//!   function `template.yaml` routes them to.
+//! - WebSocket API: `$connect` / `$disconnect` / route-selected events on
+//!   `$request.body.event`, plus the `@connections` management endpoint
+//!   the functions push through (with `aws-sdk-apigatewaymanagement`).
+//! - The inbound SQS consumer, polling the real (moto) FIFO queue.
+//! - A Pinbot stand-in that records what would have been sent.
 
+pub mod bootstrap;
+pub mod consumer;
+pub mod functions;
+pub mod http_api;
+pub mod moto;
+pub mod recorder;
+pub mod template;
+pub mod websocket;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::{get, post};
+use chrono::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use shared::auth::JwtKeys;
+use shared::aws::{ApiGwPusher, DynamoStore, SqsInboundQueue};
+use shared::channel::{ChannelTable, Stakeholder};
+use shared::config::Tables;
+use shared::executive::{Email, Executive, ExecutiveId, Role, hash_password};
+use shared::secret::Secret;
+use shared::store::ExecutiveStore;
+use shared::webhook_auth::WebhookAuth;
+
+use crate::bootstrap::Resources;
+use crate::functions::Functions;
+use crate::recorder::Recorder;
+use crate::template::Template;
+use crate::websocket::Connections;
+
+pub const REGION: &str = "ap-south-1";
+
+/// The development administrator seeded into the executives table.
+#[derive(Clone, Debug)]
+pub struct DevAdmin {
+    pub email: Email,
+    pub password: Secret,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub http_addr: SocketAddr,
+    pub ws_addr: SocketAddr,
+    /// Where the Pinbot recorder listens; `None` when `PINBOT_BASE_URL`
+    /// points at a real (or other) provider.
+    pub recorder_addr: Option<SocketAddr>,
+    /// The local AWS endpoint (moto server).
+    pub aws_endpoint: String,
+    pub template_path: PathBuf,
+    /// Prefixed to every table and queue name (tests isolate themselves).
+    pub name_prefix: String,
+    pub jwt_secret: Secret,
+    pub webhook_auth: WebhookAuth,
+    pub verify_token: Option<Secret>,
+    pub dev_admin: Option<DevAdmin>,
+    /// Overrides the template's queue visibility timeout (faster retries).
+    pub visibility_timeout: Option<u32>,
+    pub max_webhook_body: usize,
+}
+
+impl Config {
+    /// Loopback on free ports, a fresh secret: what tests start from.
+    pub fn ephemeral(aws_endpoint: String, workspace: &std::path::Path) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            http_addr: any,
+            ws_addr: any,
+            recorder_addr: Some(any),
+            aws_endpoint,
+            template_path: workspace.join("template.yaml"),
+            name_prefix: format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            jwt_secret: Secret::new(format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )),
+            webhook_auth: WebhookAuth::Open,
+            verify_token: None,
+            dev_admin: None,
+            visibility_timeout: None,
+            max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// Shared by every server task.
+pub struct Gateway {
+    pub template: Template,
+    pub functions: Functions,
+    pub connections: Connections,
+    pub sqs: aws_sdk_sqs::Client,
+    pub http_domain: String,
+    pub ws_domain: String,
+}
+
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub ws_addr: SocketAddr,
+    pub recorder_addr: Option<SocketAddr>,
+    pub recorder: Arc<Recorder>,
+    pub resources: Resources,
+    pub gateway: Arc<Gateway>,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub jwt: JwtKeys,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the servers and the consumer and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// SDK configuration pointing every client at the local emulator.
+pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "local-gateway",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+async fn seed_dev_admin(store: &DynamoStore, admin: &DevAdmin) -> anyhow::Result<()> {
+    let executive = Executive {
+        executive_id: ExecutiveId::parse("dev-admin").map_err(anyhow::Error::msg)?,
+        name: "Dev Admin".to_owned(),
+        email: admin.email.clone(),
+        password_hash: hash_password(admin.password.expose())?,
+        role: Role::Admin,
+        stakeholders: Stakeholder::SERVED.to_vec(),
+        disabled: false,
+    };
+    store
+        .put_executive(&executive)
+        .await
+        .context("seeding the dev admin")
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.changed().await;
+}
+
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    let template = Template::load(&cfg.template_path)
+        .with_context(|| format!("reading {}", cfg.template_path.display()))?;
+    for r in template
+        .http_routes
+        .iter()
+        .map(|r| &r.binary)
+        .chain(template.ws_routes.iter().map(|r| &r.binary))
+    {
+        anyhow::ensure!(
+            functions::KNOWN.contains(&r.as_str()),
+            "template routes to {r}, which the local gateway does not know"
+        );
+    }
+
+    let sdk = local_sdk_config(&cfg.aws_endpoint).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let resources = bootstrap::create_all(
+        &template,
+        &cfg.name_prefix,
+        &dynamo,
+        &sqs,
+        cfg.visibility_timeout,
+    )
+    .await?;
+    let tables = Tables {
+        chats: resources.table("ChatsTable")?,
+        connections: resources.table("ConnectionsTable")?,
+        executives: resources.table("ExecutivesTable")?,
+    };
+    let inbound_url = resources.queue_url("InboundQueue")?;
+    let inbound_arn = resources
+        .queue_arns
+        .get("InboundQueue")
+        .cloned()
+        .unwrap_or_default();
+
+    let http_listener = TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("binding HTTP on {}", cfg.http_addr))?;
+    let ws_listener = TcpListener::bind(cfg.ws_addr)
+        .await
+        .with_context(|| format!("binding WebSocket on {}", cfg.ws_addr))?;
+    let http_addr = http_listener.local_addr()?;
+    let ws_addr = ws_listener.local_addr()?;
+
+    let store = DynamoStore::new(dynamo.clone(), tables);
+    let queue = SqsInboundQueue::new(sqs.clone(), inbound_url.clone());
+    let pusher = ApiGwPusher::new(&sdk, &format!("http://{ws_addr}"));
+    let jwt = JwtKeys::new(&cfg.jwt_secret, Duration::hours(12)).map_err(anyhow::Error::msg)?;
+    let channels = ChannelTable::from_env()?;
+
+    if let Some(admin) = &cfg.dev_admin {
+        seed_dev_admin(&store, admin).await?;
+    }
+
+    let functions = Functions {
+        webhook: webhook::State {
+            queue: queue.clone(),
+            channels: channels.clone(),
+            auth: cfg.webhook_auth.clone(),
+            verify_token: cfg.verify_token.clone(),
+            max_body_bytes: cfg.max_webhook_body,
+        },
+        api: api::State::new(store.clone(), queue, jwt.clone())?,
+        inbound: inbound::State {
+            store: store.clone(),
+            pusher: pusher.clone(),
+            channels,
+        },
+        ws_connect: ws_connect::State {
+            store: store.clone(),
+            keys: jwt.clone(),
+        },
+        ws_disconnect: ws_disconnect::State {
+            store: store.clone(),
+        },
+        ws_events: ws_events::State { store, pusher },
+    };
+    let gateway = Arc::new(Gateway {
+        template,
+        functions,
+        connections: Connections::default(),
+        sqs,
+        http_domain: http_addr.to_string(),
+        ws_domain: ws_addr.to_string(),
+    });
+
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let http_app = Router::new()
+        .fallback(http_api::handle)
+        .with_state(gateway.clone());
+    let rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(
+            http_listener,
+            http_app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(rx));
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    }));
+
+    let ws_app = Router::new()
+        .route("/", get(websocket::upgrade))
+        .route(
+            "/@connections/{id}",
+            post(websocket::post_to_connection)
+                .get(websocket::get_connection)
+                .delete(websocket::delete_connection),
+        )
+        .with_state(gateway.clone());
+    let rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(
+            ws_listener,
+            ws_app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(rx));
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "WebSocket server stopped");
+        }
+    }));
+
+    let recorder = Arc::new(Recorder::default());
+    let recorder_addr = match cfg.recorder_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the Pinbot recorder on {addr}"))?;
+            let bound = listener.local_addr()?;
+            let app = recorder::router(recorder.clone());
+            let rx = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped(rx))
+                    .await
+                {
+                    tracing::error!(error = %e, "recorder stopped");
+                }
+            }));
+            Some(bound)
+        }
+        None => None,
+    };
+
+    tasks.push(tokio::spawn(consumer::run(
+        gateway.clone(),
+        inbound_url,
+        inbound_arn,
+        stop_rx,
+    )));
+
+    Ok(Running {
+        http_addr,
+        ws_addr,
+        recorder_addr,
+        recorder,
+        resources,
+        gateway,
+        dynamo,
+        jwt,
+        stop,
+        tasks,
+    })
+}

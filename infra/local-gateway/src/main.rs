@@ -1,1 +1,145 @@
-fn main(){}
+//! `make dev`: moto server + tables/queues from template.yaml + seed data +
+//! the local gateway, until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use local_gateway::moto::MotoServer;
+use local_gateway::{Config, DevAdmin};
+use shared::executive::Email;
+use shared::secret::Secret;
+use shared::webhook_auth::WebhookAuth;
+
+fn addr(name: &str, default: &str) -> anyhow::Result<SocketAddr> {
+    let v = std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned());
+    v.parse()
+        .with_context(|| format!("{name} must be host:port, got `{v}`"))
+}
+
+fn var(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init_pretty();
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = workspace.canonicalize().unwrap_or(workspace);
+
+    // Moto: an existing endpoint (AWS_ENDPOINT_URL) or one we start.
+    let (endpoint, moto) = match std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(url) => (url, None),
+        None => {
+            let moto_addr = addr("MOTO_ADDR", "127.0.0.1:4566")?;
+            let server = MotoServer::start(&MotoServer::binary(&workspace), moto_addr).await?;
+            (server.endpoint(), Some(server))
+        }
+    };
+
+    let generated_secret = std::env::var("JWT_SECRET_KEY")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .is_none();
+    let jwt_secret = Secret::optional_from_env("JWT_SECRET_KEY").unwrap_or_else(|| {
+        Secret::new(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ))
+    });
+    let admin_email = var("DEV_ADMIN_EMAIL", "admin@smartchat.local");
+    let admin_password = var("DEV_ADMIN_PASSWORD", "smartchat-dev");
+    let verify_token = var("WEBHOOK_VERIFY_TOKEN", "smartchat-local-verify");
+    let recorder_addr = match std::env::var("PINBOT_BASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(_) => None,
+        None => Some(addr("PINBOT_RECORDER_ADDR", "127.0.0.1:3002")?),
+    };
+    let webhook_auth = WebhookAuth::from_env();
+    let auth_note = match &webhook_auth {
+        WebhookAuth::Signature(_) => "X-Hub-Signature-256 required (WEBHOOK_APP_SECRET)",
+        WebhookAuth::Token(_) => "X-Webhook-Token required (WEBHOOK_TOKEN)",
+        WebhookAuth::Open => "open (set WEBHOOK_APP_SECRET or WEBHOOK_TOKEN to require auth)",
+    };
+
+    let cfg = Config {
+        http_addr: addr("LOCAL_HTTP_ADDR", "127.0.0.1:3000")?,
+        ws_addr: addr("LOCAL_WS_ADDR", "127.0.0.1:3001")?,
+        recorder_addr,
+        aws_endpoint: endpoint.clone(),
+        template_path: workspace.join("template.yaml"),
+        name_prefix: String::new(),
+        jwt_secret,
+        webhook_auth,
+        verify_token: Some(Secret::new(verify_token.clone())),
+        dev_admin: Some(DevAdmin {
+            email: Email::parse(&admin_email).map_err(anyhow::Error::msg)?,
+            password: Secret::new(admin_password.clone()),
+        }),
+        visibility_timeout: std::env::var("LOCAL_VISIBILITY_TIMEOUT_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
+    };
+    let running = local_gateway::start(cfg).await?;
+
+    let recorder_line = match (running.recorder_addr, std::env::var("PINBOT_BASE_URL")) {
+        (Some(a), _) => format!("http://{a}  (recorder; GET /__recorded lists what was sent)"),
+        (None, Ok(url)) => url,
+        (None, Err(_)) => "-".to_owned(),
+    };
+    println!(
+        "\nSmart Chat local stack is up\n\
+         \n  HTTP API        http://{http}\
+         \n  WebSocket API   ws://{ws}/?token=<JWT>\
+         \n  @connections    http://{ws}/@connections/{{id}}\
+         \n  AWS (moto)      {endpoint}   tables: {tables}\
+         \n  Pinbot          {recorder_line}\
+         \n  Webhook auth    {auth_note}\
+         \n  Verify token    {verify_token}\
+         \n\n  Dev admin       {admin_email} / {admin_password}\
+         \n  JWT key         {jwt_note}\
+         \n\n  Log in:   curl -s -X POST http://{http}/api/auth/login -H 'content-type: application/json' \\\
+         \n                 -d '{{\"email\":\"{admin_email}\",\"password\":\"{admin_password}\"}}'\
+         \n  Webhook:  curl -s -X POST http://{http}/api/chats/whatsapp_chat/9099039188 -H 'content-type: application/json' \\\
+         \n                 --data @tests/data/webhook_text.json\
+         \n\nCtrl-C stops everything.\n",
+        http = running.http_addr,
+        ws = running.ws_addr,
+        tables = running
+            .resources
+            .tables
+            .values()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        jwt_note = if generated_secret {
+            "generated for this run (set JWT_SECRET_KEY to keep tokens across restarts)"
+        } else {
+            "from JWT_SECRET_KEY"
+        },
+    );
+
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    println!("\nstopping…");
+    running.shutdown().await;
+    if let Some(m) = moto {
+        m.stop().await;
+    }
+    Ok(())
+}

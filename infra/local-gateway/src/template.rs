@@ -115,7 +115,9 @@ impl HttpRoute {
             let got = actual.get(i)?;
             match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 Some(name) if !got.is_empty() => {
-                    let decoded = urlencoding::decode(got).map(|c| c.into_owned()).unwrap_or_else(|_| (*got).to_owned());
+                    let decoded = urlencoding::decode(got)
+                        .map(|c| c.into_owned())
+                        .unwrap_or_else(|_| (*got).to_owned());
                     params.insert(name.to_owned(), decoded);
                 }
                 Some(_) => return None,
@@ -192,7 +194,9 @@ impl Template {
         let mut routes: Vec<(String, String)> = Vec::new();
 
         for (id, res) in resources {
-            let id = id.as_str().ok_or_else(|| shape("a resource id is not a string"))?;
+            let id = id
+                .as_str()
+                .ok_or_else(|| shape("a resource id is not a string"))?;
             let kind = get(res, "Type").and_then(Value::as_str).unwrap_or_default();
             let props = get(res, "Properties").cloned().unwrap_or(Value::Null);
             match kind {
@@ -208,16 +212,22 @@ impl Template {
                         .and_then(|m| get(m, "BuildProperties"))
                         .and_then(|b| get(b, "Binary"))
                         .and_then(Value::as_str)
-                        .ok_or_else(|| shape(format!("{id}: no Metadata.BuildProperties.Binary")))?;
+                        .ok_or_else(|| {
+                            shape(format!("{id}: no Metadata.BuildProperties.Binary"))
+                        })?;
                     binaries.insert(id.to_owned(), binary.to_owned());
                     if let Some(events) = get(&props, "Events").and_then(Value::as_mapping) {
                         for ev in events.values() {
                             if get(ev, "Type").and_then(Value::as_str) != Some("HttpApi") {
                                 continue;
                             }
-                            let p = get(ev, "Properties").ok_or_else(|| shape(format!("{id}: HttpApi event without Properties")))?;
+                            let p = get(ev, "Properties").ok_or_else(|| {
+                                shape(format!("{id}: HttpApi event without Properties"))
+                            })?;
                             let method = get(p, "Method").and_then(Value::as_str).unwrap_or("ANY");
-                            let path = get(p, "Path").and_then(Value::as_str).ok_or_else(|| shape(format!("{id}: HttpApi event without Path")))?;
+                            let path = get(p, "Path").and_then(Value::as_str).ok_or_else(|| {
+                                shape(format!("{id}: HttpApi event without Path"))
+                            })?;
                             t.http_routes.push(HttpRoute {
                                 method: method.to_ascii_uppercase(),
                                 path: path.to_owned(),
@@ -242,7 +252,9 @@ impl Template {
                     }
                 }
                 "AWS::ApiGatewayV2::Route" => {
-                    let key = get(&props, "RouteKey").and_then(Value::as_str).ok_or_else(|| shape(format!("{id}: no RouteKey")))?;
+                    let key = get(&props, "RouteKey")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| shape(format!("{id}: no RouteKey")))?;
                     // Target: !Sub "integrations/${SomeIntegration}"
                     let target = match get(&props, "Target") {
                         Some(Value::Tagged(tag)) => tag
@@ -253,7 +265,11 @@ impl Template {
                             .map(str::to_owned),
                         _ => None,
                     }
-                    .ok_or_else(|| shape(format!("{id}: Target must be !Sub \"integrations/${{Integration}}\"")))?;
+                    .ok_or_else(|| {
+                        shape(format!(
+                            "{id}: Target must be !Sub \"integrations/${{Integration}}\""
+                        ))
+                    })?;
                     routes.push((key.to_owned(), target));
                 }
                 _ => {}
@@ -280,7 +296,11 @@ impl Template {
     }
 }
 
-fn queue(id: &str, props: &Value, params: &BTreeMap<String, String>) -> Result<QueueDef, TemplateError> {
+fn queue(
+    id: &str,
+    props: &Value,
+    params: &BTreeMap<String, String>,
+) -> Result<QueueDef, TemplateError> {
     let as_u32 = |v: &Value| -> Option<u32> {
         match v {
             Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
@@ -295,7 +315,11 @@ fn queue(id: &str, props: &Value, params: &BTreeMap<String, String>) -> Result<Q
         Some(r) => {
             let dlq = get(r, "deadLetterTargetArn")
                 .and_then(tagged_target)
-                .ok_or_else(|| shape(format!("{id}: deadLetterTargetArn must be !GetAtt Queue.Arn")))?;
+                .ok_or_else(|| {
+                    shape(format!(
+                        "{id}: deadLetterTargetArn must be !GetAtt Queue.Arn"
+                    ))
+                })?;
             let max = get(r, "maxReceiveCount")
                 .and_then(as_u32)
                 .ok_or_else(|| shape(format!("{id}: maxReceiveCount must resolve to a number")))?;
@@ -305,7 +329,9 @@ fn queue(id: &str, props: &Value, params: &BTreeMap<String, String>) -> Result<Q
     };
     Ok(QueueDef {
         logical_id: id.to_owned(),
-        fifo: get(props, "FifoQueue").and_then(Value::as_bool).unwrap_or(false),
+        fifo: get(props, "FifoQueue")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         content_based_dedup: get(props, "ContentBasedDeduplication")
             .and_then(Value::as_bool)
             .unwrap_or(false),
@@ -330,13 +356,28 @@ mod tests {
         assert!(tables.contains(&"ChatsTable"), "{tables:?}");
         assert!(tables.contains(&"ConnectionsTable"));
         assert!(tables.contains(&"ExecutivesTable"));
-        let inbound = t.queues.iter().find(|q| q.logical_id == "InboundQueue").expect("inbound queue");
+        let inbound = t
+            .queues
+            .iter()
+            .find(|q| q.logical_id == "InboundQueue")
+            .expect("inbound queue");
         assert!(inbound.fifo);
         assert_eq!(inbound.redrive, Some(("InboundDLQ".to_owned(), 5)));
-        assert!(t.http_routes.iter().any(|r| r.route_key() == "POST /api/chats/whatsapp_chat/{channel}" && r.binary == "webhook"));
-        assert_eq!(t.ws_route("$connect").map(|r| r.binary.as_str()), Some("ws-connect"));
-        assert_eq!(t.ws_route("$default").map(|r| r.binary.as_str()), Some("ws-events"));
-        assert_eq!(t.ws_route("join_chat").map(|r| r.binary.as_str()), Some("ws-events"));
+        assert!(t.http_routes.iter().any(|r| r.route_key()
+            == "POST /api/chats/whatsapp_chat/{channel}"
+            && r.binary == "webhook"));
+        assert_eq!(
+            t.ws_route("$connect").map(|r| r.binary.as_str()),
+            Some("ws-connect")
+        );
+        assert_eq!(
+            t.ws_route("$default").map(|r| r.binary.as_str()),
+            Some("ws-events")
+        );
+        assert_eq!(
+            t.ws_route("join_chat").map(|r| r.binary.as_str()),
+            Some("ws-events")
+        );
     }
 
     #[test]
@@ -349,11 +390,20 @@ mod tests {
 
     #[test]
     fn route_patterns_capture_path_parameters() {
-        let r = HttpRoute { method: "POST".into(), path: "/api/chats/whatsapp_chat/{channel}".into(), binary: "webhook".into() };
-        let p = r.matches("POST", "/api/chats/whatsapp_chat/9099039188").expect("matches");
+        let r = HttpRoute {
+            method: "POST".into(),
+            path: "/api/chats/whatsapp_chat/{channel}".into(),
+            binary: "webhook".into(),
+        };
+        let p = r
+            .matches("POST", "/api/chats/whatsapp_chat/9099039188")
+            .expect("matches");
         assert_eq!(p.get("channel").map(String::as_str), Some("9099039188"));
         assert!(r.matches("GET", "/api/chats/whatsapp_chat/1").is_none());
         assert!(r.matches("POST", "/api/chats/whatsapp_chat").is_none());
-        assert!(r.matches("POST", "/api/chats/whatsapp_chat/1/extra").is_none());
+        assert!(
+            r.matches("POST", "/api/chats/whatsapp_chat/1/extra")
+                .is_none()
+        );
     }
 }

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{Duration, Utc};
 
-use super::item::{ItemExt, Item, key, n, put_opt, s, t, time_key, unavailable};
+use super::item::{Item, ItemExt, key, n, put_opt, s, t, time_key, unavailable};
 use crate::channel::{ChannelId, Stakeholder};
 use crate::chat::{Chat, ChatId, ChatStatus, Direction, Message, SenderType};
 use crate::config::Tables;
@@ -114,7 +114,9 @@ impl DynamoStore {
                 .set_index_name(index.map(str::to_owned))
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .scan_index_forward(false)
-                .limit(i32::try_from(limit.saturating_sub(items.len()).clamp(1, 1000)).unwrap_or(1000))
+                .limit(
+                    i32::try_from(limit.saturating_sub(items.len()).clamp(1, 1000)).unwrap_or(1000),
+                )
                 .set_exclusive_start_key(start.take());
             if let Some((sk_name, prefix)) = &sk_prefix {
                 cond.push_str(&format!(" AND begins_with({sk_name}, :prefix)"));
@@ -135,7 +137,11 @@ impl DynamoStore {
         Ok(items)
     }
 
-    async fn batch_write(&self, table: &str, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+    async fn batch_write(
+        &self,
+        table: &str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
         for chunk in requests.chunks(BATCH_WRITE_MAX) {
             let mut pending = chunk.to_vec();
             for attempt in 0..=BATCH_RETRIES {
@@ -286,7 +292,10 @@ impl ChatStore for DynamoStore {
         customer: &SenderId,
     ) -> Result<Option<Chat>, StoreError> {
         let Some(pointer) = self
-            .get(&self.tables.chats, key(current_pk(stakeholder, customer), "CURRENT"))
+            .get(
+                &self.tables.chats,
+                key(current_pk(stakeholder, customer), "CURRENT"),
+            )
             .await?
         else {
             return Ok(None);
@@ -336,7 +345,10 @@ impl ChatStore for DynamoStore {
         let mut marker = key(format!("WAMSG#{wa_id}"), "DEDUP");
         marker.insert("chat_id".into(), s(chat.chat_id.as_str()));
         marker.insert("message_id".into(), s(&m.message_id));
-        marker.insert("expires_at".into(), n(epoch_after(Duration::days(DEDUPE_TTL_DAYS))));
+        marker.insert(
+            "expires_at".into(),
+            n(epoch_after(Duration::days(DEDUPE_TTL_DAYS))),
+        );
         let put_marker = Put::builder()
             .table_name(table)
             .set_item(Some(marker))
@@ -358,16 +370,20 @@ impl ChatStore for DynamoStore {
         after.last_incoming_message = Some(m.received_at);
         let mut values = HashMap::from([
             (":active".to_owned(), s(ChatStatus::Active.as_str())),
-            (":list".to_owned(), s(list_pk(ChatStatus::Active, chat.customer_type))),
+            (
+                ":list".to_owned(),
+                s(list_pk(ChatStatus::Active, chat.customer_type)),
+            ),
             (":listsk".to_owned(), s(list_sk(&after))),
             (":preview".to_owned(), s(&m.preview)),
             (":at".to_owned(), t(m.received_at)),
             (":by".to_owned(), s(&m.sender)),
             (":one".to_owned(), n(1)),
         ]);
-        let mut set = "#status = :active, gsi1pk = :list, gsi1sk = :listsk, last_message = :preview, \
+        let mut set =
+            "#status = :active, gsi1pk = :list, gsi1sk = :listsk, last_message = :preview, \
              last_message_time = :at, last_msg_by = :by, last_incoming_message = :at"
-            .to_owned();
+                .to_owned();
         if let Some(name) = after.customer_name.as_deref() {
             set.push_str(", customer_name = :name");
             values.insert(":name".to_owned(), s(name));
@@ -375,7 +391,9 @@ impl ChatStore for DynamoStore {
         let update_chat = Update::builder()
             .table_name(table)
             .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
-            .update_expression(format!("SET {set} ADD inbound_count :one, message_count :one"))
+            .update_expression(format!(
+                "SET {set} ADD inbound_count :one, message_count :one"
+            ))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values))
@@ -475,7 +493,9 @@ impl ChatStore for DynamoStore {
                     break;
                 }
                 if attempt == BATCH_RETRIES {
-                    return Err(StoreError::Unavailable("read markers stayed unprocessed".into()));
+                    return Err(StoreError::Unavailable(
+                        "read markers stayed unprocessed".into(),
+                    ));
                 }
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(keys))
@@ -489,7 +509,11 @@ impl ChatStore for DynamoStore {
                     .send()
                     .await
                     .map_err(unavailable)?;
-                for item in out.responses.and_then(|mut r| r.remove(table)).unwrap_or_default() {
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(table))
+                    .unwrap_or_default()
+                {
                     let chat = ChatId::parse(item.str("chat_id")?)
                         .map_err(|_| StoreError::Corrupt("read marker chat_id".into()))?;
                     let exec = ExecutiveId::parse(item.str("executive_id")?)
@@ -517,7 +541,9 @@ impl ChatStore for DynamoStore {
             .update_item()
             .table_name(&self.tables.chats)
             .set_key(Some(key(chat_pk(chat), format!("READ#{executive}"))))
-            .update_expression("SET seen = :seen, seen_at = :now, chat_id = :chat, executive_id = :exec")
+            .update_expression(
+                "SET seen = :seen, seen_at = :now, chat_id = :chat, executive_id = :exec",
+            )
             .condition_expression("attribute_not_exists(seen) OR seen < :seen")
             .expression_attribute_values(":seen", n(seen))
             .expression_attribute_values(":now", t(Utc::now()))
@@ -540,7 +566,10 @@ impl ChatStore for DynamoStore {
 }
 
 fn room_item(connection: &Connection, room: &Room, expires_at: u64) -> Item {
-    let mut item = key(conn_pk(&connection.connection_id), format!("ROOM#{}", room.key()));
+    let mut item = key(
+        conn_pk(&connection.connection_id),
+        format!("ROOM#{}", room.key()),
+    );
     item.insert("gsi1pk".into(), s(format!("ROOM#{}", room.key())));
     item.insert("gsi1sk".into(), s(conn_pk(&connection.connection_id)));
     item.insert("connection_id".into(), s(&connection.connection_id.0));
@@ -551,7 +580,12 @@ fn room_item(connection: &Connection, room: &Room, expires_at: u64) -> Item {
 
 fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
     Ok(WriteRequest::builder()
-        .put_request(PutRequest::builder().set_item(Some(item)).build().map_err(build_err)?)
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(build_err)?,
+        )
         .build())
 }
 
@@ -582,7 +616,10 @@ impl ConnectionStore for DynamoStore {
     }
 
     async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
-        let Some(item) = self.get(&self.tables.connections, key(conn_pk(id), "META")).await? else {
+        let Some(item) = self
+            .get(&self.tables.connections, key(conn_pk(id), "META"))
+            .await?
+        else {
             return Ok(None);
         };
         let bad = |what: &str| StoreError::Corrupt(format!("connection item: {what}"));
@@ -606,13 +643,20 @@ impl ConnectionStore for DynamoStore {
     async fn remove_connection(&self, id: &ConnectionId) -> Result<(), StoreError> {
         let table = &self.tables.connections;
         // A connection has one item per room it joined: bounded and small.
-        let items = self.query_desc(table, None, "pk", conn_pk(id), None, 1000).await?;
+        let items = self
+            .query_desc(table, None, "pk", conn_pk(id), None, 1000)
+            .await?;
         let mut deletes = Vec::with_capacity(items.len());
         for item in items {
             let k = key(item.str("pk")?, item.str("sk")?);
             deletes.push(
                 WriteRequest::builder()
-                    .delete_request(DeleteRequest::builder().set_key(Some(k)).build().map_err(build_err)?)
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(k))
+                            .build()
+                            .map_err(build_err)?,
+                    )
                     .build(),
             );
         }
@@ -693,16 +737,22 @@ fn executive_from(item: &Item) -> Result<Executive, StoreError> {
 
 impl ExecutiveStore for DynamoStore {
     async fn executive(&self, id: &ExecutiveId) -> Result<Option<Executive>, StoreError> {
-        self.get(&self.tables.executives, key(format!("EXEC#{id}"), "PROFILE"))
-            .await?
-            .as_ref()
-            .map(executive_from)
-            .transpose()
+        self.get(
+            &self.tables.executives,
+            key(format!("EXEC#{id}"), "PROFILE"),
+        )
+        .await?
+        .as_ref()
+        .map(executive_from)
+        .transpose()
     }
 
     async fn executive_by_email(&self, email: &Email) -> Result<Option<Executive>, StoreError> {
         let Some(guard) = self
-            .get(&self.tables.executives, key(format!("EMAIL#{}", email.as_str()), "EMAIL"))
+            .get(
+                &self.tables.executives,
+                key(format!("EMAIL#{}", email.as_str()), "EMAIL"),
+            )
             .await?
         else {
             return Ok(None);
@@ -761,7 +811,11 @@ impl ExecutiveStore for DynamoStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        for table in [&self.tables.chats, &self.tables.connections, &self.tables.executives] {
+        for table in [
+            &self.tables.chats,
+            &self.tables.connections,
+            &self.tables.executives,
+        ] {
             self.client
                 .describe_table()
                 .table_name(table)

@@ -63,7 +63,8 @@ fn corrupt(name: &str, what: &str) -> StoreError {
 
 impl ItemExt for Item {
     fn str(&self, name: &str) -> Result<&str, StoreError> {
-        self.str_opt(name).ok_or_else(|| corrupt(name, "is missing or not a string"))
+        self.str_opt(name)
+            .ok_or_else(|| corrupt(name, "is missing or not a string"))
     }
 
     fn str_opt(&self, name: &str) -> Option<&str> {

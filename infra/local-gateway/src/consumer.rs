@@ -1,0 +1,112 @@
+//! Lambda's SQS event source mapping, locally: long-poll the queue, hand
+//! batches to the consumer as real SQS events, delete what succeeded and
+//! leave failures to become visible again (and reach the DLQ).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::Gateway;
+
+pub async fn run(
+    gw: Arc<Gateway>,
+    queue_url: String,
+    queue_arn: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let receive = gw
+            .sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send();
+        let out = tokio::select! {
+            _ = stop.changed() => return,
+            out = receive => out,
+        };
+        let messages = match out {
+            Ok(o) => o.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receiving from the inbound queue failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, Value> = m
+                    .attributes
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone())))
+                    .collect();
+                json!({
+                    "messageId": m.message_id,
+                    "receiptHandle": m.receipt_handle,
+                    "body": m.body,
+                    "md5OfBody": m.md5_of_body,
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": queue_arn,
+                    "awsRegion": crate::REGION,
+                })
+            })
+            .collect();
+        let event: SqsEvent = match serde_json::from_value(json!({"Records": records})) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "could not build the SQS event");
+                continue;
+            }
+        };
+        let failed: Vec<String> = match gw.functions.invoke_inbound(event).await {
+            Ok(res) => res
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect(),
+            // The whole invocation failed: every message is retried.
+            Err(e) => {
+                tracing::error!(error = %e, "inbound function failed");
+                messages
+                    .iter()
+                    .filter_map(|m| m.message_id.clone())
+                    .collect()
+            }
+        };
+        let done: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
+            .filter_map(|m| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(m.message_id.clone()?)
+                    .receipt_handle(m.receipt_handle.clone()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !done.is_empty()
+            && let Err(e) = gw
+                .sqs
+                .delete_message_batch()
+                .queue_url(&queue_url)
+                .set_entries(Some(done))
+                .send()
+                .await
+        {
+            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "deleting processed messages failed; they will be redelivered and deduplicated");
+        }
+    }
+}

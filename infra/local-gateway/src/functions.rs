@@ -1,0 +1,68 @@
+//! The function handlers, built once as each Lambda's `main.rs` would,
+//! and invoked by binary name as the template routes them.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Context, LambdaEvent};
+
+use shared::aws::{ApiGwPusher, DynamoStore, SqsInboundQueue};
+
+use crate::template::Template;
+
+pub struct Functions {
+    pub webhook: webhook::State<SqsInboundQueue>,
+    pub api: api::State<DynamoStore, SqsInboundQueue>,
+    pub inbound: inbound::State<DynamoStore, ApiGwPusher>,
+    pub ws_connect: ws_connect::State<DynamoStore>,
+    pub ws_disconnect: ws_disconnect::State<DynamoStore>,
+    pub ws_events: ws_events::State<DynamoStore, ApiGwPusher>,
+}
+
+/// The binaries the gateway can run; the template must name no other.
+pub const KNOWN: [&str; 6] = [
+    "webhook",
+    "api",
+    "inbound",
+    "ws-connect",
+    "ws-disconnect",
+    "ws-events",
+];
+
+type BoxError = lambda_runtime::Error;
+
+impl Functions {
+    pub async fn invoke_http(
+        &self,
+        binary: &str,
+        req: lambda_http::Request,
+    ) -> Result<lambda_http::Response<lambda_http::Body>, BoxError> {
+        match binary {
+            "webhook" => webhook::handle(&self.webhook, req).await,
+            "api" => api::handle(&self.api, req).await,
+            other => Err(format!("{other} is not an HTTP function").into()),
+        }
+    }
+
+    pub async fn invoke_ws(
+        &self,
+        template: &Template,
+        route_key: &str,
+        event: ApiGatewayWebsocketProxyRequest,
+    ) -> Result<ApiGatewayProxyResponse, BoxError> {
+        let binary = template
+            .ws_route(route_key)
+            .map(|r| r.binary.as_str())
+            .ok_or_else(|| format!("template has no WebSocket route {route_key}"))?;
+        let event = LambdaEvent::new(event, Context::default());
+        match binary {
+            "ws-connect" => ws_connect::handle(&self.ws_connect, event).await,
+            "ws-disconnect" => ws_disconnect::handle(&self.ws_disconnect, event).await,
+            "ws-events" => ws_events::handle(&self.ws_events, event).await,
+            other => Err(format!("{other} is not a WebSocket function").into()),
+        }
+    }
+
+    pub async fn invoke_inbound(&self, event: SqsEvent) -> Result<SqsBatchResponse, BoxError> {
+        inbound::handle(&self.inbound, LambdaEvent::new(event, Context::default())).await
+    }
+}
