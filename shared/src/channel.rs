@@ -76,6 +76,8 @@ pub struct UnknownStakeholder(pub String);
 #[serde(try_from = "String", into = "String")]
 pub struct ChannelId(String);
 
+crate::newtype::string_newtype!(ChannelId, InvalidChannelId);
+
 impl ChannelId {
     pub fn parse(value: &str) -> Result<Self, InvalidChannelId> {
         let ok = (6..=15).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
@@ -84,29 +86,6 @@ impl ChannelId {
         } else {
             Err(InvalidChannelId)
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for ChannelId {
-    type Error = InvalidChannelId;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ChannelId> for String {
-    fn from(value: ChannelId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for ChannelId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

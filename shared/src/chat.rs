@@ -1,7 +1,5 @@
 //! Chats (conversations) and their messages.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +11,8 @@ use crate::whatsapp::{Content, SenderId};
 #[serde(try_from = "String", into = "String")]
 pub struct ChatId(String);
 
+crate::newtype::string_newtype!(ChatId, InvalidChatId);
+
 impl ChatId {
     pub fn new() -> Self {
         Self(uuid::Uuid::now_v7().hyphenated().to_string())
@@ -22,34 +22,11 @@ impl ChatId {
         let id = uuid::Uuid::try_parse(value.trim()).map_err(|_| InvalidChatId)?;
         Ok(Self(id.hyphenated().to_string()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl Default for ChatId {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl TryFrom<String> for ChatId {
-    type Error = InvalidChatId;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ChatId> for String {
-    fn from(value: ChatId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for ChatId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

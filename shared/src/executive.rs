@@ -1,7 +1,5 @@
 //! Executives (agents and admins) and their credentials.
 
-use std::fmt;
-
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -12,6 +10,8 @@ use crate::channel::Stakeholder;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ExecutiveId(String);
+
+crate::newtype::string_newtype!(ExecutiveId, String);
 
 impl ExecutiveId {
     pub fn new() -> Self {
@@ -31,10 +31,6 @@ impl ExecutiveId {
             Err("executive id must be 1-64 letters, digits, - _ . @".into())
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl Default for ExecutiveId {
@@ -43,29 +39,12 @@ impl Default for ExecutiveId {
     }
 }
 
-impl TryFrom<String> for ExecutiveId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ExecutiveId> for String {
-    fn from(value: ExecutiveId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for ExecutiveId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// A normalised (trimmed, lower-case) e-mail address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
+
+crate::newtype::string_newtype!(Email, String);
 
 impl Email {
     pub fn parse(value: &str) -> Result<Self, String> {
@@ -80,23 +59,6 @@ impl Email {
         } else {
             Err("email is not a valid address".into())
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Email {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Email> for String {
-    fn from(value: Email) -> Self {
-        value.0
     }
 }
 

@@ -14,6 +14,7 @@ pub mod executive;
 pub mod fanout;
 pub mod http;
 pub mod inbound;
+mod newtype;
 pub mod protocol;
 pub mod secret;
 pub mod store;

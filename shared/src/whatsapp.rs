@@ -38,6 +38,8 @@ pub enum WebhookError {
 #[serde(try_from = "String", into = "String")]
 pub struct SenderId(String);
 
+crate::newtype::string_newtype!(SenderId, String);
+
 impl SenderId {
     pub fn parse(value: &str) -> Result<Self, String> {
         let v = value.trim();
@@ -51,29 +53,6 @@ impl SenderId {
             return Err("sender id has characters other than letters, digits, . _ - +".into());
         }
         Ok(Self(v.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for SenderId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<SenderId> for String {
-    fn from(value: SenderId) -> Self {
-        value.0
-    }
-}
-
-impl std::fmt::Display for SenderId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -3,5 +3,6 @@
 
 mod auth;
 mod bad_input;
+mod handlers;
 mod live_dashboard;
 mod local_stack;

@@ -33,11 +33,9 @@ impl<S, Q> State<S, Q> {
 impl State<shared::aws::DynamoStore, shared::aws::SqsInboundQueue> {
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::sdk_config().await;
-        let tables = shared::config::Tables::from_env().map_err(anyhow::Error::msg)?;
-        let url = shared::config::env_required("INBOUND_QUEUE_URL").map_err(anyhow::Error::msg)?;
         Self::new(
-            shared::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables),
-            shared::aws::SqsInboundQueue::new(aws_sdk_sqs::Client::new(&sdk), url),
+            shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            shared::aws::inbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
             JwtKeys::from_env().map_err(anyhow::Error::msg)?,
         )
     }

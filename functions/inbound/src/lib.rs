@@ -20,12 +20,9 @@ pub struct State<S, P> {
 impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::sdk_config().await;
-        let tables = shared::config::Tables::from_env().map_err(anyhow::Error::msg)?;
-        let endpoint =
-            shared::config::env_required("WS_MANAGEMENT_ENDPOINT").map_err(anyhow::Error::msg)?;
         Ok(Self {
-            store: shared::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables),
-            pusher: shared::aws::ApiGwPusher::new(&sdk, &endpoint),
+            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
             channels: ChannelTable::from_env()?,
         })
     }

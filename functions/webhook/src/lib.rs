@@ -33,11 +33,10 @@ impl State<shared::aws::SqsInboundQueue> {
     /// Reads configuration and builds clients once per cold start.
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::sdk_config().await;
-        let url = shared::config::env_required("INBOUND_QUEUE_URL").map_err(anyhow::Error::msg)?;
         let max = shared::config::env_u64("MAX_WEBHOOK_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)
             .map_err(anyhow::Error::msg)?;
         Ok(Self {
-            queue: shared::aws::SqsInboundQueue::new(aws_sdk_sqs::Client::new(&sdk), url),
+            queue: shared::aws::inbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
             channels: ChannelTable::from_env()?,
             auth: WebhookAuth::from_env(),
             verify_token: Secret::optional_from_env("WEBHOOK_VERIFY_TOKEN"),

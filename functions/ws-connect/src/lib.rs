@@ -17,9 +17,8 @@ pub struct State<S> {
 impl State<shared::aws::DynamoStore> {
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::sdk_config().await;
-        let tables = shared::config::Tables::from_env().map_err(anyhow::Error::msg)?;
         Ok(Self {
-            store: shared::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables),
+            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
             keys: JwtKeys::from_env().map_err(anyhow::Error::msg)?,
         })
     }

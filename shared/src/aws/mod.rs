@@ -16,3 +16,21 @@ pub use queue::SqsInboundQueue;
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
+
+/// The store, from the table names the template passes every function.
+pub fn store_from_env(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, String> {
+    let tables = crate::config::Tables::from_env()?;
+    Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables))
+}
+
+/// The `@connections` pusher, from `WS_MANAGEMENT_ENDPOINT`.
+pub fn pusher_from_env(sdk: &aws_config::SdkConfig) -> Result<ApiGwPusher, String> {
+    let endpoint = crate::config::env_required("WS_MANAGEMENT_ENDPOINT")?;
+    Ok(ApiGwPusher::new(sdk, &endpoint))
+}
+
+/// The inbound FIFO queue, from `INBOUND_QUEUE_URL`.
+pub fn inbound_queue_from_env(sdk: &aws_config::SdkConfig) -> Result<SqsInboundQueue, String> {
+    let url = crate::config::env_required("INBOUND_QUEUE_URL")?;
+    Ok(SqsInboundQueue::new(aws_sdk_sqs::Client::new(sdk), url))
+}
