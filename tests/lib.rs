@@ -261,3 +261,47 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The stored message with this WhatsApp id, once the consumer stored it.
+pub async fn stored_message(
+    store: &DynamoStore,
+    wa_message_id: &str,
+) -> anyhow::Result<Option<shared::chat::Message>> {
+    use shared::store::ChatStore;
+    let Some(r) = store.message_ref(wa_message_id).await? else {
+        return Ok(None);
+    };
+    let (messages, _) = store.messages(&r.chat_id, 0, 50).await?;
+    Ok(messages.into_iter().find(|m| m.message_id == r.message_id))
+}
+
+/// Waits until every WhatsApp id is stored; returns them in that order.
+pub async fn wait_stored(
+    store: &DynamoStore,
+    ids: &[&str],
+) -> anyhow::Result<Vec<shared::chat::Message>> {
+    let mut found = Vec::new();
+    for id in ids {
+        let m = eventually(Duration::from_secs(15), || async {
+            stored_message(store, id).await
+        })
+        .await
+        .with_context(|| format!("{id} was not stored"))?;
+        found.push(m);
+    }
+    Ok(found)
+}
+
+/// A `statuses` webhook for one outbound message.
+pub fn status_webhook(wa_message_id: &str, recipient: &str, status: &str, errors: Value) -> String {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "919099039188", "phone_number_id": "1"},
+            "statuses": [{"id": wa_message_id, "status": status, "timestamp": "1763700100",
+                          "recipient_id": recipient, "errors": errors}]
+        }}]}]
+    })
+    .to_string()
+}

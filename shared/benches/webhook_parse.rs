@@ -24,6 +24,7 @@ fn bench(c: &mut Criterion) {
                     QueuedEvent {
                         channel: channel.id.clone(),
                         received_at: now,
+                        position: 0,
                         event,
                     }
                     .to_entry()

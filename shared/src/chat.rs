@@ -132,7 +132,7 @@ pub enum SenderType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub chat_id: ChatId,
-    /// Our id for the message: `{received_at_millis:013}-{discriminator}`,
+    /// Our id for the message: `{received_ms:013}-{position:04}-{discriminator}`,
     /// so ids sort in arrival order within a chat.
     pub message_id: String,
     pub wa_message_id: Option<String>,
@@ -144,20 +144,86 @@ pub struct Message {
     pub preview: String,
     pub sent_at: Option<DateTime<Utc>>,
     pub received_at: DateTime<Utc>,
+    /// The WhatsApp id of the message this one replies to (`context.id`).
     pub reply_to: Option<String>,
+    /// Our id of that message, when we have it.
+    pub reply_to_message_id: Option<String>,
+    /// Delivery state of an outbound message (statuses callbacks).
+    pub delivery: Option<Delivery>,
+}
+
+/// Where an outbound message is on its way to the customer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Queued,
+    Sent,
+    Failed,
+    Delivered,
+    Read,
+}
+
+impl DeliveryStatus {
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "queued" | "accepted" => DeliveryStatus::Queued,
+            "sent" => DeliveryStatus::Sent,
+            "failed" => DeliveryStatus::Failed,
+            "delivered" => DeliveryStatus::Delivered,
+            "read" => DeliveryStatus::Read,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Read => "read",
+        }
+    }
+
+    /// Statuses only move forward; callbacks arrive out of order. A failure
+    /// after `sent` counts, a late `failed` after `delivered` does not.
+    pub fn rank(self) -> u64 {
+        match self {
+            DeliveryStatus::Queued => 0,
+            DeliveryStatus::Sent => 10,
+            DeliveryStatus::Failed => 15,
+            DeliveryStatus::Delivered => 20,
+            DeliveryStatus::Read => 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub status: DeliveryStatus,
+    pub at: Option<DateTime<Utc>>,
+    /// The provider's errors, for `failed`.
+    pub errors: Vec<String>,
+}
+
+/// Where a stored message lives, found from its WhatsApp id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRef {
+    pub chat_id: ChatId,
+    pub message_id: String,
 }
 
 impl Message {
     /// A message id that sorts by arrival time; `discriminator` makes it
     /// unique (the WhatsApp id for inbound messages).
-    pub fn id_for(received_at: DateTime<Utc>, discriminator: &str) -> String {
+    pub fn id_for(received_at: DateTime<Utc>, position: u32, discriminator: &str) -> String {
         let millis = received_at.timestamp_millis().max(0);
         let short: String = discriminator
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '='))
             .take(200)
             .collect();
-        format!("{millis:013}-{short}")
+        format!("{millis:013}-{position:04}-{short}")
     }
 }
 
@@ -175,9 +241,26 @@ mod tests {
 
     #[test]
     fn message_ids_sort_by_arrival() {
-        let a = Message::id_for(Utc.timestamp_millis_opt(999).unwrap(), "wamid.Z");
-        let b = Message::id_for(Utc.timestamp_millis_opt(1000).unwrap(), "wamid.A");
+        let a = Message::id_for(Utc.timestamp_millis_opt(999).unwrap(), 0, "wamid.Z");
+        let b = Message::id_for(Utc.timestamp_millis_opt(1000).unwrap(), 0, "wamid.A");
         assert!(a < b, "{a} < {b}");
+        let same_ms = Utc.timestamp_millis_opt(1000).unwrap();
+        let first = Message::id_for(same_ms, 1, "wamid.Z");
+        let second = Message::id_for(same_ms, 2, "wamid.A");
+        assert!(first < second, "body order wins within one webhook");
+    }
+
+    #[test]
+    fn delivery_only_moves_forward_except_failure_after_sent() {
+        use DeliveryStatus::*;
+        assert!(Sent.rank() < Delivered.rank() && Delivered.rank() < Read.rank());
+        assert!(Sent.rank() < Failed.rank(), "failed after sent applies");
+        assert!(
+            Failed.rank() < Delivered.rank(),
+            "a late failed after delivered is ignored"
+        );
+        assert_eq!(DeliveryStatus::parse("read"), Some(Read));
+        assert_eq!(DeliveryStatus::parse("warning"), None);
     }
 
     #[test]

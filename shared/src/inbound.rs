@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelId, ChannelTable};
-use crate::chat::{Chat, ChatId, Direction, Message, SenderType};
+use crate::chat::{Chat, ChatId, Delivery, DeliveryStatus, Direction, Message, SenderType};
 use crate::fanout::{push_to_members, push_to_room};
 use crate::protocol::frame;
 use crate::store::{Appended, ChatStore, ConnectionStore, Pusher, QueueEntry, Room, StoreError};
 use crate::views::{ChatView, MessageView};
-use crate::whatsapp::{InboundEvent, InboundMessage};
+use crate::whatsapp::{InboundEvent, InboundMessage, StatusUpdate};
 
 /// What the webhook puts on the inbound queue: one WhatsApp event, the
 /// channel it came in on and when we received it.
@@ -18,6 +18,10 @@ use crate::whatsapp::{InboundEvent, InboundMessage};
 pub struct QueuedEvent {
     pub channel: ChannelId,
     pub received_at: DateTime<Utc>,
+    /// Position in the webhook body: events of one body share
+    /// `received_at`, and this keeps their order.
+    #[serde(default)]
+    pub position: u32,
     pub event: InboundEvent,
 }
 
@@ -54,9 +58,14 @@ pub enum Outcome {
         message_id: String,
     },
     Duplicate,
-    /// Delivery statuses are acknowledged; they update outbound messages
-    /// once outbound sending exists.
-    StatusNoted,
+    /// A status moved an outbound message forward.
+    StatusApplied {
+        chat_id: ChatId,
+        message_id: String,
+    },
+    /// A status for a message we did not send, an unknown status, or one
+    /// older than what we know: acknowledged, nothing to change.
+    StatusIgnored,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,10 +92,7 @@ where
     pub async fn process(&self, queued: &QueuedEvent) -> Result<Outcome, InboundError> {
         match &queued.event {
             InboundEvent::Message(m) => self.message(queued, m).await,
-            InboundEvent::Status(s) => {
-                tracing::info!(wa_message_id = %s.wa_message_id, status = %s.status, "delivery status received");
-                Ok(Outcome::StatusNoted)
-            }
+            InboundEvent::Status(s) => self.status(s).await,
         }
     }
 
@@ -127,7 +133,7 @@ where
 
         let message = Message {
             chat_id: chat.chat_id.clone(),
-            message_id: Message::id_for(queued.received_at, &m.wa_message_id),
+            message_id: Message::id_for(queued.received_at, queued.position, &m.wa_message_id),
             wa_message_id: Some(m.wa_message_id.clone()),
             direction: Direction::Inbound,
             sender: m.from.to_string(),
@@ -137,6 +143,11 @@ where
             sent_at: m.sent_at,
             received_at: queued.received_at,
             reply_to: m.reply_to.clone(),
+            reply_to_message_id: match &m.reply_to {
+                Some(quoted) => self.store.message_ref(quoted).await?.map(|r| r.message_id),
+                None => None,
+            },
+            delivery: None,
         };
 
         let chat = match self.store.append_inbound(&chat, &message).await? {
@@ -158,6 +169,49 @@ where
         Ok(Outcome::Stored {
             chat_id: chat.chat_id,
             message_id: message.message_id,
+        })
+    }
+
+    async fn status(&self, s: &StatusUpdate) -> Result<Outcome, InboundError> {
+        let Some(status) = DeliveryStatus::parse(&s.status) else {
+            tracing::warn!(wa_message_id = %s.wa_message_id, status = %s.status, "unknown delivery status ignored");
+            return Ok(Outcome::StatusIgnored);
+        };
+        let Some(target) = self.store.message_ref(&s.wa_message_id).await? else {
+            tracing::info!(wa_message_id = %s.wa_message_id, status = %s.status, "status for a message not sent through Smart Chat");
+            return Ok(Outcome::StatusIgnored);
+        };
+        let delivery = Delivery {
+            status,
+            at: s.at,
+            errors: s.errors.clone(),
+        };
+        if !self.store.apply_delivery(&target, &delivery).await? {
+            return Ok(Outcome::StatusIgnored);
+        }
+        tracing::info!(chat_id = %target.chat_id, message_id = %target.message_id, status = status.as_str(), "delivery status applied");
+        let f = frame(
+            "message_status",
+            serde_json::json!({
+                "chat_id": target.chat_id,
+                "message_id": target.message_id,
+                "wa_message_id": s.wa_message_id,
+                "status": status,
+                "at": s.at,
+                "errors": s.errors,
+            }),
+            None,
+        );
+        push_to_room(
+            self.store,
+            self.pusher,
+            &Room::Chat(target.chat_id.clone()),
+            &f,
+        )
+        .await;
+        Ok(Outcome::StatusApplied {
+            chat_id: target.chat_id,
+            message_id: target.message_id,
         })
     }
 
@@ -220,6 +274,7 @@ mod tests {
         let q = QueuedEvent {
             channel: ChannelId::parse("9099039188").unwrap(),
             received_at: Utc::now(),
+            position: 0,
             event: InboundEvent::Message(InboundMessage {
                 wa_message_id: "wamid.X".into(),
                 from: SenderId::parse("919800000001").unwrap(),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Stakeholder;
-use crate::chat::{Chat, ChatId, ChatStatus, Message};
+use crate::chat::{Chat, ChatId, ChatStatus, Delivery, Message, MessageRef};
 use crate::executive::{Email, Executive, ExecutiveId, Role};
 use crate::whatsapp::SenderId;
 
@@ -51,6 +51,27 @@ pub trait ChatStore: Send + Sync {
         chat: &Chat,
         message: &Message,
     ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
+
+    /// Stores an outbound message (agent or system) and moves the header.
+    fn append_outbound(
+        &self,
+        chat: &Chat,
+        message: &Message,
+    ) -> impl Future<Output = Result<Chat, StoreError>> + Send;
+
+    /// The stored message a WhatsApp id names (inbound or outbound).
+    fn message_ref(
+        &self,
+        wa_message_id: &str,
+    ) -> impl Future<Output = Result<Option<MessageRef>, StoreError>> + Send;
+
+    /// Applies a delivery status if it moves the message forward; returns
+    /// whether it did.
+    fn apply_delivery(
+        &self,
+        message: &MessageRef,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn chat(&self, id: &ChatId) -> impl Future<Output = Result<Option<Chat>, StoreError>> + Send;
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
 use crate::channel::Stakeholder;
-use crate::chat::{Chat, ChatStatus, Direction, Message, SenderType};
+use crate::chat::{Chat, ChatStatus, DeliveryStatus, Direction, Message, SenderType};
 use crate::whatsapp::Content;
 
 /// India Standard Time, for display strings (storage is UTC).
@@ -79,6 +79,11 @@ pub struct MessageView<'a> {
     pub received_at: DateTime<Utc>,
     pub datetime_ist: String,
     pub reply_to: Option<&'a str>,
+    pub reply_to_message_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_status: Option<DeliveryStatus>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub delivery_errors: &'a [String],
 }
 
 impl<'a> MessageView<'a> {
@@ -98,6 +103,13 @@ impl<'a> MessageView<'a> {
             received_at: m.received_at,
             datetime_ist: ist(m.sent_at.unwrap_or(m.received_at)),
             reply_to: m.reply_to.as_deref(),
+            reply_to_message_id: m.reply_to_message_id.as_deref(),
+            delivery_status: m.delivery.as_ref().map(|d| d.status),
+            delivery_errors: m
+                .delivery
+                .as_ref()
+                .map(|d| d.errors.as_slice())
+                .unwrap_or(&[]),
         }
     }
 }

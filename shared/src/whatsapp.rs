@@ -374,16 +374,23 @@ fn parse_message(m: &Value, names: &HashMap<&str, &str>) -> Result<InboundMessag
         .map(|s| (*s).to_owned());
     let kind = required(m, "type", "type")?;
     let content = parse_content(kind, m)?;
+    // A reply names its quoted message in `context`; a reaction names the
+    // message it reacts to. Either way the message is linked.
+    let reply_to = m
+        .pointer("/context/id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| match &content {
+            Content::Reaction { message_id, .. } => Some(message_id.clone()),
+            _ => None,
+        });
     Ok(InboundMessage {
         wa_message_id: id.to_owned(),
         phone: phone.map(str::to_owned),
         from,
         profile_name,
         sent_at: unix_time(m),
-        reply_to: m
-            .pointer("/context/id")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        reply_to,
         content,
     })
 }

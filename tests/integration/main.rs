@@ -4,5 +4,6 @@
 mod auth;
 mod bad_input;
 mod handlers;
+mod inbound_shapes;
 mod live_dashboard;
 mod local_stack;

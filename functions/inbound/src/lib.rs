@@ -8,14 +8,20 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 
 use shared::channel::ChannelTable;
-use shared::inbound::{Inbound, Outcome, QueuedEvent};
+use shared::inbound::{Inbound, QueuedEvent};
 use shared::store::{ChatStore, ConnectionStore, Pusher};
 
 pub struct State<S, P> {
     pub store: S,
     pub pusher: P,
     pub channels: ChannelTable,
+    /// The queue's redrive limit (`INBOUND_MAX_RECEIVES`), so the last
+    /// failure can say that the message now goes to the DLQ.
+    pub max_receives: u32,
 }
+
+/// The template's default `InboundMaxReceiveCount`.
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
 impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
     pub async fn from_env() -> anyhow::Result<Self> {
@@ -24,6 +30,10 @@ impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
             store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
             pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
             channels: ChannelTable::from_env()?,
+            max_receives: u32::try_from(
+                shared::config::env_u64("INBOUND_MAX_RECEIVES", u64::from(DEFAULT_MAX_RECEIVES))
+                    .map_err(anyhow::Error::msg)?,
+            )?,
         })
     }
 }
@@ -67,14 +77,26 @@ where
             Err(e) => Err(format!("queued body is not an inbound event: {e}")),
         };
         match result {
-            Ok(Outcome::Stored { .. } | Outcome::Duplicate | Outcome::StatusNoted) => {}
-            Err(reason) => {
+            Ok(_) => {}
+            Err(reason) if receives >= state.max_receives => {
                 tracing::error!(
                     sqs_message_id = %id,
                     message_group = %group,
                     receive_count = receives,
                     reason = %reason,
-                    "inbound event failed; it will be retried and reach the DLQ after the redrive limit"
+                    "inbound event failed for the last time; moving to the dead-letter queue"
+                );
+                failed_groups.insert(group);
+                failures.push(id);
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    sqs_message_id = %id,
+                    message_group = %group,
+                    receive_count = receives,
+                    max_receives = state.max_receives,
+                    reason = %reason,
+                    "inbound event failed; it will be retried"
                 );
                 failed_groups.insert(group);
                 failures.push(id);

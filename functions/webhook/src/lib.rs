@@ -144,10 +144,12 @@ async fn receive<Q: InboundQueue>(
     let received_at = Utc::now();
     let entries = events
         .into_iter()
-        .map(|event| {
+        .enumerate()
+        .map(|(position, event)| {
             QueuedEvent {
                 channel: channel.id.clone(),
                 received_at,
+                position: u32::try_from(position).unwrap_or(u32::MAX),
                 event,
             }
             .to_entry()

@@ -201,6 +201,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         executives: resources.table("ExecutivesTable")?,
     };
     let inbound_url = resources.queue_url("InboundQueue")?;
+    let inbound_max_receives = template
+        .queues
+        .iter()
+        .find(|q| q.logical_id == "InboundQueue")
+        .and_then(|q| q.redrive.as_ref().map(|(_, max)| *max))
+        .unwrap_or(inbound::DEFAULT_MAX_RECEIVES);
     let inbound_arn = resources
         .queue_arns
         .get("InboundQueue")
@@ -239,6 +245,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             store: store.clone(),
             pusher: pusher.clone(),
             channels,
+            max_receives: inbound_max_receives,
         },
         ws_connect: ws_connect::State {
             store: store.clone(),

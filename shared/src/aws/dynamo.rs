@@ -15,7 +15,9 @@ use chrono::{Duration, Utc};
 
 use super::item::{Item, ItemExt, key, n, put_opt, s, t, time_key, unavailable};
 use crate::channel::{ChannelId, Stakeholder};
-use crate::chat::{Chat, ChatId, ChatStatus, Direction, Message, SenderType};
+use crate::chat::{
+    Chat, ChatId, ChatStatus, Delivery, DeliveryStatus, Direction, Message, MessageRef, SenderType,
+};
 use crate::config::Tables;
 use crate::executive::{Email, Executive, ExecutiveId, Role};
 use crate::store::{
@@ -173,6 +175,113 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Message, dedupe marker (when it has a WhatsApp id) and header update
+    /// in one transaction: all or nothing. Inbound messages also reopen the
+    /// chat, count towards unseen and restart the SLA clock.
+    async fn append(&self, chat: &Chat, m: &Message) -> Result<Appended, StoreError> {
+        let table = &self.tables.chats;
+        let inbound = m.direction == Direction::Inbound;
+        let mut writes = Vec::with_capacity(3);
+        if let Some(wa_id) = m.wa_message_id.as_deref() {
+            let mut marker = key(format!("WAMSG#{wa_id}"), "DEDUP");
+            marker.insert("chat_id".into(), s(chat.chat_id.as_str()));
+            marker.insert("message_id".into(), s(&m.message_id));
+            marker.insert(
+                "expires_at".into(),
+                n(epoch_after(Duration::days(DEDUPE_TTL_DAYS))),
+            );
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(table)
+                            .set_item(Some(marker))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(build_err)?,
+                    )
+                    .build(),
+            );
+        }
+        writes.push(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(message_item(m)?))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+        );
+
+        let mut after = chat.clone();
+        after.last_message = Some(m.preview.clone());
+        after.last_message_time = m.received_at;
+        if inbound {
+            after.status = ChatStatus::Active;
+        }
+        let mut values = HashMap::from([
+            (":listsk".to_owned(), s(list_sk(&after))),
+            (":preview".to_owned(), s(&m.preview)),
+            (":at".to_owned(), t(m.received_at)),
+            (":by".to_owned(), s(&m.sender)),
+            (":one".to_owned(), n(1)),
+        ]);
+        let mut set =
+            "gsi1sk = :listsk, last_message = :preview, last_message_time = :at, last_msg_by = :by"
+                .to_owned();
+        let mut add = "message_count :one".to_owned();
+        if inbound {
+            set.push_str(", #status = :active, gsi1pk = :list, last_incoming_message = :at");
+            values.insert(":active".to_owned(), s(ChatStatus::Active.as_str()));
+            values.insert(
+                ":list".to_owned(),
+                s(list_pk(ChatStatus::Active, chat.customer_type)),
+            );
+            add.push_str(", inbound_count :one");
+            if let Some(name) = after.customer_name.as_deref() {
+                set.push_str(", customer_name = :name");
+                values.insert(":name".to_owned(), s(name));
+            }
+        }
+        let mut update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
+            .update_expression(format!("SET {set} ADD {add}"))
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_values(Some(values));
+        if inbound {
+            update = update.expression_attribute_names("#status", "status");
+        }
+        writes.push(
+            TransactWriteItem::builder()
+                .update(update.build().map_err(build_err)?)
+                .build(),
+        );
+
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if first_condition_failed(&e) => return Ok(Appended::Duplicate),
+            Err(e) => return Err(unavailable(e)),
+        }
+        // Re-read for exact counters (other writers may have moved them).
+        let now = self
+            .chat(&chat.chat_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("chat vanished after append".into()))?;
+        Ok(Appended::Stored(now))
+    }
+}
+
 fn chat_item(chat: &Chat) -> Item {
     let mut item = key(chat_pk(&chat.chat_id), "META");
     item.insert("gsi1pk".into(), s(list_pk(chat.status, chat.customer_type)));
@@ -243,7 +352,27 @@ fn message_item(m: &Message) -> Result<Item, StoreError> {
     }
     item.insert("received_at".into(), t(m.received_at));
     put_opt(&mut item, "reply_to", m.reply_to.as_deref());
+    put_opt(
+        &mut item,
+        "reply_to_message_id",
+        m.reply_to_message_id.as_deref(),
+    );
+    if let Some(d) = &m.delivery {
+        put_delivery(&mut item, d);
+    }
     Ok(item)
+}
+
+fn put_delivery(item: &mut Item, d: &Delivery) {
+    item.insert("delivery_status".into(), s(d.status.as_str()));
+    item.insert("delivery_rank".into(), n(d.status.rank()));
+    if let Some(at) = d.at {
+        item.insert("delivery_at".into(), t(at));
+    }
+    item.insert(
+        "delivery_errors".into(),
+        AttributeValue::L(d.errors.iter().map(|e| s(e.as_str())).collect()),
+    );
 }
 
 fn message_from(item: &Item) -> Result<Message, StoreError> {
@@ -270,6 +399,19 @@ fn message_from(item: &Item) -> Result<Message, StoreError> {
         sent_at: item.time_opt("sent_at")?,
         received_at: item.time("received_at")?,
         reply_to: item.str_opt("reply_to").map(str::to_owned),
+        reply_to_message_id: item.str_opt("reply_to_message_id").map(str::to_owned),
+        delivery: match item.str_opt("delivery_status") {
+            None => None,
+            Some(v) => Some(Delivery {
+                status: DeliveryStatus::parse(v).ok_or_else(|| bad("delivery_status"))?,
+                at: item.time_opt("delivery_at")?,
+                errors: item
+                    .str_list("delivery_errors")
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            }),
+        },
     })
 }
 
@@ -340,85 +482,71 @@ impl ChatStore for DynamoStore {
     }
 
     async fn append_inbound(&self, chat: &Chat, m: &Message) -> Result<Appended, StoreError> {
-        let table = &self.tables.chats;
-        let wa_id = m.wa_message_id.as_deref().unwrap_or(&m.message_id);
-        let mut marker = key(format!("WAMSG#{wa_id}"), "DEDUP");
-        marker.insert("chat_id".into(), s(chat.chat_id.as_str()));
-        marker.insert("message_id".into(), s(&m.message_id));
-        marker.insert(
-            "expires_at".into(),
-            n(epoch_after(Duration::days(DEDUPE_TTL_DAYS))),
-        );
-        let put_marker = Put::builder()
-            .table_name(table)
-            .set_item(Some(marker))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_err)?;
-        let put_message = Put::builder()
-            .table_name(table)
-            .set_item(Some(message_item(m)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_err)?;
+        self.append(chat, m).await
+    }
 
-        let mut after = chat.clone();
-        after.status = ChatStatus::Active;
-        after.last_message = Some(m.preview.clone());
-        after.last_message_time = m.received_at;
-        after.last_msg_by = Some(m.sender.clone());
-        after.last_incoming_message = Some(m.received_at);
-        let mut values = HashMap::from([
-            (":active".to_owned(), s(ChatStatus::Active.as_str())),
-            (
-                ":list".to_owned(),
-                s(list_pk(ChatStatus::Active, chat.customer_type)),
-            ),
-            (":listsk".to_owned(), s(list_sk(&after))),
-            (":preview".to_owned(), s(&m.preview)),
-            (":at".to_owned(), t(m.received_at)),
-            (":by".to_owned(), s(&m.sender)),
-            (":one".to_owned(), n(1)),
-        ]);
-        let mut set =
-            "#status = :active, gsi1pk = :list, gsi1sk = :listsk, last_message = :preview, \
-             last_message_time = :at, last_msg_by = :by, last_incoming_message = :at"
-                .to_owned();
-        if let Some(name) = after.customer_name.as_deref() {
-            set.push_str(", customer_name = :name");
-            values.insert(":name".to_owned(), s(name));
+    async fn append_outbound(&self, chat: &Chat, m: &Message) -> Result<Chat, StoreError> {
+        match self.append(chat, m).await? {
+            Appended::Stored(chat) => Ok(chat),
+            Appended::Duplicate => Err(StoreError::Corrupt(format!(
+                "outbound message {} was already stored",
+                m.message_id
+            ))),
         }
-        let update_chat = Update::builder()
-            .table_name(table)
-            .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
-            .update_expression(format!(
-                "SET {set} ADD inbound_count :one, message_count :one"
-            ))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#status", "status")
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(build_err)?;
+    }
 
+    async fn message_ref(&self, wa_message_id: &str) -> Result<Option<MessageRef>, StoreError> {
+        let Some(marker) = self
+            .get(
+                &self.tables.chats,
+                key(format!("WAMSG#{wa_message_id}"), "DEDUP"),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(MessageRef {
+            chat_id: ChatId::parse(marker.str("chat_id")?)
+                .map_err(|_| StoreError::Corrupt("dedupe marker chat_id".into()))?,
+            message_id: marker.str("message_id")?.to_owned(),
+        }))
+    }
+
+    async fn apply_delivery(&self, r: &MessageRef, d: &Delivery) -> Result<bool, StoreError> {
+        let mut values = HashMap::from([
+            (":status".to_owned(), s(d.status.as_str())),
+            (":rank".to_owned(), n(d.status.rank())),
+            (
+                ":errors".to_owned(),
+                AttributeValue::L(d.errors.iter().map(|e| s(e.as_str())).collect()),
+            ),
+        ]);
+        let mut set = "delivery_status = :status, delivery_rank = :rank, delivery_errors = :errors"
+            .to_owned();
+        if let Some(at) = d.at {
+            set.push_str(", delivery_at = :at");
+            values.insert(":at".to_owned(), t(at));
+        }
         let result = self
             .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_marker).build())
-            .transact_items(TransactWriteItem::builder().put(put_message).build())
-            .transact_items(TransactWriteItem::builder().update(update_chat).build())
+            .update_item()
+            .table_name(&self.tables.chats)
+            .set_key(Some(key(chat_pk(&r.chat_id), format!("MSG#{}", r.message_id))))
+            .update_expression(format!("SET {set}"))
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :rank)")
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match result {
-            Ok(_) => {}
-            Err(e) if first_condition_failed(&e) => return Ok(Appended::Duplicate),
-            Err(e) => return Err(unavailable(e)),
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
         }
-        // Re-read for exact counters (outbound messages may have moved them).
-        let now = self
-            .chat(&chat.chat_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("chat vanished after append".into()))?;
-        Ok(Appended::Stored(now))
     }
 
     async fn chat(&self, id: &ChatId) -> Result<Option<Chat>, StoreError> {

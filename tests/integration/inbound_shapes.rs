@@ -1,0 +1,317 @@
+use std::time::Duration;
+
+use serde_json::json;
+use shared::channel::Stakeholder;
+use shared::chat::{Chat, ChatStatus, Delivery, DeliveryStatus, Direction, Message, SenderType};
+use shared::store::ChatStore;
+use shared::whatsapp::{Content, SenderId};
+use smart_chat_tests::*;
+
+const SHAPES: [&str; 16] = [
+    "wamid.shape-text",
+    "wamid.shape-image",
+    "wamid.shape-video",
+    "wamid.shape-voice",
+    "wamid.shape-audio",
+    "wamid.shape-document",
+    "wamid.shape-sticker",
+    "wamid.shape-location",
+    "wamid.shape-contacts",
+    "wamid.shape-button-reply",
+    "wamid.shape-list-reply",
+    "wamid.shape-button",
+    "wamid.shape-reaction",
+    "wamid.shape-unreact",
+    "wamid.shape-reply",
+    "wamid.shape-unsupported",
+];
+
+#[tokio::test]
+async fn every_whatsapp_shape_is_stored_with_its_kind_preview_and_metadata() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let (status, _) = stack
+        .post_webhook(PARTNER_CHANNEL, &fixture("webhook_all_shapes.json"))
+        .await?;
+    assert_eq!(status, 200);
+    let store = stack.store();
+    let stored = wait_stored(&store, &SHAPES).await?;
+
+    let summary: Vec<(&str, String)> = stored
+        .iter()
+        .map(|m| (m.content.kind(), m.preview.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("text", "Cab late hai 🚕".to_owned()),
+            ("image", "📷 Photo: meter reading".to_owned()),
+            ("video", "🎥 Video: flat tyre".to_owned()),
+            ("audio", "🎤 Voice message".to_owned()),
+            ("audio", "🎵 Audio".to_owned()),
+            ("document", "📄 Document: rc-book.pdf".to_owned()),
+            ("sticker", "🏷️ Sticker".to_owned()),
+            ("location", "📍 Location: Pune Station".to_owned()),
+            ("contacts", "👤 Contact: Suresh Owner".to_owned()),
+            ("interactive", "Yes, Send Discount Code".to_owned()),
+            ("interactive", "Pune to Mumbai".to_owned()),
+            ("button", "हाँ".to_owned()),
+            ("reaction", "Reacted 👍".to_owned()),
+            ("reaction", "Removed a reaction".to_owned()),
+            ("text", "yahi jagah hai".to_owned()),
+            (
+                "unsupported",
+                "Unsupported message (unsupported)".to_owned()
+            ),
+        ]
+    );
+
+    // Media metadata is kept.
+    assert_eq!(
+        stored[5].content,
+        Content::Media {
+            media_type: shared::whatsapp::MediaType::Document,
+            media_id: "1005".into(),
+            mime_type: Some("application/pdf".into()),
+            caption: Some("RC copy".into()),
+            filename: Some("rc-book.pdf".into()),
+            voice: false,
+        }
+    );
+    assert!(
+        matches!(&stored[3].content, Content::Media { voice: true, media_id, .. } if media_id == "1003")
+    );
+    assert!(
+        matches!(&stored[7].content, Content::Location { latitude, longitude, address: Some(a), .. }
+        if (*latitude - 18.5289).abs() < 1e-9 && (*longitude - 73.8744).abs() < 1e-9 && a == "Agarkar Nagar, Pune")
+    );
+    assert!(
+        matches!(&stored[10].content, Content::InteractiveReply { reply_kind, reply_id, .. }
+        if reply_kind == "list_reply" && reply_id == "route_pune_mumbai")
+    );
+    assert!(
+        matches!(&stored[11].content, Content::Button { payload: Some(p), .. } if p == "issue_resolved_yes")
+    );
+    assert!(
+        matches!(&stored[15].content, Content::Unsupported { errors, .. }
+        if errors == &vec!["131051 Message type unknown: Message type is currently not supported.".to_owned()])
+    );
+
+    // Replies, quick replies and reactions link to the message they quote.
+    let id_of = |wamid: &str| {
+        stored
+            .iter()
+            .find(|m| m.wa_message_id.as_deref() == Some(wamid))
+            .map(|m| m.message_id.clone())
+    };
+    assert_eq!(
+        stored[14].reply_to_message_id,
+        id_of("wamid.shape-location"),
+        "reply"
+    );
+    assert_eq!(
+        stored[11].reply_to_message_id,
+        id_of("wamid.shape-text"),
+        "button with context"
+    );
+    assert_eq!(
+        stored[12].reply_to_message_id,
+        id_of("wamid.shape-image"),
+        "reaction"
+    );
+
+    // One chat for the sender, messages in body order.
+    let chat_id = stored[0].chat_id.clone();
+    assert!(stored.iter().all(|m| m.chat_id == chat_id));
+    let (newest_first, _) = store.messages(&chat_id, 0, 50).await?;
+    let order: Vec<_> = newest_first
+        .iter()
+        .rev()
+        .filter_map(|m| m.wa_message_id.clone())
+        .collect();
+    assert_eq!(order, SHAPES.to_vec());
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn senders_in_one_body_get_their_own_chats_and_names_by_id() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack
+        .post_webhook(PARTNER_CHANNEL, &fixture("webhook_all_shapes.json"))
+        .await?;
+    let store = stack.store();
+    let stored = wait_stored(
+        &store,
+        &[
+            "wamid.shape-text",
+            "wamid.shape-second-sender",
+            "wamid.shape-no-contact",
+            "wamid.shape-username",
+        ],
+    )
+    .await?;
+    let mut names = Vec::new();
+    for m in &stored {
+        let chat = store
+            .chat(&m.chat_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no chat"))?;
+        names.push((chat.customer.to_string(), chat.customer_name.clone()));
+    }
+    assert_eq!(
+        names,
+        vec![
+            ("919800000011".to_owned(), Some("Anil".to_owned())),
+            ("919800000012".to_owned(), Some("Bhavna".to_owned())),
+            ("919800000013".to_owned(), None),
+            (
+                "US.13491208655302741918".to_owned(),
+                Some("Ravi".to_owned())
+            ),
+        ],
+        "contacts are listed in another order than messages: names must follow wa_id/user_id"
+    );
+    let chats = store
+        .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
+        .await?;
+    assert_eq!(chats.len(), 4);
+    stack.stop().await;
+    Ok(())
+}
+
+/// An outbound message as the send path stores it, with its provider id.
+async fn outbound_message(
+    store: &shared::aws::DynamoStore,
+    chat: &Chat,
+    wa_id: &str,
+) -> anyhow::Result<Message> {
+    let at = chrono::Utc::now();
+    let m = Message {
+        chat_id: chat.chat_id.clone(),
+        message_id: Message::id_for(at, 0, wa_id),
+        wa_message_id: Some(wa_id.to_owned()),
+        direction: Direction::Outbound,
+        sender: "dev-admin".into(),
+        sender_type: SenderType::Agent,
+        content: Content::Text {
+            body: "We are on it".into(),
+        },
+        preview: "We are on it".into(),
+        sent_at: Some(at),
+        received_at: at,
+        reply_to: None,
+        reply_to_message_id: None,
+        delivery: Some(Delivery {
+            status: DeliveryStatus::Queued,
+            at: None,
+            errors: vec![],
+        }),
+    };
+    store.append_outbound(chat, &m).await?;
+    Ok(m)
+}
+
+#[tokio::test]
+async fn statuses_move_outbound_messages_forward_and_push_message_status() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let store = stack.store();
+    let customer = "919800000021";
+    stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &text_webhook(customer, "C", "wamid.in-1", "hello"),
+        )
+        .await?;
+    let chat = eventually(Duration::from_secs(10), || async {
+        Ok(store
+            .current_chat(
+                Stakeholder::Partner,
+                &SenderId::parse(customer).map_err(anyhow::Error::msg)?,
+            )
+            .await?)
+    })
+    .await?;
+    let out = outbound_message(&store, &chat, "wamid.out-1").await?;
+    let failing = outbound_message(&store, &chat, "wamid.out-2").await?;
+
+    let mut dash = stack.connect(&stack.admin_token().await?).await?;
+    dash.request("join_chat", json!({"chat_id": chat.chat_id}))
+        .await?;
+
+    // Out of order: delivered, then a late sent (ignored), then read, then a late failed (ignored).
+    for status in ["delivered", "sent", "read", "failed"] {
+        stack
+            .post_webhook(
+                PARTNER_CHANNEL,
+                &status_webhook("wamid.out-1", customer, status, json!([])),
+            )
+            .await?;
+    }
+    let first = dash
+        .expect("message_status", Duration::from_secs(5))
+        .await?;
+    assert_eq!(first["data"]["status"], "delivered");
+    assert_eq!(first["data"]["message_id"], out.message_id.as_str());
+    let second = dash
+        .expect("message_status", Duration::from_secs(5))
+        .await?;
+    assert_eq!(second["data"]["status"], "read");
+
+    // A failure with the provider's error.
+    let errors = json!([{"code": 131047, "title": "Re-engagement message", "error_data": {"details": "More than 24 hours have passed"}}]);
+    stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &status_webhook("wamid.out-2", customer, "failed", errors),
+        )
+        .await?;
+    let failed = dash
+        .expect("message_status", Duration::from_secs(5))
+        .await?;
+    assert_eq!(failed["data"]["message_id"], failing.message_id.as_str());
+    assert_eq!(
+        failed["data"]["errors"][0],
+        "131047 Re-engagement message: More than 24 hours have passed"
+    );
+
+    // Statuses for messages we never sent are acknowledged, nothing else.
+    let (code, _) = stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &status_webhook("wamid.not-ours", customer, "read", json!([])),
+        )
+        .await?;
+    assert_eq!(code, 200);
+    assert!(
+        dash.quiet("message_status", Duration::from_millis(500))
+            .await
+    );
+
+    let read = stored_message(&store, "wamid.out-1")
+        .await?
+        .and_then(|m| m.delivery);
+    assert_eq!(read.map(|d| d.status), Some(DeliveryStatus::Read));
+    let failed = stored_message(&store, "wamid.out-2")
+        .await?
+        .and_then(|m| m.delivery);
+    assert_eq!(
+        failed.as_ref().map(|d| d.status),
+        Some(DeliveryStatus::Failed)
+    );
+    let history = dash
+        .request("fetch_chats_by_user", json!({"chat_id": chat.chat_id}))
+        .await?;
+    let statuses: Vec<_> = history["data"]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["delivery_status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![json!("failed"), json!("read"), serde_json::Value::Null]
+    );
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
