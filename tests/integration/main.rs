@@ -3,7 +3,9 @@
 
 mod auth;
 mod bad_input;
+mod delivery_guarantees;
 mod handlers;
 mod inbound_shapes;
 mod live_dashboard;
 mod local_stack;
+mod webhook_security;

@@ -73,6 +73,9 @@ pub struct Config {
     /// Overrides the template's queue visibility timeout (faster retries).
     pub visibility_timeout: Option<u32>,
     pub max_webhook_body: usize,
+    /// Concurrent pollers of the inbound queue (Lambda runs several; FIFO
+    /// group locking keeps each customer's order).
+    pub inbound_pollers: usize,
 }
 
 impl Config {
@@ -96,6 +99,7 @@ impl Config {
             dev_admin: None,
             visibility_timeout: None,
             max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
+            inbound_pollers: 2,
         }
     }
 }
@@ -326,12 +330,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         None => None,
     };
 
-    tasks.push(tokio::spawn(consumer::run(
-        gateway.clone(),
-        inbound_url,
-        inbound_arn,
-        stop_rx,
-    )));
+    for _ in 0..cfg.inbound_pollers.max(1) {
+        tasks.push(tokio::spawn(consumer::run(
+            gateway.clone(),
+            inbound_url.clone(),
+            inbound_arn.clone(),
+            stop_rx.clone(),
+        )));
+    }
 
     Ok(Running {
         http_addr,

@@ -93,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
             .ok()
             .and_then(|v| v.parse().ok()),
         max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
+        inbound_pollers: 2,
     };
     let running = local_gateway::start(cfg).await?;
 

@@ -1,0 +1,150 @@
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use futures_util::stream::{self, StreamExt};
+use shared::channel::Stakeholder;
+use shared::chat::ChatStatus;
+use shared::store::ChatStore;
+use smart_chat_tests::*;
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_dlq_while_other_customers_flow() -> anyhow::Result<()> {
+    let stack = Stack::start_with(|c| c.visibility_timeout = Some(1)).await?;
+    let sqs = stack.running.gateway.sqs.clone();
+    let inbound = stack.running.resources.queue_url("InboundQueue")?;
+    let dlq = stack.running.resources.queue_url("InboundDLQ")?;
+
+    // Something that can never be processed, in its own customer's group.
+    sqs.send_message()
+        .queue_url(&inbound)
+        .message_body("{\"channel\":\"9099039188\",\"event\":\"garbage\"}")
+        .message_group_id("919800000041")
+        .message_deduplication_id("poison-1")
+        .send()
+        .await?;
+    // Other customers keep flowing meanwhile.
+    for i in 0..5 {
+        let body = text_webhook(
+            &format!("91980000005{i}"),
+            "ok",
+            &format!("wamid.flow-{i}"),
+            "still flowing",
+        );
+        assert_eq!(stack.post_webhook(PARTNER_CHANNEL, &body).await?.0, 200);
+    }
+    let store = stack.store();
+    wait_stored(
+        &store,
+        &[
+            "wamid.flow-0",
+            "wamid.flow-1",
+            "wamid.flow-2",
+            "wamid.flow-3",
+            "wamid.flow-4",
+        ],
+    )
+    .await?;
+
+    // After the redrive limit (5 receives) it sits in the DLQ, body intact.
+    let moved = eventually(Duration::from_secs(30), || async {
+        let out = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(1)
+            .send()
+            .await?;
+        Ok(out.messages.unwrap_or_default().into_iter().next())
+    })
+    .await?;
+    assert_eq!(
+        moved.body.as_deref(),
+        Some("{\"channel\":\"9099039188\",\"event\":\"garbage\"}")
+    );
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&inbound)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await?;
+    let left = attrs.attributes.and_then(|a| {
+        a.get(&QueueAttributeName::ApproximateNumberOfMessages)
+            .cloned()
+    });
+    assert_eq!(left.as_deref(), Some("0"), "nothing else is stuck");
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_burst_of_500_webhooks_from_500_senders_is_stored_exactly_once() -> anyhow::Result<()> {
+    let stack = Stack::start_with(|c| c.inbound_pollers = 4).await?;
+    eprintln!("start at {:?}", std::time::Instant::now());
+    let started = std::time::Instant::now();
+    let statuses: Vec<u16> = stream::iter(0..500)
+        .map(|i| {
+            let stack = &stack;
+            async move {
+                let body = text_webhook(
+                    &format!("9197{i:08}"),
+                    "Burst",
+                    &format!("wamid.burst-{i}"),
+                    &format!("message {i}"),
+                );
+                stack
+                    .post_webhook(PARTNER_CHANNEL, &body)
+                    .await
+                    .map(|(s, _)| s)
+                    .unwrap_or(0)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every webhook answered 200"
+    );
+    // Redeliver a slice of them, as a provider retry storm would.
+    for i in (0..500).step_by(25) {
+        let body = text_webhook(
+            &format!("9197{i:08}"),
+            "Burst",
+            &format!("wamid.burst-{i}"),
+            &format!("message {i}"),
+        );
+        assert_eq!(stack.post_webhook(PARTNER_CHANNEL, &body).await?.0, 200);
+    }
+
+    eprintln!("burst: posted in {:?}", started.elapsed());
+    let store = stack.store();
+    // This takes minutes on moto, not on DynamoDB: moto deep-copies a whole
+    // table for every item of a TransactWriteItems (for rollback), so each
+    // stored message costs O(table size) there. moto is also single-threaded:
+    // poll rarely so the check does not starve the consumer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(540);
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let chats = store
+            .list_chats(ChatStatus::Active, Stakeholder::Partner, 1000)
+            .await?;
+        let done = chats.iter().filter(|c| c.message_count >= 1).count();
+        if done >= 500 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    eprintln!("burst: stored in {:?}", started.elapsed());
+    // Let any redelivery still in flight land, then count.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let chats = store
+        .list_chats(ChatStatus::Active, Stakeholder::Partner, 1000)
+        .await?;
+    assert_eq!(chats.len(), 500, "one chat per sender");
+    let wrong: Vec<_> = chats
+        .iter()
+        .filter(|c| c.message_count != 1)
+        .map(|c| format!("{} has {}", c.customer, c.message_count))
+        .collect();
+    assert!(wrong.is_empty(), "not stored exactly once: {wrong:?}");
+    stack.stop().await;
+    Ok(())
+}
