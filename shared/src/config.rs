@@ -26,6 +26,7 @@ pub struct Tables {
     pub chats: String,
     pub connections: String,
     pub executives: String,
+    pub customers: String,
 }
 
 impl Tables {
@@ -34,6 +35,7 @@ impl Tables {
             chats: env_required("CHATS_TABLE")?,
             connections: env_required("CONNECTIONS_TABLE")?,
             executives: env_required("EXECUTIVES_TABLE")?,
+            customers: env_required("CUSTOMERS_TABLE")?,
         })
     }
 }

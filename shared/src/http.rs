@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Field-level problems, for payload validation errors.
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl ApiError {
@@ -20,7 +22,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            fields: None,
         }
+    }
+
+    /// 400 listing every bad field.
+    pub fn invalid_fields(errors: crate::customer::FieldErrors) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_payload", errors.summary());
+        e.fields = Some(errors.0);
+        e
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -41,10 +51,11 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response<String> {
-        json_response(
-            self.status,
-            &json!({"status": 0, "error": {"code": self.code, "message": self.message}}),
-        )
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(fields) = self.fields {
+            error["fields"] = json!(fields);
+        }
+        json_response(self.status, &json!({"status": 0, "error": error}))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod channel;
 pub mod chat;
 pub mod config;
+pub mod customer;
 pub mod dashboard;
 pub mod executive;
 pub mod fanout;

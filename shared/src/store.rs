@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::Stakeholder;
 use crate::chat::{Chat, ChatId, ChatStatus, Delivery, Message, MessageRef};
+use crate::customer::{BookingEvent, ContextChange, ProfileUpdate};
 use crate::executive::{Email, Executive, ExecutiveId, Role};
 use crate::whatsapp::SenderId;
 
@@ -210,6 +211,28 @@ pub trait ExecutiveStore: Send + Sync {
 
     /// Cheap reachability check for readiness probes.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What other systems tell us about customers.
+pub trait CustomerStore: Send + Sync {
+    /// Sets the fields the update carries, leaves the others.
+    fn upsert_profile(
+        &self,
+        update: &ProfileUpdate,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records the booking's latest state (one item per booking).
+    fn put_ride(
+        &self,
+        booking: &BookingEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Keeps a context change for the lifecycle that acts on it.
+    fn record_context_change(
+        &self,
+        change: &ContextChange,
+        received_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What a push to one connection did.

@@ -6,6 +6,7 @@ mod bad_input;
 mod delivery_guarantees;
 mod handlers;
 mod inbound_shapes;
+mod internal_webhooks;
 mod live_dashboard;
 mod local_stack;
 mod webhook_security;

@@ -12,6 +12,7 @@ use crate::template::Template;
 pub struct Functions {
     pub webhook: webhook::State<SqsInboundQueue>,
     pub api: api::State<DynamoStore, SqsInboundQueue>,
+    pub internal: internal::State<DynamoStore>,
     pub inbound: inbound::State<DynamoStore, ApiGwPusher>,
     pub ws_connect: ws_connect::State<DynamoStore>,
     pub ws_disconnect: ws_disconnect::State<DynamoStore>,
@@ -19,9 +20,10 @@ pub struct Functions {
 }
 
 /// The binaries the gateway can run; the template must name no other.
-pub const KNOWN: [&str; 6] = [
+pub const KNOWN: [&str; 7] = [
     "webhook",
     "api",
+    "internal",
     "inbound",
     "ws-connect",
     "ws-disconnect",
@@ -39,6 +41,7 @@ impl Functions {
         match binary {
             "webhook" => webhook::handle(&self.webhook, req).await,
             "api" => api::handle(&self.api, req).await,
+            "internal" => internal::handle(&self.internal, req).await,
             other => Err(format!("{other} is not an HTTP function").into()),
         }
     }

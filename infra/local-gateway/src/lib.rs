@@ -69,6 +69,8 @@ pub struct Config {
     pub jwt_secret: Secret,
     pub webhook_auth: WebhookAuth,
     pub verify_token: Option<Secret>,
+    /// `X-Internal-Token` for the internal webhooks.
+    pub internal_token: Option<Secret>,
     pub dev_admin: Option<DevAdmin>,
     /// Overrides the template's queue visibility timeout (faster retries).
     pub visibility_timeout: Option<u32>,
@@ -96,6 +98,7 @@ impl Config {
             )),
             webhook_auth: WebhookAuth::Open,
             verify_token: None,
+            internal_token: None,
             dev_admin: None,
             visibility_timeout: None,
             max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
@@ -203,6 +206,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         chats: resources.table("ChatsTable")?,
         connections: resources.table("ConnectionsTable")?,
         executives: resources.table("ExecutivesTable")?,
+        customers: resources.table("CustomersTable")?,
     };
     let inbound_url = resources.queue_url("InboundQueue")?;
     let inbound_max_receives = template
@@ -245,6 +249,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             max_body_bytes: cfg.max_webhook_body,
         },
         api: api::State::new(store.clone(), queue, jwt.clone())?,
+        internal: internal::State {
+            store: store.clone(),
+            token: cfg.internal_token.clone(),
+        },
         inbound: inbound::State {
             store: store.clone(),
             pusher: pusher.clone(),

@@ -61,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let admin_email = var("DEV_ADMIN_EMAIL", "admin@smartchat.local");
     let admin_password = var("DEV_ADMIN_PASSWORD", "smartchat-dev");
     let verify_token = var("WEBHOOK_VERIFY_TOKEN", "smartchat-local-verify");
+    let internal_token = var("INTERNAL_WEBHOOK_TOKEN", "smartchat-local-internal");
     let recorder_addr = match std::env::var("PINBOT_BASE_URL")
         .ok()
         .filter(|v| !v.is_empty())
@@ -85,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         jwt_secret,
         webhook_auth,
         verify_token: Some(Secret::new(verify_token.clone())),
+        internal_token: Some(Secret::new(internal_token.clone())),
         dev_admin: Some(DevAdmin {
             email: Email::parse(&admin_email).map_err(anyhow::Error::msg)?,
             password: Secret::new(admin_password.clone()),
@@ -111,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
          \n  Pinbot          {recorder_line}\
          \n  Webhook auth    {auth_note}\
          \n  Verify token    {verify_token}\
+         \n  Internal token  {internal_token}   (X-Internal-Token for /api/webhook/user/update, booking, context_change)\
          \n\n  Dev admin       {admin_email} / {admin_password}\
          \n  JWT key         {jwt_note}\
          \n\n  Log in:   curl -s -X POST http://{http}/api/auth/login -H 'content-type: application/json' \\\
