@@ -272,6 +272,16 @@ pub enum QueueError {
     Refused(usize),
 }
 
+/// The queue of raw webhook bodies for Communication Master.
+pub trait ForwardQueue: Send + Sync {
+    /// Returns only once the body is durably queued.
+    fn forward(
+        &self,
+        channel: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
 pub trait InboundQueue: Send + Sync {
     /// Returns only once every entry is durably queued.
     fn enqueue(

@@ -62,7 +62,11 @@ async fn internal_webhooks_need_the_internal_token() -> anyhow::Result<()> {
             "{path}"
         );
     }
-    assert!(item(&stack, "CUSTOMER#9812345678", "PROFILE").await?.is_empty());
+    assert!(
+        item(&stack, "CUSTOMER#9812345678", "PROFILE")
+            .await?
+            .is_empty()
+    );
     stack.stop().await;
     Ok(())
 }

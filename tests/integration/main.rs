@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod delivery_guarantees;
+mod forwarding;
 mod handlers;
 mod inbound_shapes;
 mod internal_webhooks;

@@ -14,22 +14,24 @@ use shared::channel::ChannelTable;
 use shared::http::{ApiError, json_response, text_response};
 use shared::inbound::QueuedEvent;
 use shared::secret::Secret;
-use shared::store::InboundQueue;
+use shared::store::{ForwardQueue, InboundQueue};
 use shared::webhook_auth::{WebhookAuth, WebhookAuthError};
 use shared::whatsapp::parse_webhook;
 
 /// Default body limit: WhatsApp webhooks are a few KB; SQS takes 256 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub struct State<Q> {
+pub struct State<Q, F> {
     pub queue: Q,
+    /// Raw bodies for Communication Master; `None` turns forwarding off.
+    pub forward: Option<F>,
     pub channels: ChannelTable,
     pub auth: WebhookAuth,
     pub verify_token: Option<Secret>,
     pub max_body_bytes: usize,
 }
 
-impl State<shared::aws::SqsInboundQueue> {
+impl State<shared::aws::SqsInboundQueue, shared::aws::SqsForwardQueue> {
     /// Reads configuration and builds clients once per cold start.
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::sdk_config().await;
@@ -37,6 +39,7 @@ impl State<shared::aws::SqsInboundQueue> {
             .map_err(anyhow::Error::msg)?;
         Ok(Self {
             queue: shared::aws::inbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            forward: shared::aws::forward_queue_from_env(&sdk),
             channels: ChannelTable::from_env()?,
             auth: WebhookAuth::from_env(),
             verify_token: Secret::optional_from_env("WEBHOOK_VERIFY_TOKEN"),
@@ -45,8 +48,8 @@ impl State<shared::aws::SqsInboundQueue> {
     }
 }
 
-pub async fn handle<Q: InboundQueue>(
-    state: &State<Q>,
+pub async fn handle<Q: InboundQueue, F: ForwardQueue>(
+    state: &State<Q, F>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let res = match *req.method() {
@@ -74,7 +77,7 @@ fn hub_param<'a>(
         .or_else(|| q.first(&format!("hub_{name}")))
 }
 
-fn verify<Q>(state: &State<Q>, req: &Request) -> http::Response<String> {
+fn verify<Q, F>(state: &State<Q, F>, req: &Request) -> http::Response<String> {
     let q = req.query_string_parameters();
     let mode = hub_param(&q, "mode");
     let token = hub_param(&q, "verify_token");
@@ -95,8 +98,8 @@ fn verify<Q>(state: &State<Q>, req: &Request) -> http::Response<String> {
     }
 }
 
-async fn receive<Q: InboundQueue>(
-    state: &State<Q>,
+async fn receive<Q: InboundQueue, F: ForwardQueue>(
+    state: &State<Q, F>,
     req: &Request,
 ) -> Result<http::Response<String>, ApiError> {
     let path = req.path_parameters();
@@ -160,12 +163,32 @@ async fn receive<Q: InboundQueue>(
             ApiError::unavailable("could not queue the webhook; retry")
         })?;
 
-    if !entries.is_empty() {
-        state.queue.enqueue(&entries).await.map_err(|e| {
-            tracing::error!(channel = %channel.id, error = ?e, "inbound queue unavailable");
-            ApiError::unavailable("message queue unavailable; retry")
-        })?;
-    }
+    // Both queues in parallel: Communication Master's copy costs no extra
+    // latency, and a 200 means both are durable (a failure of either is a
+    // 503, so the provider retries and nothing is lost; redeliveries are
+    // deduplicated downstream).
+    let inbound = async {
+        if entries.is_empty() {
+            Ok(())
+        } else {
+            state.queue.enqueue(&entries).await
+        }
+    };
+    let forward = async {
+        match (&state.forward, std::str::from_utf8(body)) {
+            (Some(f), Ok(text)) => f.forward(channel.id.as_str(), text).await,
+            _ => Ok(()),
+        }
+    };
+    let (inbound, forward) = tokio::join!(inbound, forward);
+    inbound.map_err(|e| {
+        tracing::error!(channel = %channel.id, error = ?e, "inbound queue unavailable");
+        ApiError::unavailable("message queue unavailable; retry")
+    })?;
+    forward.map_err(|e| {
+        tracing::error!(channel = %channel.id, error = ?e, "forward queue unavailable");
+        ApiError::unavailable("message queue unavailable; retry")
+    })?;
     tracing::info!(channel = %channel.id, events = entries.len(), "webhook queued");
     Ok(json_response(StatusCode::OK, &json!({"status": 1})))
 }

@@ -14,6 +14,7 @@ use crate::Gateway;
 
 pub async fn run(
     gw: Arc<Gateway>,
+    binary: String,
     queue_url: String,
     queue_arn: String,
     mut stop: watch::Receiver<bool>,
@@ -26,6 +27,7 @@ pub async fn run(
             .max_number_of_messages(10)
             .wait_time_seconds(1)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send();
         let out = tokio::select! {
             _ = stop.changed() => return,
@@ -34,7 +36,7 @@ pub async fn run(
         let messages = match out {
             Ok(o) => o.messages.unwrap_or_default(),
             Err(e) => {
-                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receiving from the inbound queue failed");
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receiving from a queue failed");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -57,7 +59,7 @@ pub async fn run(
                     "body": m.body,
                     "md5OfBody": m.md5_of_body,
                     "attributes": attributes,
-                    "messageAttributes": {},
+                    "messageAttributes": message_attributes(m),
                     "eventSource": "aws:sqs",
                     "eventSourceARN": queue_arn,
                     "awsRegion": crate::REGION,
@@ -71,7 +73,7 @@ pub async fn run(
                 continue;
             }
         };
-        let failed: Vec<String> = match gw.functions.invoke_inbound(event).await {
+        let failed: Vec<String> = match gw.functions.invoke_sqs(&binary, event).await {
             Ok(res) => res
                 .batch_item_failures
                 .into_iter()
@@ -79,7 +81,7 @@ pub async fn run(
                 .collect(),
             // The whole invocation failed: every message is retried.
             Err(e) => {
-                tracing::error!(error = %e, "inbound function failed");
+                tracing::error!(function = %binary, error = %e, "queue consumer failed");
                 messages
                     .iter()
                     .filter_map(|m| m.message_id.clone())
@@ -109,4 +111,25 @@ pub async fn run(
             tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "deleting processed messages failed; they will be redelivered and deduplicated");
         }
     }
+}
+
+/// Message attributes as Lambda's SQS event shows them.
+fn message_attributes(m: &aws_sdk_sqs::types::Message) -> Value {
+    let map: serde_json::Map<String, Value> = m
+        .message_attributes
+        .iter()
+        .flatten()
+        .map(|(name, a)| {
+            (
+                name.clone(),
+                json!({
+                    "stringValue": a.string_value,
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": a.data_type,
+                }),
+            )
+        })
+        .collect();
+    Value::Object(map)
 }

@@ -5,14 +5,15 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
 
-use shared::aws::{ApiGwPusher, DynamoStore, SqsInboundQueue};
+use shared::aws::{ApiGwPusher, DynamoStore, SqsForwardQueue, SqsInboundQueue};
 
 use crate::template::Template;
 
 pub struct Functions {
-    pub webhook: webhook::State<SqsInboundQueue>,
+    pub webhook: webhook::State<SqsInboundQueue, SqsForwardQueue>,
     pub api: api::State<DynamoStore, SqsInboundQueue>,
     pub internal: internal::State<DynamoStore>,
+    pub forward: forward::State,
     pub inbound: inbound::State<DynamoStore, ApiGwPusher>,
     pub ws_connect: ws_connect::State<DynamoStore>,
     pub ws_disconnect: ws_disconnect::State<DynamoStore>,
@@ -20,8 +21,9 @@ pub struct Functions {
 }
 
 /// The binaries the gateway can run; the template must name no other.
-pub const KNOWN: [&str; 7] = [
+pub const KNOWN: [&str; 8] = [
     "webhook",
+    "forward",
     "api",
     "internal",
     "inbound",
@@ -65,7 +67,16 @@ impl Functions {
         }
     }
 
-    pub async fn invoke_inbound(&self, event: SqsEvent) -> Result<SqsBatchResponse, BoxError> {
-        inbound::handle(&self.inbound, LambdaEvent::new(event, Context::default())).await
+    pub async fn invoke_sqs(
+        &self,
+        binary: &str,
+        event: SqsEvent,
+    ) -> Result<SqsBatchResponse, BoxError> {
+        let event = LambdaEvent::new(event, Context::default());
+        match binary {
+            "inbound" => inbound::handle(&self.inbound, event).await,
+            "forward" => forward::handle(&self.forward, event).await,
+            other => Err(format!("{other} is not a queue consumer").into()),
+        }
     }
 }

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use shared::auth::JwtKeys;
-use shared::aws::{ApiGwPusher, DynamoStore, SqsInboundQueue};
+use shared::aws::{ApiGwPusher, DynamoStore, SqsForwardQueue, SqsInboundQueue};
 use shared::channel::{ChannelTable, Stakeholder};
 use shared::config::Tables;
 use shared::executive::{Email, Executive, ExecutiveId, Role, hash_password};
@@ -75,6 +75,9 @@ pub struct Config {
     /// Overrides the template's queue visibility timeout (faster retries).
     pub visibility_timeout: Option<u32>,
     pub max_webhook_body: usize,
+    /// Where the forward function sends webhook bodies; `None`: the
+    /// recorder's `/communicationmaster/webhook` (or nowhere without one).
+    pub communication_master_url: Option<String>,
     /// Concurrent pollers of the inbound queue (Lambda runs several; FIFO
     /// group locking keeps each customer's order).
     pub inbound_pollers: usize,
@@ -103,6 +106,7 @@ impl Config {
             visibility_timeout: None,
             max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
             inbound_pollers: 2,
+            communication_master_url: None,
         }
     }
 }
@@ -215,11 +219,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         .find(|q| q.logical_id == "InboundQueue")
         .and_then(|q| q.redrive.as_ref().map(|(_, max)| *max))
         .unwrap_or(inbound::DEFAULT_MAX_RECEIVES);
-    let inbound_arn = resources
-        .queue_arns
-        .get("InboundQueue")
-        .cloned()
-        .unwrap_or_default();
 
     let http_listener = TcpListener::bind(cfg.http_addr)
         .await
@@ -227,6 +226,23 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let ws_listener = TcpListener::bind(cfg.ws_addr)
         .await
         .with_context(|| format!("binding WebSocket on {}", cfg.ws_addr))?;
+    let recorder_listener = match cfg.recorder_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the Pinbot recorder on {addr}"))?,
+        ),
+        None => None,
+    };
+    let recorder_addr = recorder_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+    let communication_master_url = cfg
+        .communication_master_url
+        .clone()
+        .or_else(|| recorder_addr.map(|a| format!("http://{a}/communicationmaster/webhook")))
+        .unwrap_or_else(|| "http://127.0.0.1:9/unconfigured".to_owned());
     let http_addr = http_listener.local_addr()?;
     let ws_addr = ws_listener.local_addr()?;
 
@@ -243,12 +259,17 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let functions = Functions {
         webhook: webhook::State {
             queue: queue.clone(),
+            forward: Some(SqsForwardQueue::new(
+                sqs.clone(),
+                resources.queue_url("ForwardQueue")?,
+            )),
             channels: channels.clone(),
             auth: cfg.webhook_auth.clone(),
             verify_token: cfg.verify_token.clone(),
             max_body_bytes: cfg.max_webhook_body,
         },
         api: api::State::new(store.clone(), queue, jwt.clone())?,
+        forward: forward::State::new(communication_master_url, forward::DEFAULT_MAX_RECEIVES)?,
         internal: internal::State {
             store: store.clone(),
             token: cfg.internal_token.clone(),
@@ -317,34 +338,41 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }));
 
     let recorder = Arc::new(Recorder::default());
-    let recorder_addr = match cfg.recorder_addr {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr)
+    if let Some(listener) = recorder_listener {
+        let app = recorder::router(recorder.clone());
+        let rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped(rx))
                 .await
-                .with_context(|| format!("binding the Pinbot recorder on {addr}"))?;
-            let bound = listener.local_addr()?;
-            let app = recorder::router(recorder.clone());
-            let rx = stop_rx.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped(rx))
-                    .await
-                {
-                    tracing::error!(error = %e, "recorder stopped");
-                }
-            }));
-            Some(bound)
-        }
-        None => None,
-    };
+            {
+                tracing::error!(error = %e, "recorder stopped");
+            }
+        }));
+    }
 
-    for _ in 0..cfg.inbound_pollers.max(1) {
-        tasks.push(tokio::spawn(consumer::run(
-            gateway.clone(),
-            inbound_url.clone(),
-            inbound_arn.clone(),
-            stop_rx.clone(),
-        )));
+    // Lambda's event source mappings, as the template declares them.
+    for source in gateway.template.sqs_sources.clone() {
+        let url = resources.queue_url(&source.queue)?;
+        let arn = resources
+            .queue_arns
+            .get(&source.queue)
+            .cloned()
+            .unwrap_or_default();
+        let pollers = if source.queue == "InboundQueue" {
+            cfg.inbound_pollers.max(1)
+        } else {
+            1
+        };
+        for _ in 0..pollers {
+            tasks.push(tokio::spawn(consumer::run(
+                gateway.clone(),
+                source.binary.clone(),
+                url.clone(),
+                arn.clone(),
+                stop_rx.clone(),
+            )));
+        }
     }
 
     Ok(Running {

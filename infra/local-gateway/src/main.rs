@@ -96,6 +96,9 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|v| v.parse().ok()),
         max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
         inbound_pollers: 2,
+        communication_master_url: std::env::var("COMMUNICATION_MASTER_URL")
+            .ok()
+            .filter(|v| !v.is_empty()),
     };
     let running = local_gateway::start(cfg).await?;
 
@@ -111,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
          \n  @connections    http://{ws}/@connections/{{id}}\
          \n  AWS (moto)      {endpoint}   tables: {tables}\
          \n  Pinbot          {recorder_line}\
+         \n  Comm. Master    {cm_line}\
          \n  Webhook auth    {auth_note}\
          \n  Verify token    {verify_token}\
          \n  Internal token  {internal_token}   (X-Internal-Token for /api/webhook/user/update, booking, context_change)\
@@ -121,6 +125,14 @@ async fn main() -> anyhow::Result<()> {
          \n  Webhook:  curl -s -X POST http://{http}/api/chats/whatsapp_chat/9099039188 -H 'content-type: application/json' \\\
          \n                 --data @tests/data/webhook_text.json\
          \n\nCtrl-C stops everything.\n",
+        cm_line = match (
+            std::env::var("COMMUNICATION_MASTER_URL"),
+            running.recorder_addr
+        ) {
+            (Ok(url), _) if !url.is_empty() => url,
+            (_, Some(a)) => format!("http://{a}/communicationmaster/webhook  (recorder)"),
+            _ => "-".to_owned(),
+        },
         http = running.http_addr,
         ws = running.ws_addr,
         tables = running

@@ -1,6 +1,8 @@
-//! A stand-in for Pinbot: answers message sends as the provider does and
-//! remembers every request, so a person (or a test) can see what would
-//! have been sent. `GET /__recorded` lists them; `DELETE /__recorded` clears.
+//! A stand-in for Pinbot (and Communication Master): answers message sends
+//! as the provider does and remembers every request, so a person (or a
+//! test) can see what would have been sent. `GET /__recorded` lists them;
+//! `DELETE /__recorded` clears; `POST /__fail {"status":503,"times":2}`
+//! makes the next requests fail.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,11 +21,17 @@ pub struct Recorded {
     pub path: String,
     pub headers: serde_json::Map<String, Value>,
     pub body: Value,
+    /// The raw body as received, byte for byte (lossy only for non-UTF-8).
+    pub raw: String,
+    /// The status this request was answered with.
+    pub answered: u16,
 }
 
 #[derive(Default)]
 pub struct Recorder {
     requests: Mutex<Vec<Recorded>>,
+    /// (status, how many more requests get it)
+    failing: Mutex<Option<(u16, u32)>>,
 }
 
 impl Recorder {
@@ -35,6 +43,7 @@ impl Recorder {
 pub fn router(recorder: Arc<Recorder>) -> Router {
     Router::new()
         .route("/__recorded", get(list).delete(clear))
+        .route("/__fail", axum::routing::post(fail))
         .fallback(record)
         .with_state(recorder)
 }
@@ -50,6 +59,40 @@ async fn clear(State(r): State<Arc<Recorder>>) -> impl IntoResponse {
     axum::http::StatusCode::NO_CONTENT
 }
 
+#[derive(serde::Deserialize)]
+struct Fail {
+    status: u16,
+    times: u32,
+}
+
+async fn fail(
+    State(r): State<Arc<Recorder>>,
+    axum::Json(f): axum::Json<Fail>,
+) -> impl IntoResponse {
+    if let Ok(mut v) = r.failing.lock() {
+        *v = (f.times > 0).then_some((f.status, f.times));
+    }
+    axum::http::StatusCode::NO_CONTENT
+}
+
+/// The status to answer with: a failure while told to fail, else 200.
+fn next_status(r: &Recorder) -> u16 {
+    let Ok(mut guard) = r.failing.lock() else {
+        return 200;
+    };
+    match guard.as_mut() {
+        Some((status, left)) if *left > 0 => {
+            *left -= 1;
+            let s = *status;
+            if *left == 0 {
+                *guard = None;
+            }
+            s
+        }
+        _ => 200,
+    }
+}
+
 async fn record(
     State(r): State<Arc<Recorder>>,
     method: Method,
@@ -57,8 +100,8 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
-    let body: Value = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(raw.clone()));
     let to = body.get("to").cloned().unwrap_or(Value::Null);
     let headers = headers
         .iter()
@@ -69,13 +112,23 @@ async fn record(
             )
         })
         .collect();
+    let answered = next_status(&r);
     if let Ok(mut v) = r.requests.lock() {
         v.push(Recorded {
             method: method.to_string(),
             path: uri.path().to_owned(),
             headers,
             body,
+            raw,
+            answered,
         });
+    }
+    let status = axum::http::StatusCode::from_u16(answered)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    if !status.is_success() {
+        let error =
+            json!({"error": {"message": "the recorder was told to fail", "code": answered}});
+        return (status, axum::Json(error)).into_response();
     }
     let id = format!("wamid.LOCAL{}", uuid::Uuid::new_v4().simple());
     axum::Json(json!({
@@ -83,4 +136,5 @@ async fn record(
         "contacts": [{"input": to, "wa_id": to}],
         "messages": [{"id": id, "message_status": "accepted"}],
     }))
+    .into_response()
 }

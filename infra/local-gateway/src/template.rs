@@ -135,6 +135,13 @@ pub struct WsRoute {
     pub binary: String,
 }
 
+/// A function consuming a queue (an `SQS` event of a function).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsSource {
+    pub queue: String,
+    pub binary: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Template {
     pub parameters: BTreeMap<String, String>,
@@ -142,6 +149,7 @@ pub struct Template {
     pub queues: Vec<QueueDef>,
     pub http_routes: Vec<HttpRoute>,
     pub ws_routes: Vec<WsRoute>,
+    pub sqs_sources: Vec<SqsSource>,
 }
 
 fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -218,6 +226,21 @@ impl Template {
                     binaries.insert(id.to_owned(), binary.to_owned());
                     if let Some(events) = get(&props, "Events").and_then(Value::as_mapping) {
                         for ev in events.values() {
+                            if get(ev, "Type").and_then(Value::as_str) == Some("SQS") {
+                                let queue = get(ev, "Properties")
+                                    .and_then(|p| get(p, "Queue"))
+                                    .and_then(tagged_target)
+                                    .ok_or_else(|| {
+                                        shape(format!(
+                                            "{id}: SQS event Queue must be !GetAtt Queue.Arn"
+                                        ))
+                                    })?;
+                                t.sqs_sources.push(SqsSource {
+                                    queue,
+                                    binary: binary.to_owned(),
+                                });
+                                continue;
+                            }
                             if get(ev, "Type").and_then(Value::as_str) != Some("HttpApi") {
                                 continue;
                             }

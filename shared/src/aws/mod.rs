@@ -9,7 +9,7 @@ pub mod websocket;
 
 pub use dynamo::DynamoStore;
 pub use push::ApiGwPusher;
-pub use queue::SqsInboundQueue;
+pub use queue::{SqsForwardQueue, SqsInboundQueue};
 
 /// The SDK configuration from the Lambda environment (region, credentials,
 /// `AWS_ENDPOINT_URL_*` overrides). Built once per cold start.
@@ -33,4 +33,13 @@ pub fn pusher_from_env(sdk: &aws_config::SdkConfig) -> Result<ApiGwPusher, Strin
 pub fn inbound_queue_from_env(sdk: &aws_config::SdkConfig) -> Result<SqsInboundQueue, String> {
     let url = crate::config::env_required("INBOUND_QUEUE_URL")?;
     Ok(SqsInboundQueue::new(aws_sdk_sqs::Client::new(sdk), url))
+}
+
+/// The Communication Master queue, from `FORWARD_QUEUE_URL`; `None` when
+/// forwarding is not configured.
+pub fn forward_queue_from_env(sdk: &aws_config::SdkConfig) -> Option<SqsForwardQueue> {
+    let url = std::env::var("FORWARD_QUEUE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    Some(SqsForwardQueue::new(aws_sdk_sqs::Client::new(sdk), url))
 }

@@ -1,9 +1,9 @@
 //! The inbound FIFO queue on SQS.
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
 
-use crate::store::{InboundQueue, QueueEntry, QueueError};
+use crate::store::{ForwardQueue, InboundQueue, QueueEntry, QueueError};
 
 /// SendMessageBatch takes at most ten entries.
 const BATCH_MAX: usize = 10;
@@ -55,6 +55,41 @@ impl InboundQueue for SqsInboundQueue {
             .get_queue_attributes()
             .queue_url(&self.url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|err| QueueError::Unavailable(Box::new(err)))?;
+        Ok(())
+    }
+}
+
+/// The standard queue of raw bodies for Communication Master.
+#[derive(Clone, Debug)]
+pub struct SqsForwardQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsForwardQueue {
+    pub fn new(client: Client, url: String) -> Self {
+        Self { client, url }
+    }
+}
+
+/// Message attribute naming the channel a forwarded body came in on.
+pub const CHANNEL_ATTRIBUTE: &str = "channel";
+
+impl ForwardQueue for SqsForwardQueue {
+    async fn forward(&self, channel: &str, body: &str) -> Result<(), QueueError> {
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(channel)
+            .build()
+            .map_err(|err| QueueError::Unavailable(Box::new(err)))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_attributes(CHANNEL_ATTRIBUTE, attribute)
             .send()
             .await
             .map_err(|err| QueueError::Unavailable(Box::new(err)))?;

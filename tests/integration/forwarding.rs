@@ -1,0 +1,101 @@
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use smart_chat_tests::*;
+
+async fn forwarded(stack: &Stack) -> anyhow::Result<Vec<Value>> {
+    let base = format!(
+        "http://{}",
+        stack
+            .running
+            .recorder_addr
+            .ok_or_else(|| anyhow::anyhow!("no recorder"))?
+    );
+    let listed: Value = stack
+        .http
+        .get(format!("{base}/__recorded"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(listed["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["path"] == "/communicationmaster/webhook")
+        .cloned()
+        .collect())
+}
+
+#[tokio::test]
+async fn every_inbound_body_is_forwarded_byte_for_byte() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    // Odd spacing and key order: the copy must be the bytes as received.
+    let body = format!(
+        "{}  \n",
+        fixture("webhook_text.json").replace(
+            "\"object\": \"whatsapp_business_account\"",
+            "\"object\":\"whatsapp_business_account\""
+        )
+    );
+    assert_eq!(stack.post_webhook(PARTNER_CHANNEL, &body).await?.0, 200);
+    let got = eventually(Duration::from_secs(10), || async {
+        Ok(forwarded(&stack)
+            .await?
+            .into_iter()
+            .find(|r| r["answered"] == 200))
+    })
+    .await?;
+    assert_eq!(got["raw"], body.as_str());
+    assert_eq!(got["headers"]["x-smartchat-channel"], PARTNER_CHANNEL);
+    assert_eq!(got["headers"]["content-type"], "application/json");
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn communication_master_being_down_neither_delays_nor_loses_anything() -> anyhow::Result<()> {
+    let stack = Stack::start_with(|c| c.visibility_timeout = Some(1)).await?;
+    let recorder = format!(
+        "http://{}",
+        stack
+            .running
+            .recorder_addr
+            .ok_or_else(|| anyhow::anyhow!("no recorder"))?
+    );
+    stack
+        .http
+        .post(format!("{recorder}/__fail"))
+        .json(&json!({"status": 503, "times": 3}))
+        .send()
+        .await?;
+
+    let body = text_webhook("919800000061", "F", "wamid.fwd-1", "while CM is down");
+    let started = std::time::Instant::now();
+    assert_eq!(stack.post_webhook(PARTNER_CHANNEL, &body).await?.0, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the webhook does not wait for Communication Master"
+    );
+
+    // The main path is unaffected...
+    wait_stored(&stack.store(), &["wamid.fwd-1"]).await?;
+    // ...and the copy arrives once Communication Master answers again.
+    let attempts = eventually(Duration::from_secs(30), || async {
+        let all = forwarded(&stack).await?;
+        Ok(all.iter().any(|r| r["answered"] == 200).then_some(all))
+    })
+    .await?;
+    let statuses: Vec<_> = attempts
+        .iter()
+        .map(|r| r["answered"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![503, 503, 503, 200],
+        "retried until delivered, delivered once"
+    );
+    assert!(attempts.iter().all(|r| r["raw"] == body.as_str()));
+    stack.stop().await;
+    Ok(())
+}
