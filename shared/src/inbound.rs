@@ -8,7 +8,10 @@ use crate::channel::{ChannelId, ChannelTable};
 use crate::chat::{Chat, ChatId, Delivery, DeliveryStatus, Direction, Message, SenderType};
 use crate::fanout::{push_to_members, push_to_room};
 use crate::protocol::frame;
-use crate::store::{Appended, ChatStore, ConnectionStore, Pusher, QueueEntry, Room, StoreError};
+use crate::store::{
+    Appended, ChatStore, ConnectionStore, DomainEvent, EventPublisher, PublishError, Pusher,
+    QueueEntry, Room, StoreError,
+};
 use crate::views::{ChatView, MessageView};
 use crate::whatsapp::{InboundEvent, InboundMessage, StatusUpdate};
 
@@ -76,18 +79,44 @@ pub enum InboundError {
     UnknownChannel(ChannelId),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Retried: the event must reach the bus (subscribers see it at least
+    /// once and deduplicate on its ids).
+    #[error("domain event not published")]
+    Publish(#[from] PublishError),
 }
 
-pub struct Inbound<'a, S, P> {
+pub struct Inbound<'a, S, P, E> {
     pub store: &'a S,
     pub pusher: &'a P,
+    pub events: &'a E,
     pub channels: &'a ChannelTable,
 }
 
-impl<S, P> Inbound<'_, S, P>
+fn chat_created(chat: &Chat) -> DomainEvent {
+    DomainEvent {
+        detail_type: "chat.created",
+        detail: serde_json::json!(ChatView::new(chat, 0)),
+    }
+}
+
+fn message_received(chat: &Chat, message: &Message) -> DomainEvent {
+    DomainEvent {
+        detail_type: "message.received",
+        detail: serde_json::json!({
+            "chat_id": chat.chat_id,
+            "customer": chat.customer,
+            "customer_type": chat.customer_type,
+            "channel": chat.channel,
+            "message": MessageView::new(message),
+        }),
+    }
+}
+
+impl<S, P, E> Inbound<'_, S, P, E>
 where
     S: ChatStore + ConnectionStore,
     P: Pusher,
+    E: EventPublisher,
 {
     pub async fn process(&self, queued: &QueuedEvent) -> Result<Outcome, InboundError> {
         match &queued.event {
@@ -108,6 +137,12 @@ where
         let stakeholder = channel.stakeholder;
 
         let chat = match self.store.current_chat(stakeholder, &m.from).await? {
+            // Created by an earlier attempt that failed before its first
+            // message: announce it again (at least once).
+            Some(chat) if chat.message_count == 0 => {
+                self.events.publish(&[chat_created(&chat)]).await?;
+                chat
+            }
             Some(chat) => chat,
             None => {
                 let fresh = Chat::open(
@@ -120,6 +155,9 @@ where
                 let chat = self.store.create_chat(&fresh).await?;
                 if chat.chat_id == fresh.chat_id {
                     tracing::info!(chat_id = %chat.chat_id, customer_type = %stakeholder, "chat created");
+                }
+                if chat.message_count == 0 {
+                    self.events.publish(&[chat_created(&chat)]).await?;
                 }
                 chat
             }
@@ -153,10 +191,23 @@ where
         let chat = match self.store.append_inbound(&chat, &message).await? {
             Appended::Stored(chat) => chat,
             Appended::Duplicate => {
-                tracing::info!(wa_message_id = %m.wa_message_id, "duplicate delivery ignored");
+                // Stored before; the event may not have reached the bus
+                // then, so it goes again (subscribers deduplicate). No
+                // second push: dashboards already have it.
+                tracing::info!(wa_message_id = %m.wa_message_id, "duplicate delivery; not stored again");
+                if let Some(stored) = self.store.message_ref(&m.wa_message_id).await? {
+                    let mut again = message.clone();
+                    again.message_id = stored.message_id;
+                    self.events
+                        .publish(&[message_received(&chat, &again)])
+                        .await?;
+                }
                 return Ok(Outcome::Duplicate);
             }
         };
+        self.events
+            .publish(&[message_received(&chat, &message)])
+            .await?;
         tracing::info!(
             chat_id = %chat.chat_id,
             message_id = %message.message_id,

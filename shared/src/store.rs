@@ -256,6 +256,30 @@ pub trait Pusher: Send + Sync {
     ) -> impl Future<Output = Result<Pushed, PushError>> + Send;
 }
 
+/// Something that happened, for other systems to subscribe to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainEvent {
+    /// `chat.created`, `message.received`, …
+    pub detail_type: &'static str,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("event bus unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("event bus refused {0} events")]
+    Refused(usize),
+}
+
+/// The domain event bus (EventBridge).
+pub trait EventPublisher: Send + Sync {
+    fn publish(
+        &self,
+        events: &[DomainEvent],
+    ) -> impl Future<Output = Result<(), PublishError>> + Send;
+}
+
 /// One message for the inbound FIFO queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueEntry {

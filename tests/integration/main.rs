@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod delivery_guarantees;
+mod domain_events;
 mod forwarding;
 mod handlers;
 mod inbound_shapes;

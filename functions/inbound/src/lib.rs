@@ -9,11 +9,12 @@ use lambda_runtime::{Error, LambdaEvent};
 
 use shared::channel::ChannelTable;
 use shared::inbound::{Inbound, QueuedEvent};
-use shared::store::{ChatStore, ConnectionStore, Pusher};
+use shared::store::{ChatStore, ConnectionStore, EventPublisher, Pusher};
 
-pub struct State<S, P> {
+pub struct State<S, P, E> {
     pub store: S,
     pub pusher: P,
+    pub events: E,
     pub channels: ChannelTable,
     /// The queue's redrive limit (`INBOUND_MAX_RECEIVES`), so the last
     /// failure can say that the message now goes to the DLQ.
@@ -23,12 +24,13 @@ pub struct State<S, P> {
 /// The template's default `InboundMaxReceiveCount`.
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
-impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
+impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher, shared::aws::EventBridgePublisher> {
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::sdk_config().await;
         Ok(Self {
             store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
             pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            events: shared::aws::publisher_from_env(&sdk).map_err(anyhow::Error::msg)?,
             channels: ChannelTable::from_env()?,
             max_receives: u32::try_from(
                 shared::config::env_u64("INBOUND_MAX_RECEIVES", u64::from(DEFAULT_MAX_RECEIVES))
@@ -38,17 +40,19 @@ impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
     }
 }
 
-pub async fn handle<S, P>(
-    state: &State<S, P>,
+pub async fn handle<S, P, E>(
+    state: &State<S, P, E>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error>
 where
     S: ChatStore + ConnectionStore,
     P: Pusher,
+    E: EventPublisher,
 {
     let inbound = Inbound {
         store: &state.store,
         pusher: &state.pusher,
+        events: &state.events,
         channels: &state.channels,
     };
     let mut failed_groups: HashSet<String> = HashSet::new();

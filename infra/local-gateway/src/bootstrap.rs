@@ -16,6 +16,7 @@ use crate::template::{TableDef, Template};
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
     pub tables: HashMap<String, String>,
+    pub event_buses: HashMap<String, String>,
     pub queue_urls: HashMap<String, String>,
     pub queue_arns: HashMap<String, String>,
 }
@@ -26,6 +27,13 @@ impl Resources {
             .get(logical_id)
             .cloned()
             .with_context(|| format!("template has no table {logical_id}"))
+    }
+
+    pub fn event_bus(&self, logical_id: &str) -> anyhow::Result<String> {
+        self.event_buses
+            .get(logical_id)
+            .cloned()
+            .with_context(|| format!("template has no event bus {logical_id}"))
     }
 
     pub fn queue_url(&self, logical_id: &str) -> anyhow::Result<String> {
@@ -41,9 +49,23 @@ pub async fn create_all(
     prefix: &str,
     dynamo: &aws_sdk_dynamodb::Client,
     sqs: &aws_sdk_sqs::Client,
+    events: &aws_sdk_eventbridge::Client,
     visibility_override: Option<u32>,
 ) -> anyhow::Result<Resources> {
     let mut res = Resources::default();
+    for bus in &template.event_buses {
+        let name = format!("{prefix}{bus}");
+        match events.create_event_bus().name(&name).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("creating event bus {name}")));
+            }
+        }
+        res.event_buses.insert(bus.clone(), name);
+    }
     for table in &template.tables {
         let name = format!("{prefix}{}", table.logical_id);
         create_table(dynamo, &name, table).await?;

@@ -5,7 +5,9 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
 
-use shared::aws::{ApiGwPusher, DynamoStore, SqsForwardQueue, SqsInboundQueue};
+use shared::aws::{
+    ApiGwPusher, DynamoStore, EventBridgePublisher, SqsForwardQueue, SqsInboundQueue,
+};
 
 use crate::template::Template;
 
@@ -14,7 +16,7 @@ pub struct Functions {
     pub api: api::State<DynamoStore, SqsInboundQueue>,
     pub internal: internal::State<DynamoStore>,
     pub forward: forward::State,
-    pub inbound: inbound::State<DynamoStore, ApiGwPusher>,
+    pub inbound: inbound::State<DynamoStore, ApiGwPusher, EventBridgePublisher>,
     pub ws_connect: ws_connect::State<DynamoStore>,
     pub ws_disconnect: ws_disconnect::State<DynamoStore>,
     pub ws_events: ws_events::State<DynamoStore, ApiGwPusher>,

@@ -31,7 +31,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use shared::auth::JwtKeys;
-use shared::aws::{ApiGwPusher, DynamoStore, SqsForwardQueue, SqsInboundQueue};
+use shared::aws::{
+    ApiGwPusher, DynamoStore, EventBridgePublisher, SqsForwardQueue, SqsInboundQueue,
+};
 use shared::channel::{ChannelTable, Stakeholder};
 use shared::config::Tables;
 use shared::executive::{Email, Executive, ExecutiveId, Role, hash_password};
@@ -129,6 +131,7 @@ pub struct Running {
     pub resources: Resources,
     pub gateway: Arc<Gateway>,
     pub dynamo: aws_sdk_dynamodb::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
     pub jwt: JwtKeys,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -198,11 +201,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let sdk = local_sdk_config(&cfg.aws_endpoint).await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let eventbridge = aws_sdk_eventbridge::Client::new(&sdk);
     let resources = bootstrap::create_all(
         &template,
         &cfg.name_prefix,
         &dynamo,
         &sqs,
+        &eventbridge,
         cfg.visibility_timeout,
     )
     .await?;
@@ -277,6 +282,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         inbound: inbound::State {
             store: store.clone(),
             pusher: pusher.clone(),
+            events: EventBridgePublisher::new(
+                eventbridge.clone(),
+                resources.event_bus("DomainEventBus")?,
+            ),
             channels,
             max_receives: inbound_max_receives,
         },
@@ -383,6 +392,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         resources,
         gateway,
         dynamo,
+        eventbridge,
         jwt,
         stop,
         tasks,

@@ -150,6 +150,8 @@ pub struct Template {
     pub http_routes: Vec<HttpRoute>,
     pub ws_routes: Vec<WsRoute>,
     pub sqs_sources: Vec<SqsSource>,
+    /// Logical ids of `AWS::Events::EventBus` resources.
+    pub event_buses: Vec<String>,
 }
 
 fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -215,6 +217,7 @@ impl Template {
                     t.tables.push(table);
                 }
                 "AWS::SQS::Queue" => t.queues.push(queue(id, &props, &t.parameters)?),
+                "AWS::Events::EventBus" => t.event_buses.push(id.to_owned()),
                 "AWS::Serverless::Function" => {
                     let binary = get(res, "Metadata")
                         .and_then(|m| get(m, "BuildProperties"))

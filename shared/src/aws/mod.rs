@@ -2,12 +2,14 @@
 //! Gateway management API. The only modules that name AWS types.
 
 pub mod dynamo;
+pub mod events;
 pub mod item;
 pub mod push;
 pub mod queue;
 pub mod websocket;
 
 pub use dynamo::DynamoStore;
+pub use events::EventBridgePublisher;
 pub use push::ApiGwPusher;
 pub use queue::{SqsForwardQueue, SqsInboundQueue};
 
@@ -42,4 +44,13 @@ pub fn forward_queue_from_env(sdk: &aws_config::SdkConfig) -> Option<SqsForwardQ
         .ok()
         .filter(|u| !u.is_empty())?;
     Some(SqsForwardQueue::new(aws_sdk_sqs::Client::new(sdk), url))
+}
+
+/// The domain event bus, from `EVENT_BUS_NAME`.
+pub fn publisher_from_env(sdk: &aws_config::SdkConfig) -> Result<EventBridgePublisher, String> {
+    let bus = crate::config::env_required("EVENT_BUS_NAME")?;
+    Ok(EventBridgePublisher::new(
+        aws_sdk_eventbridge::Client::new(sdk),
+        bus,
+    ))
 }
