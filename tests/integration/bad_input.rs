@@ -34,13 +34,10 @@ async fn bad_webhooks_get_clear_4xx_answers_and_nothing_is_stored() -> anyhow::R
         .post_webhook(PARTNER_CHANNEL, &fixture("webhook_text.json"))
         .await?;
     let store = stack.store();
-    let chats = eventually(Duration::from_secs(10), || async {
-        let chats = store
-            .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
-            .await?;
-        Ok((!chats.is_empty()).then_some(chats))
-    })
-    .await?;
+    wait_stored(&store, &["wamid.HBgMOTE5ODEyMzQ1Njc4FQIAEhggQ0E5RkE2QjQ1"]).await?;
+    let chats = store
+        .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
+        .await?;
     assert_eq!(chats.len(), 1);
     assert_eq!(chats[0].message_count, 1);
     stack.stop().await;

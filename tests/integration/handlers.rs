@@ -1,8 +1,6 @@
 //! Handlers called directly with event JSON shaped as AWS sends it
 //! (tests/data), against the real local store.
 
-use std::time::Duration;
-
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
@@ -22,13 +20,11 @@ async fn the_webhook_function_accepts_an_http_api_v2_event_from_aws() -> anyhow:
     assert_eq!(res.status().as_u16(), 200);
     // The gateway's consumer takes it from the queue into the store.
     let store = stack.store();
-    let chat = eventually(Duration::from_secs(10), || async {
-        let chats = store
-            .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
-            .await?;
-        Ok(chats.into_iter().next())
-    })
-    .await?;
+    let stored = wait_stored(&store, &["wamid.fixture-apigw-1"]).await?;
+    let chat = store
+        .chat(&stored[0].chat_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no chat"))?;
     assert_eq!(chat.customer.as_str(), "919811100001");
     assert_eq!(chat.last_message.as_deref(), Some("gaadi kab aayegi?"));
     stack.stop().await;

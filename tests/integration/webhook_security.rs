@@ -68,17 +68,11 @@ async fn signed_webhooks_are_checked_over_the_exact_raw_body() -> anyhow::Result
     );
 
     let store = stack.store();
-    let chat = eventually(Duration::from_secs(10), || async {
-        Ok(store
-            .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
-            .await?
-            .into_iter()
-            .next())
-    })
-    .await?;
+    let stored = wait_stored(&store, &["wamid.sig-1"]).await?;
+    // Give the second (duplicate) post time to be processed too.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let chat = store
-        .chat(&chat.chat_id)
+        .chat(&stored[0].chat_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("chat"))?;
     assert_eq!(
