@@ -17,6 +17,7 @@ pub mod http;
 pub mod inbound;
 mod newtype;
 pub mod protocol;
+pub mod provider;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

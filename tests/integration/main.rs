@@ -11,4 +11,5 @@ mod inbound_shapes;
 mod internal_webhooks;
 mod live_dashboard;
 mod local_stack;
+mod media;
 mod webhook_security;

@@ -37,6 +37,7 @@ use shared::aws::{
 use shared::channel::{ChannelTable, Stakeholder};
 use shared::config::Tables;
 use shared::executive::{Email, Executive, ExecutiveId, Role, hash_password};
+use shared::provider::{PinbotClient, ProviderKeys};
 use shared::secret::Secret;
 use shared::store::ExecutiveStore;
 use shared::webhook_auth::WebhookAuth;
@@ -77,6 +78,10 @@ pub struct Config {
     /// Overrides the template's queue visibility timeout (faster retries).
     pub visibility_timeout: Option<u32>,
     pub max_webhook_body: usize,
+    /// The provider's base URL (`PINBOT_BASE_URL`); `None`: the recorder.
+    pub pinbot_base_url: Option<String>,
+    /// Provider keys by environment variable name.
+    pub provider_keys: ProviderKeys,
     /// Where the forward function sends webhook bodies; `None`: the
     /// recorder's `/communicationmaster/webhook` (or nowhere without one).
     pub communication_master_url: Option<String>,
@@ -109,6 +114,8 @@ impl Config {
             max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
             inbound_pollers: 2,
             communication_master_url: None,
+            pinbot_base_url: None,
+            provider_keys: ProviderKeys::local_dev(),
         }
     }
 }
@@ -248,6 +255,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         .clone()
         .or_else(|| recorder_addr.map(|a| format!("http://{a}/communicationmaster/webhook")))
         .unwrap_or_else(|| "http://127.0.0.1:9/unconfigured".to_owned());
+    let pinbot_base_url = cfg
+        .pinbot_base_url
+        .clone()
+        .or_else(|| recorder_addr.map(|a| format!("http://{a}")));
     let http_addr = http_listener.local_addr()?;
     let ws_addr = ws_listener.local_addr()?;
 
@@ -273,7 +284,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             verify_token: cfg.verify_token.clone(),
             max_body_bytes: cfg.max_webhook_body,
         },
-        api: api::State::new(store.clone(), queue, jwt.clone())?,
+        api: api::State::new(
+            store.clone(),
+            queue,
+            jwt.clone(),
+            PinbotClient::new(pinbot_base_url, cfg.provider_keys.clone())?,
+            channels.clone(),
+        )?,
         forward: forward::State::new(communication_master_url, forward::DEFAULT_MAX_RECEIVES)?,
         internal: internal::State {
             store: store.clone(),

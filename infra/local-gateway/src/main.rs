@@ -96,6 +96,18 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|v| v.parse().ok()),
         max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
         inbound_pollers: 2,
+        pinbot_base_url: std::env::var("PINBOT_BASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        provider_keys: {
+            let channels = shared::channel::ChannelTable::from_env()?;
+            let from_env = shared::provider::ProviderKeys::from_env(&channels);
+            if std::env::var("WA_API_KEY_1").is_ok() || std::env::var("WA_API_KEY_2").is_ok() {
+                from_env
+            } else {
+                shared::provider::ProviderKeys::local_dev()
+            }
+        },
         communication_master_url: std::env::var("COMMUNICATION_MASTER_URL")
             .ok()
             .filter(|v| !v.is_empty()),

@@ -130,6 +130,18 @@ async fn record(
             json!({"error": {"message": "the recorder was told to fail", "code": answered}});
         return (status, axum::Json(error)).into_response();
     }
+    // Media download: deterministic bytes per id; `missing` does not exist.
+    if let Some(id) = uri.path().strip_prefix("/v1/downloadmedia/") {
+        if id == "missing" {
+            let error = json!({"error": {"message": "media not found"}});
+            return (axum::http::StatusCode::NOT_FOUND, axum::Json(error)).into_response();
+        }
+        return (
+            [(axum::http::header::CONTENT_TYPE, "image/jpeg")],
+            media_bytes(id),
+        )
+            .into_response();
+    }
     let id = format!("wamid.LOCAL{}", uuid::Uuid::new_v4().simple());
     axum::Json(json!({
         "messaging_product": "whatsapp",
@@ -137,4 +149,12 @@ async fn record(
         "messages": [{"id": id, "message_status": "accepted"}],
     }))
     .into_response()
+}
+
+/// The bytes the recorder serves for a media id (tests compare against it).
+pub fn media_bytes(id: &str) -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend_from_slice(format!("local media {id}").as_bytes());
+    bytes.extend((0..=255u8).cycle().take(2048));
+    bytes
 }

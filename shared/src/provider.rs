@@ -1,0 +1,165 @@
+//! The WhatsApp provider (Pinbot): media download today; sending arrives
+//! with outbound messaging. One pooled HTTP client per container, the
+//! seeds' timeouts, keys per channel from the environment.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use crate::channel::{Channel, ChannelTable};
+use crate::secret::Secret;
+
+pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The provider's media host when `PINBOT_BASE_URL` does not replace it.
+pub const DEFAULT_MEDIA_BASE: &str = "https://partners.pinbot.ai";
+/// What an API Gateway HTTP API Lambda response can carry once base64
+/// encoded (6 MB payload limit).
+pub const MAX_MEDIA_BYTES: usize = 4 * 1024 * 1024;
+
+/// A media file as the provider served it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Media {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MediaError {
+    #[error("no such media")]
+    NotFound,
+    #[error("no provider key is configured for channel {0}")]
+    NoKey(String),
+    #[error("media is larger than {MAX_MEDIA_BYTES} bytes")]
+    TooLarge,
+    #[error("the provider refused our key ({0})")]
+    Refused(u16),
+    /// Timeouts, connection failures, 429 and 5xx: worth retrying.
+    #[error("the provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait MediaSource: Send + Sync {
+    fn download(
+        &self,
+        channel: &Channel,
+        media_id: &str,
+    ) -> impl Future<Output = Result<Media, MediaError>> + Send;
+}
+
+/// Provider keys by the environment variable name the channel table uses.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderKeys(HashMap<String, Secret>);
+
+impl ProviderKeys {
+    /// Every key the channel table names that is set in the environment.
+    pub fn from_env(channels: &ChannelTable) -> Self {
+        let mut keys = HashMap::new();
+        for c in channels.iter() {
+            if let Some(k) = Secret::optional_from_env(&c.api_key_env) {
+                keys.insert(c.api_key_env.clone(), k);
+            }
+        }
+        Self(keys)
+    }
+
+    /// Obviously fake keys for the local stack, where the recorder answers.
+    pub fn local_dev() -> Self {
+        let mut keys = Self::default();
+        for name in ["WA_API_KEY_1", "WA_API_KEY_2"] {
+            keys.insert(
+                name,
+                Secret::new(format!("local-dev-{}", name.to_ascii_lowercase())),
+            );
+        }
+        keys
+    }
+
+    pub fn insert(&mut self, env_name: &str, key: Secret) {
+        self.0.insert(env_name.to_owned(), key);
+    }
+
+    pub fn for_channel(&self, channel: &Channel) -> Option<&Secret> {
+        self.0.get(&channel.api_key_env)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PinbotClient {
+    http: reqwest::Client,
+    /// Replaces the provider's host (`PINBOT_BASE_URL`, the local recorder).
+    base_url: Option<String>,
+    keys: ProviderKeys,
+}
+
+impl PinbotClient {
+    pub fn new(base_url: Option<String>, keys: ProviderKeys) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(TOTAL_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: base_url.map(|b| b.trim_end_matches('/').to_owned()),
+            keys,
+        })
+    }
+
+    pub fn from_env(channels: &ChannelTable) -> Result<Self, reqwest::Error> {
+        let base = std::env::var("PINBOT_BASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        Self::new(base, ProviderKeys::from_env(channels))
+    }
+
+    fn media_url(&self, media_id: &str) -> String {
+        let base = self.base_url.as_deref().unwrap_or(DEFAULT_MEDIA_BASE);
+        format!("{base}/v1/downloadmedia/{}", urlencoding::encode(media_id))
+    }
+}
+
+impl MediaSource for PinbotClient {
+    async fn download(&self, channel: &Channel, media_id: &str) -> Result<Media, MediaError> {
+        let key = self
+            .keys
+            .for_channel(channel)
+            .ok_or_else(|| MediaError::NoKey(channel.id.to_string()))?;
+        let res = self
+            .http
+            .get(self.media_url(media_id))
+            .header("apikey", key.expose())
+            .send()
+            .await
+            .map_err(|e| MediaError::Unavailable(e.to_string()))?;
+        let status = res.status();
+        match status.as_u16() {
+            200..=299 => {}
+            404 => return Err(MediaError::NotFound),
+            401 | 403 => return Err(MediaError::Refused(status.as_u16())),
+            code => return Err(MediaError::Unavailable(format!("provider answered {code}"))),
+        }
+        if res
+            .content_length()
+            .is_some_and(|l| l > MAX_MEDIA_BYTES as u64)
+        {
+            return Err(MediaError::TooLarge);
+        }
+        let content_type = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| MediaError::Unavailable(e.to_string()))?;
+        if bytes.len() > MAX_MEDIA_BYTES {
+            return Err(MediaError::TooLarge);
+        }
+        Ok(Media {
+            content_type,
+            bytes: bytes.to_vec(),
+        })
+    }
+}

@@ -1,0 +1,128 @@
+use serde_json::{Value, json};
+use smart_chat_tests::*;
+
+#[tokio::test]
+async fn media_is_relayed_from_the_provider_with_the_channel_key() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let token = stack.admin_token().await?;
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = stack.http.get(stack.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+
+    let res = get("/api/media/1001?channel=9099039188", Some(&token)).await?;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("image/jpeg")
+    );
+    assert_eq!(
+        res.bytes().await?.to_vec(),
+        local_gateway::recorder::media_bytes("1001"),
+        "bytes intact"
+    );
+
+    let recorder = format!(
+        "http://{}",
+        stack
+            .running
+            .recorder_addr
+            .ok_or_else(|| anyhow::anyhow!("no recorder"))?
+    );
+    let listed: Value = stack
+        .http
+        .get(format!("{recorder}/__recorded"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let call = &listed["requests"][0];
+    assert_eq!(call["path"], "/v1/downloadmedia/1001");
+    assert_eq!(
+        call["headers"]["apikey"], "local-dev-wa_api_key_1",
+        "the Partner channel's key"
+    );
+    let res = get("/api/media/1002?channel=8000247247", Some(&token)).await?;
+    assert_eq!(res.status().as_u16(), 200);
+    let listed: Value = stack
+        .http
+        .get(format!("{recorder}/__recorded"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        listed["requests"][1]["headers"]["apikey"], "local-dev-wa_api_key_2",
+        "the Customer channel's key"
+    );
+
+    // Auth and input.
+    assert_eq!(
+        get("/api/media/1001?channel=9099039188", None)
+            .await?
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        get("/api/media/1001?channel=9099039188", Some("forged"))
+            .await?
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        get("/api/media/1001", Some(&token))
+            .await?
+            .status()
+            .as_u16(),
+        400
+    );
+    assert_eq!(
+        get("/api/media/1001?channel=1234567", Some(&token))
+            .await?
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        get("/api/media/bad%20id?channel=9099039188", Some(&token))
+            .await?
+            .status()
+            .as_u16(),
+        400
+    );
+    assert_eq!(
+        get("/api/media/missing?channel=9099039188", Some(&token))
+            .await?
+            .status()
+            .as_u16(),
+        404
+    );
+
+    // Provider trouble is retryable, then works.
+    stack
+        .http
+        .post(format!("{recorder}/__fail"))
+        .json(&json!({"status": 502, "times": 1}))
+        .send()
+        .await?;
+    let res = get("/api/media/1001?channel=9099039188", Some(&token)).await?;
+    assert_eq!(res.status().as_u16(), 503);
+    let body: Value = res.json().await?;
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert_eq!(
+        get("/api/media/1001?channel=9099039188", Some(&token))
+            .await?
+            .status()
+            .as_u16(),
+        200
+    );
+    stack.stop().await;
+    Ok(())
+}
