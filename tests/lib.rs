@@ -74,6 +74,37 @@ impl Stack {
         format!("ws://{}/{}", self.running.ws_addr, query)
     }
 
+    /// The Pinbot / Communication Master recorder's base URL.
+    pub fn recorder_url(&self) -> anyhow::Result<String> {
+        let addr = self
+            .running
+            .recorder_addr
+            .context("the stack has no recorder")?;
+        Ok(format!("http://{addr}"))
+    }
+
+    /// Every request the recorder got, oldest first.
+    pub async fn recorded(&self) -> anyhow::Result<Vec<Value>> {
+        let listed: Value = self
+            .http
+            .get(format!("{}/__recorded", self.recorder_url()?))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(listed["requests"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Makes the recorder answer the next `times` requests with `status`.
+    pub async fn recorder_fails(&self, status: u16, times: u32) -> anyhow::Result<()> {
+        self.http
+            .post(format!("{}/__fail", self.recorder_url()?))
+            .json(&json!({"status": status, "times": times}))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     pub fn store(&self) -> DynamoStore {
         self.running.gateway.functions.ws_events.store.clone()
     }

@@ -6,33 +6,53 @@ use std::hint::black_box;
 
 use shared::channel::ChannelTable;
 use shared::inbound::QueuedEvent;
+use shared::store::QueueEntry;
 use shared::whatsapp::parse_webhook;
 
-fn bench(c: &mut Criterion) {
-    let body = include_bytes!("../../tests/data/webhook_text.json");
-    let channels = ChannelTable::embedded().expect("channel table");
+/// What the webhook does between receiving a body and calling SQS.
+fn parse_route_encode(channels: &ChannelTable, channel: &str, body: &[u8]) -> Vec<QueueEntry> {
+    let channel = channels.get(channel).expect("known channel");
     let now = chrono::Utc::now();
-    c.bench_function("parse + route + encode a text webhook", |b| {
-        b.iter(|| {
-            let channel = channels
-                .get(black_box("9099039188"))
-                .expect("known channel");
-            let events = parse_webhook(black_box(body)).expect("valid body");
-            let entries: Vec<_> = events
-                .into_iter()
-                .map(|event| {
-                    QueuedEvent {
-                        channel: channel.id.clone(),
-                        received_at: now,
-                        position: 0,
-                        event,
-                    }
-                    .to_entry()
-                })
-                .collect();
-            black_box(entries)
+    parse_webhook(body)
+        .expect("valid body")
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            QueuedEvent {
+                channel: channel.id.clone(),
+                received_at: now,
+                position: i as u32,
+                event,
+            }
+            .to_entry()
+            .expect("encodes")
         })
-    });
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let channels = ChannelTable::embedded().expect("channel table");
+    let cases: [(&str, &[u8]); 2] = [
+        (
+            "a one-message text body",
+            include_bytes!("../../tests/data/webhook_text.json"),
+        ),
+        (
+            "a 19-message body of every shape",
+            include_bytes!("../../tests/data/webhook_all_shapes.json"),
+        ),
+    ];
+    for (name, body) in cases {
+        c.bench_function(&format!("parse + route + encode {name}"), |b| {
+            b.iter(|| {
+                black_box(parse_route_encode(
+                    &channels,
+                    black_box("9099039188"),
+                    black_box(body),
+                ))
+            })
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -92,14 +92,19 @@ pub struct PinbotClient {
     keys: ProviderKeys,
 }
 
+/// The pooled client for calls to other services, with the seeds' timeouts
+/// (10 s total, 5 s to connect). Build it once per container.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(TOTAL_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+}
+
 impl PinbotClient {
     pub fn new(base_url: Option<String>, keys: ProviderKeys) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(TOTAL_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()?;
         Ok(Self {
-            http,
+            http: http_client()?,
             base_url: base_url.map(|b| b.trim_end_matches('/').to_owned()),
             keys,
         })

@@ -1,29 +1,14 @@
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use smart_chat_tests::*;
 
 async fn forwarded(stack: &Stack) -> anyhow::Result<Vec<Value>> {
-    let base = format!(
-        "http://{}",
-        stack
-            .running
-            .recorder_addr
-            .ok_or_else(|| anyhow::anyhow!("no recorder"))?
-    );
-    let listed: Value = stack
-        .http
-        .get(format!("{base}/__recorded"))
-        .send()
+    Ok(stack
+        .recorded()
         .await?
-        .json()
-        .await?;
-    Ok(listed["requests"]
-        .as_array()
         .into_iter()
-        .flatten()
         .filter(|r| r["path"] == "/communicationmaster/webhook")
-        .cloned()
         .collect())
 }
 
@@ -56,19 +41,7 @@ async fn every_inbound_body_is_forwarded_byte_for_byte() -> anyhow::Result<()> {
 #[tokio::test]
 async fn communication_master_being_down_neither_delays_nor_loses_anything() -> anyhow::Result<()> {
     let stack = Stack::start_with(|c| c.visibility_timeout = Some(1)).await?;
-    let recorder = format!(
-        "http://{}",
-        stack
-            .running
-            .recorder_addr
-            .ok_or_else(|| anyhow::anyhow!("no recorder"))?
-    );
-    stack
-        .http
-        .post(format!("{recorder}/__fail"))
-        .json(&json!({"status": 503, "times": 3}))
-        .send()
-        .await?;
+    stack.recorder_fails(503, 3).await?;
 
     let body = text_webhook("919800000061", "F", "wamid.fwd-1", "while CM is down");
     let started = std::time::Instant::now();

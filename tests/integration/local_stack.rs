@@ -89,13 +89,7 @@ async fn the_verification_handshake_echoes_the_challenge_only_for_the_right_toke
 #[tokio::test]
 async fn the_pinbot_recorder_answers_like_the_provider_and_lists_requests() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    let base = format!(
-        "http://{}",
-        stack
-            .running
-            .recorder_addr
-            .ok_or_else(|| anyhow::anyhow!("no recorder"))?
-    );
+    let base = stack.recorder_url()?;
     let body = json!({"messaging_product": "whatsapp", "to": "919812345678", "type": "text", "text": {"body": "hi"}});
     let answer: Value = stack
         .http
@@ -113,16 +107,25 @@ async fn the_pinbot_recorder_answers_like_the_provider_and_lists_requests() -> a
         "{answer}"
     );
     assert_eq!(answer["messages"][0]["message_status"], "accepted");
-    let listed: Value = stack
-        .http
-        .get(format!("{base}/__recorded"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    assert_eq!(listed["requests"][0]["path"], "/v2/messages");
-    assert_eq!(listed["requests"][0]["headers"]["apikey"], "test-key");
-    assert_eq!(listed["requests"][0]["body"], body);
+    let listed = stack.recorded().await?;
+    assert_eq!(listed[0]["path"], "/v2/messages");
+    assert_eq!(listed[0]["headers"]["apikey"], "test-key");
+    assert_eq!(listed[0]["body"], body);
+    assert_eq!(listed[0]["answered"], 200);
+
+    // Told to fail, it fails exactly that often.
+    stack.recorder_fails(429, 2).await?;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let res = stack
+            .http
+            .post(format!("{base}/v2/messages"))
+            .json(&body)
+            .send()
+            .await?;
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, vec![429, 429, 200]);
     stack.stop().await;
     Ok(())
 }

@@ -1,4 +1,4 @@
-use serde_json::{Value, json};
+use serde_json::Value;
 use smart_chat_tests::*;
 
 #[tokio::test]
@@ -27,21 +27,8 @@ async fn media_is_relayed_from_the_provider_with_the_channel_key() -> anyhow::Re
         "bytes intact"
     );
 
-    let recorder = format!(
-        "http://{}",
-        stack
-            .running
-            .recorder_addr
-            .ok_or_else(|| anyhow::anyhow!("no recorder"))?
-    );
-    let listed: Value = stack
-        .http
-        .get(format!("{recorder}/__recorded"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let call = &listed["requests"][0];
+    let listed = stack.recorded().await?;
+    let call = &listed[0];
     assert_eq!(call["path"], "/v1/downloadmedia/1001");
     assert_eq!(
         call["headers"]["apikey"], "local-dev-wa_api_key_1",
@@ -49,15 +36,9 @@ async fn media_is_relayed_from_the_provider_with_the_channel_key() -> anyhow::Re
     );
     let res = get("/api/media/1002?channel=8000247247", Some(&token)).await?;
     assert_eq!(res.status().as_u16(), 200);
-    let listed: Value = stack
-        .http
-        .get(format!("{recorder}/__recorded"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let listed = stack.recorded().await?;
     assert_eq!(
-        listed["requests"][1]["headers"]["apikey"], "local-dev-wa_api_key_2",
+        listed[1]["headers"]["apikey"], "local-dev-wa_api_key_2",
         "the Customer channel's key"
     );
 
@@ -106,12 +87,7 @@ async fn media_is_relayed_from_the_provider_with_the_channel_key() -> anyhow::Re
     );
 
     // Provider trouble is retryable, then works.
-    stack
-        .http
-        .post(format!("{recorder}/__fail"))
-        .json(&json!({"status": 502, "times": 1}))
-        .send()
-        .await?;
+    stack.recorder_fails(502, 1).await?;
     let res = get("/api/media/1001?channel=9099039188", Some(&token)).await?;
     assert_eq!(res.status().as_u16(), 503);
     let body: Value = res.json().await?;

@@ -4,14 +4,9 @@
 //! failed forward is retried by SQS and ends in the forward DLQ, never
 //! dropped.
 
-use std::time::Duration;
-
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 
-/// The seeds' provider timeouts, used for every outbound HTTP call.
-pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The template's default redrive limit for the forward queue.
 pub const DEFAULT_MAX_RECEIVES: u32 = 10;
 
@@ -23,12 +18,8 @@ pub struct State {
 
 impl State {
     pub fn new(url: String, max_receives: u32) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(TOTAL_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()?;
         Ok(Self {
-            http,
+            http: shared::provider::http_client()?,
             url,
             max_receives,
         })
@@ -50,11 +41,7 @@ pub async fn handle(
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let receives = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse::<u32>().ok())
-            .unwrap_or(1);
+        let receives = shared::aws::sqs_event::receive_count(&record);
         let channel = record
             .message_attributes
             .get(shared::aws::queue::CHANNEL_ATTRIBUTE)

@@ -59,16 +59,8 @@ where
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let group = record
-            .attributes
-            .get("MessageGroupId")
-            .cloned()
-            .unwrap_or_default();
-        let receives = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse::<u32>().ok())
-            .unwrap_or(1);
+        let group = shared::aws::sqs_event::group_id(&record);
+        let receives = shared::aws::sqs_event::receive_count(&record);
         // FIFO order: once a customer's message fails, their later ones in
         // this batch wait for it rather than overtake it.
         if failed_groups.contains(&group) {

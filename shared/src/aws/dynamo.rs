@@ -82,6 +82,17 @@ impl DynamoStore {
         &self.tables
     }
 
+    async fn put(&self, table: &str, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn get(&self, table: &str, k: Item) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -1013,14 +1024,7 @@ impl CustomerStore for DynamoStore {
         item.insert("ride_datetime".into(), t(b.ride_datetime));
         item.insert("ride_status".into(), s(&b.ride_status));
         item.insert("updated_at".into(), t(Utc::now()));
-        self.client
-            .put_item()
-            .table_name(&self.tables.customers)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(&self.tables.customers, item).await
     }
 
     async fn record_context_change(
@@ -1039,13 +1043,6 @@ impl CustomerStore for DynamoStore {
             serde_json::to_string(&c.context).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         item.insert("context".into(), s(context));
         item.insert("received_at".into(), t(at));
-        self.client
-            .put_item()
-            .table_name(&self.tables.customers)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(&self.tables.customers, item).await
     }
 }

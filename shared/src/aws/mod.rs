@@ -6,6 +6,7 @@ pub mod events;
 pub mod item;
 pub mod push;
 pub mod queue;
+pub mod sqs_event;
 pub mod websocket;
 
 pub use dynamo::DynamoStore;
