@@ -190,6 +190,26 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.changed().await;
 }
 
+/// Serves `app` on `listener` until the stop signal, with peer addresses
+/// (API Gateway events carry the source IP).
+fn serve(
+    listener: TcpListener,
+    app: Router,
+    stop: watch::Receiver<bool>,
+    name: &'static str,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let serving = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop));
+        if let Err(e) = serving.await {
+            tracing::error!(error = %e, server = name, "server stopped");
+        }
+    })
+}
+
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let template = Template::load(&cfg.template_path)
         .with_context(|| format!("reading {}", cfg.template_path.display()))?;
@@ -330,17 +350,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let http_app = Router::new()
         .fallback(http_api::handle)
         .with_state(gateway.clone());
-    let rx = stop_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let serve = axum::serve(
-            http_listener,
-            http_app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(rx));
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    }));
+    tasks.push(serve(http_listener, http_app, stop_rx.clone(), "HTTP API"));
 
     let ws_app = Router::new()
         .route("/", get(websocket::upgrade))
@@ -351,30 +361,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 .delete(websocket::delete_connection),
         )
         .with_state(gateway.clone());
-    let rx = stop_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let serve = axum::serve(
-            ws_listener,
-            ws_app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(rx));
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "WebSocket server stopped");
-        }
-    }));
+    tasks.push(serve(ws_listener, ws_app, stop_rx.clone(), "WebSocket API"));
 
     let recorder = Arc::new(Recorder::default());
     if let Some(listener) = recorder_listener {
         let app = recorder::router(recorder.clone());
-        let rx = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped(rx))
-                .await
-            {
-                tracing::error!(error = %e, "recorder stopped");
-            }
-        }));
+        tasks.push(serve(listener, app, stop_rx.clone(), "Pinbot recorder"));
     }
 
     // Lambda's event source mappings, as the template declares them.
