@@ -238,6 +238,27 @@ impl Dashboard {
         }
     }
 
+    /// The next `event` frame whose data equals `data` (earlier ones with
+    /// other data are skipped), within `wait`.
+    pub async fn expect_data(
+        &mut self,
+        event: &str,
+        data: &Value,
+        wait: Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = self
+                .expect(event, left)
+                .await
+                .with_context(|| format!("no `{event}` with {data}"))?;
+            if &frame["data"] == data {
+                return Ok(frame);
+            }
+        }
+    }
+
     /// Sends a request and returns its reply (or `error`) by request id.
     pub async fn request(&mut self, event: &str, data: Value) -> anyhow::Result<Value> {
         let rid = uuid_like();

@@ -80,6 +80,47 @@ pub struct Chat {
     /// against it, which makes unseen counts O(1) per chat.
     pub inbound_count: u64,
     pub message_count: u64,
+    /// The customer wrote last and no agent has answered yet: what the
+    /// dashboard's `pending` counts.
+    pub awaiting_reply: bool,
+    pub status_updated_by: Option<String>,
+    pub status_updated_at: Option<DateTime<Utc>>,
+}
+
+/// The dashboard's counters (SPEC §8): kept in the same transaction as
+/// every status change, so they cannot drift.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub active: i64,
+    pub resolved: i64,
+    /// Active chats whose customer awaits an agent's reply.
+    pub pending: i64,
+}
+
+impl Counts {
+    /// How the counters move when a chat goes from `before` to `after`
+    /// (status, awaiting reply).
+    pub fn delta(before: Option<(ChatStatus, bool)>, after: (ChatStatus, bool)) -> Counts {
+        let mut d = Counts::default();
+        let mut count = |state: (ChatStatus, bool), sign: i64| {
+            match state.0 {
+                ChatStatus::Active => d.active += sign,
+                ChatStatus::Resolved => d.resolved += sign,
+            }
+            if state.0 == ChatStatus::Active && state.1 {
+                d.pending += sign;
+            }
+        };
+        if let Some(b) = before {
+            count(b, -1);
+        }
+        count(after, 1);
+        d
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Counts::default()
+    }
 }
 
 impl Chat {
@@ -104,6 +145,9 @@ impl Chat {
             last_incoming_message: None,
             inbound_count: 0,
             message_count: 0,
+            awaiting_reply: false,
+            status_updated_by: None,
+            status_updated_at: None,
         }
     }
 
@@ -261,6 +305,44 @@ mod tests {
         );
         assert_eq!(DeliveryStatus::parse("read"), Some(Read));
         assert_eq!(DeliveryStatus::parse("warning"), None);
+    }
+
+    #[test]
+    fn counters_move_with_status_and_waiting() {
+        use ChatStatus::*;
+        assert_eq!(
+            Counts::delta(None, (Active, false)),
+            Counts {
+                active: 1,
+                resolved: 0,
+                pending: 0
+            }
+        );
+        assert_eq!(
+            Counts::delta(Some((Active, false)), (Active, true)),
+            Counts {
+                active: 0,
+                resolved: 0,
+                pending: 1
+            }
+        );
+        assert_eq!(
+            Counts::delta(Some((Active, true)), (Resolved, false)),
+            Counts {
+                active: -1,
+                resolved: 1,
+                pending: -1
+            }
+        );
+        assert_eq!(
+            Counts::delta(Some((Resolved, false)), (Active, true)),
+            Counts {
+                active: 1,
+                resolved: -1,
+                pending: 1
+            }
+        );
+        assert!(Counts::delta(Some((Active, true)), (Active, true)).is_zero());
     }
 
     #[test]

@@ -6,10 +6,12 @@ use serde_json::json;
 
 use crate::auth::{AuthError, JwtKeys};
 use crate::channel::Stakeholder;
+use crate::chat::ChatStatus;
 use crate::chat::{Chat, ChatId};
 use crate::executive::Role;
+use crate::fanout::{push_room_update, push_stats, push_to_room};
 use crate::protocol::{
-    self, ChatListQuery, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
+    self, ChatListQuery, ChatTarget, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
 };
 use crate::store::{
     ChatStore, Connection, ConnectionId, ConnectionStore, ExecutiveStore, PushError, Pusher, Room,
@@ -104,7 +106,8 @@ where
 {
     let request_id = protocol::request_id_of(text);
     let rid = request_id.as_deref();
-    let reply = match answer(store, connection_id, text).await {
+    let mut then = Vec::new();
+    let reply = match answer(store, connection_id, text, &mut then).await {
         Ok((event, data)) => {
             let f = frame(event, data, rid);
             if f.len() > protocol::MAX_FRAME_BYTES {
@@ -121,7 +124,42 @@ where
         }
         Err(e) => protocol::error_frame(&e, rid),
     };
-    pusher.push(connection_id, &reply).await.map(|_| ())
+    let pushed = pusher.push(connection_id, &reply).await.map(|_| ());
+    // Others hear about it after the requester has its answer.
+    for f in then {
+        f.announce(store, pusher).await;
+    }
+    pushed
+}
+
+/// What the rest of the dashboard hears after a request is answered.
+enum Followup {
+    StatusChanged {
+        chat: Chat,
+        from: ChatStatus,
+        by: crate::executive::ExecutiveId,
+    },
+}
+
+impl Followup {
+    async fn announce<S, P>(self, store: &S, pusher: &P)
+    where
+        S: ChatStore + ConnectionStore,
+        P: Pusher,
+    {
+        match self {
+            Followup::StatusChanged { chat, from, by } => {
+                let update = frame(
+                    "chat_status_updated",
+                    json!({"chat": ChatView::new(&chat, 0), "from": from, "to": chat.status, "by": by}),
+                    None,
+                );
+                push_to_room(store, pusher, &Room::Chat(chat.chat_id.clone()), &update).await;
+                push_room_update(store, pusher, &chat).await;
+                push_stats(store, pusher).await;
+            }
+        }
+    }
 }
 
 fn internal(e: StoreError) -> ProtocolError {
@@ -133,6 +171,7 @@ async fn answer<S>(
     store: &S,
     connection_id: &ConnectionId,
     text: &str,
+    then: &mut Vec<Followup>,
 ) -> Result<(&'static str, serde_json::Value), ProtocolError>
 where
     S: ChatStore + ConnectionStore,
@@ -159,6 +198,9 @@ where
                 .await
                 .map_err(internal)?;
             json!({"chat_id": chat_id, "joined": true})
+        }
+        ClientEvent::UpdateChatStatus { target, status } => {
+            update_chat_status(store, &connection, &target, status, then).await?
         }
         ClientEvent::LeaveChat { chat_id } => {
             store
@@ -270,4 +312,82 @@ async fn fetch_chats_by_user<S: ChatStore>(
         "page_size": q.page_size,
         "has_more": has_more,
     }))
+}
+
+/// The chat a target names, among the chats the caller may see.
+async fn target_chat<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    target: &ChatTarget,
+) -> Result<Chat, ProtocolError> {
+    let (customer, customer_type) = match target {
+        ChatTarget::Id(id) => return visible_chat(store, connection, id).await,
+        ChatTarget::Customer {
+            customer,
+            customer_type,
+        } => (customer, customer_type),
+    };
+    let teams: Vec<Stakeholder> = match customer_type {
+        Some(s) => vec![*s],
+        None => connection.stakeholders.clone(),
+    };
+    let mut found = Vec::new();
+    for team in teams {
+        if let Some(chat) = store.current_chat(team, customer).await.map_err(internal)?
+            && visible(connection, &connection.stakeholders, chat.customer_type)
+        {
+            found.push(chat);
+        }
+    }
+    match found.len() {
+        0 => Err(ProtocolError::new(
+            ErrorCode::NotFound,
+            format!("no chat with {customer}"),
+        )),
+        1 => Ok(found.remove(0)),
+        _ => Err(ProtocolError::invalid(format!(
+            "{customer} has chats with several teams; send chat_id or customer_type"
+        ))),
+    }
+}
+
+/// `update_chat_status`: active ↔ resolved, counters and the status log in
+/// the same transaction; `chat_status_updated` to the chat's room, the
+/// chat to its dashboards, `dashboard_stats` to everyone.
+async fn update_chat_status<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    target: &ChatTarget,
+    to: ChatStatus,
+    then: &mut Vec<Followup>,
+) -> Result<serde_json::Value, ProtocolError> {
+    // Someone else may change the chat between our read and our write:
+    // read again and retry a few times before giving up.
+    for _ in 0..4 {
+        let chat = target_chat(store, connection, target).await?;
+        if chat.status == to {
+            return Ok(json!({"chat": ChatView::new(&chat, 0), "changed": false}));
+        }
+        let after = match store
+            .set_status(&chat, to, &connection.executive_id, Utc::now())
+            .await
+        {
+            Ok(after) => after,
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(internal(e)),
+        };
+        tracing::info!(chat_id = %after.chat_id, from = chat.status.as_str(), to = to.as_str(),
+            executive_id = %connection.executive_id, "chat status updated");
+        let reply = json!({"chat": ChatView::new(&after, 0), "changed": true});
+        then.push(Followup::StatusChanged {
+            chat: after,
+            from: chat.status,
+            by: connection.executive_id.clone(),
+        });
+        return Ok(reply);
+    }
+    Err(ProtocolError::new(
+        ErrorCode::Internal,
+        "the chat keeps changing; try again",
+    ))
 }

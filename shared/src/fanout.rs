@@ -2,7 +2,7 @@
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::store::{ConnectionStore, Member, Pushed, Pusher, Room};
+use crate::store::{ChatStore, ConnectionStore, Member, Pushed, Pusher, Room};
 
 /// How many pushes to one room run at once.
 const CONCURRENCY: usize = 16;
@@ -65,4 +65,61 @@ where
             0
         }
     }
+}
+
+/// `dashboard_stats` to every dashboard, with the counters as stored.
+pub async fn push_stats<S, P>(store: &S, pusher: &P)
+where
+    S: ChatStore + ConnectionStore,
+    P: Pusher,
+{
+    match store.counts().await {
+        Ok(counts) => {
+            let frame = crate::protocol::frame("dashboard_stats", counts, None);
+            push_to_room(store, pusher, &Room::Everyone, &frame).await;
+        }
+        Err(e) => tracing::warn!(error = ?e, "counters unavailable; dashboard_stats not pushed"),
+    }
+}
+
+/// `room_update*` to the chat's stakeholder's dashboards, each with the
+/// receiving executive's own unseen count.
+pub async fn push_room_update<S, P>(store: &S, pusher: &P, chat: &crate::chat::Chat)
+where
+    S: ChatStore + ConnectionStore,
+    P: Pusher,
+{
+    let Some(event) = chat.customer_type.room_event() else {
+        return;
+    };
+    let members = match store.members(&Room::Dashboard(chat.customer_type)).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(chat_id = %chat.chat_id, error = ?e, "could not list dashboard members");
+            return;
+        }
+    };
+    let pairs: Vec<_> = members
+        .iter()
+        .map(|m| (chat.chat_id.clone(), m.executive_id.clone()))
+        .collect();
+    let seen = match store.seen_counts(&pairs).await {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::warn!(chat_id = %chat.chat_id, error = ?e, "read markers unavailable; pushing full unseen counts");
+            Default::default()
+        }
+    };
+    push_to_members(store, pusher, members, |member| {
+        let marker = seen
+            .get(&(chat.chat_id.clone(), member.executive_id.clone()))
+            .copied()
+            .unwrap_or(0);
+        crate::protocol::frame(
+            event,
+            crate::views::ChatView::new(chat, chat.unseen_for(marker)),
+            None,
+        )
+    })
+    .await;
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelId, ChannelTable};
-use crate::chat::{Chat, ChatId, Delivery, DeliveryStatus, Direction, Message, SenderType};
-use crate::fanout::{push_to_members, push_to_room};
+use crate::chat::{Chat, ChatId, Counts, Delivery, DeliveryStatus, Direction, Message, SenderType};
+use crate::fanout::{push_room_update, push_stats, push_to_room};
 use crate::protocol::frame;
 use crate::store::{
     Appended, ChatStore, ConnectionStore, DomainEvent, EventPublisher, PublishError, Pusher,
@@ -135,74 +135,57 @@ where
             .get(queued.channel.as_str())
             .ok_or_else(|| InboundError::UnknownChannel(queued.channel.clone()))?;
         let stakeholder = channel.stakeholder;
-
-        let chat = match self.store.current_chat(stakeholder, &m.from).await? {
-            // Created by an earlier attempt that failed before its first
-            // message: announce it again (at least once).
-            Some(chat) if chat.message_count == 0 => {
-                self.events.publish(&[chat_created(&chat)]).await?;
-                chat
-            }
-            Some(chat) => chat,
-            None => {
-                let fresh = Chat::open(
-                    m.from.clone(),
-                    m.profile_name.clone(),
-                    stakeholder,
-                    queued.channel.clone(),
-                    queued.received_at,
-                );
-                let chat = self.store.create_chat(&fresh).await?;
-                if chat.chat_id == fresh.chat_id {
-                    tracing::info!(chat_id = %chat.chat_id, customer_type = %stakeholder, "chat created");
-                }
-                if chat.message_count == 0 {
-                    self.events.publish(&[chat_created(&chat)]).await?;
-                }
-                chat
-            }
+        let reply_to_message_id = match &m.reply_to {
+            Some(quoted) => self.store.message_ref(quoted).await?.map(|r| r.message_id),
+            None => None,
         };
 
-        // WhatsApp sends the profile name with every message: keep the latest.
-        let mut chat = chat;
-        if m.profile_name.is_some() {
-            chat.customer_name = m.profile_name.clone();
-        }
-
-        let message = Message {
-            chat_id: chat.chat_id.clone(),
-            message_id: Message::id_for(queued.received_at, queued.position, &m.wa_message_id),
-            wa_message_id: Some(m.wa_message_id.clone()),
-            direction: Direction::Inbound,
-            sender: m.from.to_string(),
-            sender_type: SenderType::Customer,
-            preview: m.content.preview(),
-            content: m.content.clone(),
-            sent_at: m.sent_at,
-            received_at: queued.received_at,
-            reply_to: m.reply_to.clone(),
-            reply_to_message_id: match &m.reply_to {
-                Some(quoted) => self.store.message_ref(quoted).await?.map(|r| r.message_id),
-                None => None,
-            },
-            delivery: None,
-        };
-
-        let chat = match self.store.append_inbound(&chat, &message).await? {
-            Appended::Stored(chat) => chat,
-            Appended::Duplicate => {
-                // Stored before; the event may not have reached the bus
-                // then, so it goes again (subscribers deduplicate). No
-                // second push: dashboards already have it.
-                tracing::info!(wa_message_id = %m.wa_message_id, "duplicate delivery; not stored again");
-                if let Some(stored) = self.store.message_ref(&m.wa_message_id).await? {
-                    let mut again = message.clone();
-                    again.message_id = stored.message_id;
-                    self.events
-                        .publish(&[message_received(&chat, &again)])
-                        .await?;
+        // Optimistic concurrency: if the chat changed between reading it and
+        // appending (an agent resolved it, say), read it again and retry.
+        let mut attempts = 0;
+        let (before, created, chat, message) = loop {
+            let (mut chat, created) = self.find_or_open(queued, m, stakeholder).await?;
+            let before = chat.clone();
+            // WhatsApp sends the profile name with every message: keep the latest.
+            if m.profile_name.is_some() {
+                chat.customer_name = m.profile_name.clone();
+            }
+            let message = Message {
+                chat_id: chat.chat_id.clone(),
+                message_id: Message::id_for(queued.received_at, queued.position, &m.wa_message_id),
+                wa_message_id: Some(m.wa_message_id.clone()),
+                direction: Direction::Inbound,
+                sender: m.from.to_string(),
+                sender_type: SenderType::Customer,
+                preview: m.content.preview(),
+                content: m.content.clone(),
+                sent_at: m.sent_at,
+                received_at: queued.received_at,
+                reply_to: m.reply_to.clone(),
+                reply_to_message_id: reply_to_message_id.clone(),
+                delivery: None,
+            };
+            match self.store.append_inbound(&chat, &message).await {
+                Ok(Appended::Stored(after)) => break (before, created, *after, message),
+                Ok(Appended::Duplicate) => {
+                    // Stored before; the event may not have reached the bus
+                    // then, so it goes again (subscribers deduplicate). No
+                    // second push: dashboards already have it.
+                    tracing::info!(wa_message_id = %m.wa_message_id, "duplicate delivery; not stored again");
+                    if let Some(stored) = self.store.message_ref(&m.wa_message_id).await? {
+                        let mut again = message.clone();
+                        again.message_id = stored.message_id;
+                        self.events
+                            .publish(&[message_received(&chat, &again)])
+                            .await?;
+                    }
+                    return Ok(Outcome::Duplicate);
                 }
-                return Ok(Outcome::Duplicate);
+                Err(StoreError::Conflict(reason)) if attempts < 3 => {
+                    attempts += 1;
+                    tracing::info!(reason = %reason, attempt = attempts, "chat changed while appending; retrying");
+                }
+                Err(e) => return Err(e.into()),
             }
         };
         self.events
@@ -217,10 +200,54 @@ where
         );
 
         self.announce(&chat, &message).await;
+        let moved = Counts::delta(
+            Some((before.status, before.awaiting_reply)),
+            (chat.status, chat.awaiting_reply),
+        );
+        if created || !moved.is_zero() {
+            push_stats(self.store, self.pusher).await;
+        }
         Ok(Outcome::Stored {
             chat_id: chat.chat_id,
             message_id: message.message_id,
         })
+    }
+
+    /// The customer's current chat for this stakeholder, opened if there is
+    /// none; `true` when this call opened it.
+    async fn find_or_open(
+        &self,
+        queued: &QueuedEvent,
+        m: &InboundMessage,
+        stakeholder: crate::channel::Stakeholder,
+    ) -> Result<(Chat, bool), InboundError> {
+        match self.store.current_chat(stakeholder, &m.from).await? {
+            // Opened by an earlier attempt that failed before its first
+            // message: announce it again (at least once).
+            Some(chat) if chat.message_count == 0 => {
+                self.events.publish(&[chat_created(&chat)]).await?;
+                Ok((chat, false))
+            }
+            Some(chat) => Ok((chat, false)),
+            None => {
+                let fresh = Chat::open(
+                    m.from.clone(),
+                    m.profile_name.clone(),
+                    stakeholder,
+                    queued.channel.clone(),
+                    queued.received_at,
+                );
+                let chat = self.store.create_chat(&fresh).await?;
+                let created = chat.chat_id == fresh.chat_id;
+                if created {
+                    tracing::info!(chat_id = %chat.chat_id, customer_type = %stakeholder, "chat created");
+                }
+                if chat.message_count == 0 {
+                    self.events.publish(&[chat_created(&chat)]).await?;
+                }
+                Ok((chat, created))
+            }
+        }
     }
 
     async fn status(&self, s: &StatusUpdate) -> Result<Outcome, InboundError> {
@@ -282,36 +309,7 @@ where
         )
         .await;
 
-        let Some(event) = chat.customer_type.room_event() else {
-            return;
-        };
-        let room = Room::Dashboard(chat.customer_type);
-        let members = match self.store.members(&room).await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(chat_id = %chat.chat_id, error = ?e, "could not list dashboard members");
-                return;
-            }
-        };
-        let pairs: Vec<_> = members
-            .iter()
-            .map(|m| (chat.chat_id.clone(), m.executive_id.clone()))
-            .collect();
-        let seen = match self.store.seen_counts(&pairs).await {
-            Ok(seen) => seen,
-            Err(e) => {
-                tracing::warn!(chat_id = %chat.chat_id, error = ?e, "read markers unavailable; pushing full unseen counts");
-                Default::default()
-            }
-        };
-        push_to_members(self.store, self.pusher, members, |member| {
-            let marker = seen
-                .get(&(chat.chat_id.clone(), member.executive_id.clone()))
-                .copied()
-                .unwrap_or(0);
-            frame(event, ChatView::new(chat, chat.unseen_for(marker)), None)
-        })
-        .await;
+        push_room_update(self.store, self.pusher, chat).await;
     }
 }
 

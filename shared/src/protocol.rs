@@ -53,11 +53,13 @@ impl ProtocolError {
 }
 
 /// The events this server answers today.
-pub const SUPPORTED_EVENTS: [&str; 4] = [
+pub const SUPPORTED_EVENTS: [&str; 6] = [
     "fetch_all_chats",
     "fetch_chats_by_user",
     "join_chat",
+    "join_chat_customer",
     "leave_chat",
+    "update_chat_status",
 ];
 
 /// A parsed client frame.
@@ -70,8 +72,27 @@ pub struct Incoming {
 pub enum ClientEvent {
     FetchAllChats(ChatListQuery),
     FetchChatsByUser(MessagePageQuery),
-    JoinChat { chat_id: ChatId },
-    LeaveChat { chat_id: ChatId },
+    JoinChat {
+        chat_id: ChatId,
+    },
+    LeaveChat {
+        chat_id: ChatId,
+    },
+    UpdateChatStatus {
+        target: ChatTarget,
+        status: ChatStatus,
+    },
+}
+
+/// Which chat an event is about: its id, or (as the seeds' dashboard
+/// sends it) the customer's number, with the team when it is ambiguous.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChatTarget {
+    Id(ChatId),
+    Customer {
+        customer: crate::whatsapp::SenderId,
+        customer_type: Option<Stakeholder>,
+    },
 }
 
 impl ClientEvent {
@@ -81,6 +102,7 @@ impl ClientEvent {
             ClientEvent::FetchChatsByUser(_) => "fetch_chats_by_user",
             ClientEvent::JoinChat { .. } => "join_chat",
             ClientEvent::LeaveChat { .. } => "leave_chat",
+            ClientEvent::UpdateChatStatus { .. } => "update_chat_status",
         }
     }
 }
@@ -169,6 +191,16 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
         "leave_chat" => ClientEvent::LeaveChat {
             chat_id: chat_id(&data)?,
         },
+        "update_chat_status" => {
+            let status = match opt_str(&data, "status")? {
+                Some(s) => ChatStatus::parse(s).map_err(ProtocolError::invalid)?,
+                None => return Err(ProtocolError::invalid("`status` is required")),
+            };
+            ClientEvent::UpdateChatStatus {
+                target: chat_target(&data)?,
+                status,
+            }
+        }
         other => {
             let shown: String = other.chars().take(64).collect();
             return Err(ProtocolError::new(
@@ -191,6 +223,27 @@ fn chat_id(data: &Value) -> Result<ChatId, ProtocolError> {
         Some(_) => Err(ProtocolError::invalid("`chat_id` must be a string")),
         None => Err(ProtocolError::invalid("`chat_id` is required")),
     }
+}
+
+fn chat_target(data: &Value) -> Result<ChatTarget, ProtocolError> {
+    if data.get("chat_id").is_some() {
+        return chat_id(data).map(ChatTarget::Id);
+    }
+    let Some(number) = opt_str(data, "customer_number")? else {
+        return Err(ProtocolError::invalid(
+            "`chat_id` or `customer_number` is required",
+        ));
+    };
+    let customer = crate::whatsapp::SenderId::parse(number)
+        .map_err(|e| ProtocolError::invalid(format!("`customer_number`: {e}")))?;
+    let customer_type = opt_str(data, "customer_type")?
+        .map(Stakeholder::parse)
+        .transpose()
+        .map_err(|e| ProtocolError::invalid(e.to_string()))?;
+    Ok(ChatTarget::Customer {
+        customer,
+        customer_type,
+    })
 }
 
 fn opt_str<'a>(data: &'a Value, key: &str) -> Result<Option<&'a str>, ProtocolError> {
@@ -356,6 +409,22 @@ mod tests {
         );
         assert_eq!(
             code(r#"{"event":"fetch_all_chats","data":{"search":"98"}}"#),
+            ErrorCode::InvalidData
+        );
+        assert_eq!(
+            code(
+                r#"{"event":"update_chat_status","data":{"chat_id":"01a1fd83-bbb1-77aa-8fa7-6a6bac181c20"}}"#
+            ),
+            ErrorCode::InvalidData
+        );
+        assert_eq!(
+            code(r#"{"event":"update_chat_status","data":{"status":"resolved"}}"#),
+            ErrorCode::InvalidData
+        );
+        assert_eq!(
+            code(
+                r#"{"event":"update_chat_status","data":{"customer_number":"98 76","status":"resolved"}}"#
+            ),
             ErrorCode::InvalidData
         );
     }

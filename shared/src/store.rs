@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Stakeholder;
-use crate::chat::{Chat, ChatId, ChatStatus, Delivery, Message, MessageRef};
+use crate::chat::{Chat, ChatId, ChatStatus, Counts, Delivery, Message, MessageRef};
 use crate::customer::{BookingEvent, ContextChange, ProfileUpdate};
 use crate::executive::{Email, Executive, ExecutiveId, Role};
 use crate::whatsapp::SenderId;
@@ -22,13 +22,17 @@ pub enum StoreError {
     Unavailable(#[source] BoxError),
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
+    /// The item changed since it was read (optimistic concurrency): read
+    /// again and retry.
+    #[error("changed concurrently: {0}")]
+    Conflict(String),
 }
 
 /// What appending an inbound message did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Appended {
     /// Stored; the chat header as it is now.
-    Stored(Chat),
+    Stored(Box<Chat>),
     /// This WhatsApp message id was stored before: nothing changed.
     Duplicate,
 }
@@ -75,6 +79,23 @@ pub trait ChatStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn chat(&self, id: &ChatId) -> impl Future<Output = Result<Option<Chat>, StoreError>> + Send;
+
+    /// Moves `chat` (as read) to `to`, with the counters and a status log
+    /// entry in the same transaction. `Conflict` if the chat changed since.
+    fn set_status(
+        &self,
+        chat: &Chat,
+        to: ChatStatus,
+        by: &ExecutiveId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Chat, StoreError>> + Send;
+
+    /// The dashboard counters.
+    fn counts(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
+
+    /// The counters counted from the chats themselves (by index, `COUNT`
+    /// queries): what a repair compares `counts` against.
+    fn recount(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
 
     /// Up to `limit` chats of one status and stakeholder, latest activity first.
     fn list_chats(

@@ -36,6 +36,10 @@ pub struct ChatView<'a> {
     pub message_count: u64,
     /// Customer messages the receiving executive has not seen.
     pub unseen_count: u64,
+    /// The customer wrote last and awaits an agent's reply.
+    pub awaiting_reply: bool,
+    pub status_updated_by: Option<&'a str>,
+    pub status_updated_at: Option<DateTime<Utc>>,
 }
 
 impl<'a> ChatView<'a> {
@@ -55,6 +59,9 @@ impl<'a> ChatView<'a> {
             last_incoming_message: chat.last_incoming_message,
             message_count: chat.message_count,
             unseen_count,
+            awaiting_reply: chat.awaiting_reply,
+            status_updated_by: chat.status_updated_by.as_deref(),
+            status_updated_at: chat.status_updated_at,
         }
     }
 }

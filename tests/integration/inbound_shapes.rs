@@ -207,7 +207,12 @@ async fn outbound_message(
             errors: vec![],
         }),
     };
-    store.append_outbound(chat, &m).await?;
+    // Appends check the chat is as read: read it fresh, as a sender would.
+    let current = store
+        .chat(&chat.chat_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("chat"))?;
+    store.append_outbound(&current, &m).await?;
     Ok(m)
 }
 

@@ -12,4 +12,5 @@ mod internal_webhooks;
 mod live_dashboard;
 mod local_stack;
 mod media;
+mod status_and_counters;
 mod webhook_security;

@@ -10,7 +10,7 @@ use shared::channel::ChannelTable;
 use shared::executive::{Email, hash_password, verify_password};
 use shared::http::{ApiError, json_response, parse_json_body};
 use shared::provider::{MediaError, MediaSource};
-use shared::store::{ExecutiveStore, InboundQueue};
+use shared::store::{ChatStore, ExecutiveStore, InboundQueue};
 
 pub struct State<S, Q, M> {
     pub store: S,
@@ -58,7 +58,7 @@ impl State<shared::aws::DynamoStore, shared::aws::SqsInboundQueue, shared::provi
 
 pub async fn handle<S, Q, M>(state: &State<S, Q, M>, req: Request) -> Result<Response<Body>, Error>
 where
-    S: ExecutiveStore,
+    S: ExecutiveStore + ChatStore,
     Q: InboundQueue,
     M: MediaSource,
 {
@@ -74,6 +74,7 @@ where
             &json!({"status": 1, "message": "Smart Chat API Running"}),
         )),
         (&Method::GET, "/api/health/ready") => Ok(ready(state).await),
+        (&Method::GET, "/api/dashboard/stats") => stats(state, &req).await,
         (_, path) => Err(ApiError::not_found(format!(
             "no route {} {}",
             req.method(),
@@ -228,4 +229,21 @@ async fn media<S: ExecutiveStore, Q, M: MediaSource>(
         http::HeaderValue::from_static("private, max-age=3600"),
     );
     Ok(res)
+}
+
+/// `GET /api/dashboard/stats` (JWT): the counters as stored, read strongly
+/// consistently (they change in the same transaction as every status).
+async fn stats<S: ExecutiveStore + ChatStore, Q, M>(
+    state: &State<S, Q, M>,
+    req: &Request,
+) -> Result<http::Response<String>, ApiError> {
+    authorize(state, req).await?;
+    let counts = state.store.counts().await.map_err(|e| {
+        tracing::error!(error = ?e, "counters unavailable");
+        ApiError::unavailable("statistics are unavailable; retry")
+    })?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"status": 1, "data": counts}),
+    ))
 }

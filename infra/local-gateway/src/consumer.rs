@@ -17,9 +17,17 @@ pub async fn run(
     binary: String,
     queue_url: String,
     queue_arn: String,
+    receiving: Arc<tokio::sync::Mutex<()>>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        // One receive at a time per queue: moto's threaded server can hand
+        // two concurrent receives messages of the same FIFO group (SQS
+        // never does). Processing still runs in parallel.
+        let turn = tokio::select! {
+            _ = stop.changed() => return,
+            turn = receiving.lock() => turn,
+        };
         let receive = gw
             .sqs
             .receive_message()
@@ -33,6 +41,7 @@ pub async fn run(
             _ = stop.changed() => return,
             out = receive => out,
         };
+        drop(turn);
         let messages = match out {
             Ok(o) => o.messages.unwrap_or_default(),
             Err(e) => {

@@ -377,6 +377,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             .get(&source.queue)
             .cloned()
             .unwrap_or_default();
+        let receiving = Arc::new(tokio::sync::Mutex::new(()));
         let pollers = if source.queue == "InboundQueue" {
             cfg.inbound_pollers.max(1)
         } else {
@@ -388,6 +389,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 source.binary.clone(),
                 url.clone(),
                 arn.clone(),
+                receiving.clone(),
                 stop_rx.clone(),
             )));
         }

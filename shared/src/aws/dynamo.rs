@@ -16,7 +16,8 @@ use chrono::{Duration, Utc};
 use super::item::{Item, ItemExt, key, n, put_opt, s, t, time_key, unavailable};
 use crate::channel::{ChannelId, Stakeholder};
 use crate::chat::{
-    Chat, ChatId, ChatStatus, Delivery, DeliveryStatus, Direction, Message, MessageRef, SenderType,
+    Chat, ChatId, ChatStatus, Counts, Delivery, DeliveryStatus, Direction, Message, MessageRef,
+    SenderType,
 };
 use crate::config::Tables;
 use crate::customer::{BookingEvent, ContextChange, ProfileUpdate};
@@ -151,6 +152,40 @@ impl DynamoStore {
         Ok(items)
     }
 
+    /// How many chats one list partition holds (only those awaiting a
+    /// reply when `awaiting`), counted by the index without reading items.
+    async fn count_list(
+        &self,
+        status: ChatStatus,
+        stakeholder: Stakeholder,
+        awaiting: bool,
+    ) -> Result<i64, StoreError> {
+        let mut total = 0i64;
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.tables.chats)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(list_pk(status, stakeholder)))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take());
+            if awaiting {
+                q = q
+                    .filter_expression("awaiting_reply = :yes")
+                    .expression_attribute_values(":yes", AttributeValue::Bool(true));
+            }
+            let out = q.send().await.map_err(unavailable)?;
+            total += i64::from(out.count);
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
+    }
+
     async fn batch_write(
         &self,
         table: &str,
@@ -259,20 +294,43 @@ impl DynamoStore {
                 values.insert(":name".to_owned(), s(name));
             }
         }
-        let mut update = Update::builder()
+        // Inbound: the customer now awaits a reply. An agent's message
+        // answers them. System messages change neither.
+        after.awaiting_reply = match m.sender_type {
+            SenderType::Customer => true,
+            SenderType::Agent => false,
+            SenderType::System => chat.awaiting_reply,
+        };
+        set.push_str(", awaiting_reply = :awaiting");
+        values.insert(
+            ":awaiting".to_owned(),
+            AttributeValue::Bool(after.awaiting_reply),
+        );
+        // The header must still be as read, or the counters would drift.
+        values.insert(":was_status".to_owned(), s(chat.status.as_str()));
+        values.insert(
+            ":was_awaiting".to_owned(),
+            AttributeValue::Bool(chat.awaiting_reply),
+        );
+        let update = Update::builder()
             .table_name(table)
             .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
             .update_expression(format!("SET {set} ADD {add}"))
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("#status = :was_status AND awaiting_reply = :was_awaiting")
+            .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values));
-        if inbound {
-            update = update.expression_attribute_names("#status", "status");
-        }
         writes.push(
             TransactWriteItem::builder()
                 .update(update.build().map_err(build_err)?)
                 .build(),
         );
+        let delta = Counts::delta(
+            Some((chat.status, chat.awaiting_reply)),
+            (after.status, after.awaiting_reply),
+        );
+        if let Some(counter) = counter_update(table, &delta)? {
+            writes.push(counter);
+        }
 
         let result = self
             .client
@@ -283,6 +341,12 @@ impl DynamoStore {
         match result {
             Ok(_) => {}
             Err(e) if first_condition_failed(&e) => return Ok(Appended::Duplicate),
+            Err(e) if any_condition_failed(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "chat {} changed",
+                    chat.chat_id
+                )));
+            }
             Err(e) => return Err(unavailable(e)),
         }
         // Re-read for exact counters (other writers may have moved them).
@@ -290,7 +354,7 @@ impl DynamoStore {
             .chat(&chat.chat_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("chat vanished after append".into()))?;
-        Ok(Appended::Stored(now))
+        Ok(Appended::Stored(Box::new(now)))
     }
 }
 
@@ -313,7 +377,40 @@ fn chat_item(chat: &Chat) -> Item {
     }
     item.insert("inbound_count".into(), n(chat.inbound_count));
     item.insert("message_count".into(), n(chat.message_count));
+    item.insert(
+        "awaiting_reply".into(),
+        AttributeValue::Bool(chat.awaiting_reply),
+    );
+    put_opt(
+        &mut item,
+        "status_updated_by",
+        chat.status_updated_by.as_deref(),
+    );
+    if let Some(at) = chat.status_updated_at {
+        item.insert("status_updated_at".into(), t(at));
+    }
     item
+}
+
+/// The one counters item every status change updates in its transaction.
+fn counters_key() -> Item {
+    key("COUNTERS", "DASHBOARD")
+}
+
+fn counter_update(table: &str, d: &Counts) -> Result<Option<TransactWriteItem>, StoreError> {
+    if d.is_zero() {
+        return Ok(None);
+    }
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(counters_key()))
+        .update_expression("ADD active :a, resolved :r, pending :p")
+        .expression_attribute_values(":a", AttributeValue::N(d.active.to_string()))
+        .expression_attribute_values(":r", AttributeValue::N(d.resolved.to_string()))
+        .expression_attribute_values(":p", AttributeValue::N(d.pending.to_string()))
+        .build()
+        .map_err(build_err)?;
+    Ok(Some(TransactWriteItem::builder().update(update).build()))
 }
 
 fn chat_from(item: &Item) -> Result<Chat, StoreError> {
@@ -333,6 +430,9 @@ fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         last_incoming_message: item.time_opt("last_incoming_message")?,
         inbound_count: item.u64_or_zero("inbound_count")?,
         message_count: item.u64_or_zero("message_count")?,
+        awaiting_reply: item.bool_or("awaiting_reply", false),
+        status_updated_by: item.str_opt("status_updated_by").map(str::to_owned),
+        status_updated_at: item.time_opt("status_updated_at")?,
     })
 }
 
@@ -439,6 +539,17 @@ fn first_condition_failed(err: &SdkError<TransactWriteItemsError, impl std::fmt:
     }
 }
 
+/// Whether any item of a cancelled transaction failed its condition.
+fn any_condition_failed(err: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}
+
 impl ChatStore for DynamoStore {
     async fn current_chat(
         &self,
@@ -475,11 +586,18 @@ impl ChatStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_err)?;
+        let mut writes = vec![
+            TransactWriteItem::builder().put(put_pointer).build(),
+            TransactWriteItem::builder().put(put_chat).build(),
+        ];
+        let delta = Counts::delta(None, (chat.status, chat.awaiting_reply));
+        if let Some(counter) = counter_update(table, &delta)? {
+            writes.push(counter);
+        }
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_pointer).build())
-            .transact_items(TransactWriteItem::builder().put(put_chat).build())
+            .set_transact_items(Some(writes))
             .send()
             .await;
         match result {
@@ -499,12 +617,128 @@ impl ChatStore for DynamoStore {
 
     async fn append_outbound(&self, chat: &Chat, m: &Message) -> Result<Chat, StoreError> {
         match self.append(chat, m).await? {
-            Appended::Stored(chat) => Ok(chat),
+            Appended::Stored(chat) => Ok(*chat),
             Appended::Duplicate => Err(StoreError::Corrupt(format!(
                 "outbound message {} was already stored",
                 m.message_id
             ))),
         }
+    }
+
+    async fn set_status(
+        &self,
+        chat: &Chat,
+        to: ChatStatus,
+        by: &ExecutiveId,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<Chat, StoreError> {
+        let table = &self.tables.chats;
+        // Resolving answers nobody: a resolved chat awaits no reply.
+        let awaiting = to == ChatStatus::Active && chat.awaiting_reply;
+        let header = Update::builder()
+            .table_name(table)
+            .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
+            .update_expression(
+                "SET #status = :to, gsi1pk = :list, awaiting_reply = :awaiting, \
+                 status_updated_by = :by, status_updated_at = :at",
+            )
+            .condition_expression("#status = :was_status AND awaiting_reply = :was_awaiting")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":list", s(list_pk(to, chat.customer_type)))
+            .expression_attribute_values(":awaiting", AttributeValue::Bool(awaiting))
+            .expression_attribute_values(":by", s(by.as_str()))
+            .expression_attribute_values(":at", t(at))
+            .expression_attribute_values(":was_status", s(chat.status.as_str()))
+            .expression_attribute_values(":was_awaiting", AttributeValue::Bool(chat.awaiting_reply))
+            .build()
+            .map_err(build_err)?;
+        // The resolution log: who moved the chat where, when.
+        let mut log = key(
+            chat_pk(&chat.chat_id),
+            format!("STATUS#{}#{}", time_key(at), to.as_str()),
+        );
+        log.insert("from".into(), s(chat.status.as_str()));
+        log.insert("to".into(), s(to.as_str()));
+        log.insert("by".into(), s(by.as_str()));
+        log.insert("at".into(), t(at));
+        let mut writes = vec![
+            TransactWriteItem::builder().update(header).build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(log))
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+        ];
+        let delta = Counts::delta(Some((chat.status, chat.awaiting_reply)), (to, awaiting));
+        if let Some(counter) = counter_update(table, &delta)? {
+            writes.push(counter);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if any_condition_failed(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "chat {} changed",
+                    chat.chat_id
+                )));
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        self.chat(&chat.chat_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("chat vanished after a status change".into()))
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        let Some(item) = self.get(&self.tables.chats, counters_key()).await? else {
+            return Ok(Counts::default());
+        };
+        let signed = |name: &str| -> Result<i64, StoreError> {
+            match item.get(name) {
+                None => Ok(0),
+                Some(AttributeValue::N(v)) => v
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("counter {name}"))),
+                Some(_) => Err(StoreError::Corrupt(format!("counter {name}"))),
+            }
+        };
+        Ok(Counts {
+            active: signed("active")?,
+            resolved: signed("resolved")?,
+            pending: signed("pending")?,
+        })
+    }
+
+    async fn recount(&self) -> Result<Counts, StoreError> {
+        let mut c = Counts::default();
+        for stakeholder in [
+            Stakeholder::Partner,
+            Stakeholder::Customer,
+            Stakeholder::Vendor,
+            Stakeholder::Srdp,
+            Stakeholder::Discount,
+        ] {
+            c.active += self
+                .count_list(ChatStatus::Active, stakeholder, false)
+                .await?;
+            c.resolved += self
+                .count_list(ChatStatus::Resolved, stakeholder, false)
+                .await?;
+            c.pending += self
+                .count_list(ChatStatus::Active, stakeholder, true)
+                .await?;
+        }
+        Ok(c)
     }
 
     async fn message_ref(&self, wa_message_id: &str) -> Result<Option<MessageRef>, StoreError> {
