@@ -539,13 +539,19 @@ fn first_condition_failed(err: &SdkError<TransactWriteItemsError, impl std::fmt:
     }
 }
 
-/// Whether any item of a cancelled transaction failed its condition.
+/// Whether a cancelled transaction lost a race: an item failed its
+/// condition (changed since read), or another transaction was writing the
+/// same item (the counters item is in many). Either way: read, retry.
 fn any_condition_failed(err: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
     match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            e.cancellation_reasons().iter().any(|r| {
+                matches!(
+                    r.code(),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                )
+            })
+        }
         _ => false,
     }
 }
