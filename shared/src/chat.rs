@@ -194,6 +194,10 @@ pub struct Message {
     pub reply_to_message_id: Option<String>,
     /// Delivery state of an outbound message (statuses callbacks).
     pub delivery: Option<Delivery>,
+    /// How many customer messages the chat had up to and including this
+    /// one (set when stored): a read marker at this value has seen it.
+    #[serde(default)]
+    pub inbound_seq: u64,
 }
 
 /// Where an outbound message is on its way to the customer.

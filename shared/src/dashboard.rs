@@ -5,6 +5,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::auth::{AuthError, JwtKeys};
+use crate::channel::ChannelTable;
 use crate::channel::Stakeholder;
 use crate::chat::ChatStatus;
 use crate::chat::{Chat, ChatId};
@@ -18,6 +19,7 @@ use crate::store::{
     StoreError,
 };
 use crate::views::{ChatView, MessageView};
+use crate::whatsapp::SenderId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -97,6 +99,7 @@ pub async fn disconnect<S: ConnectionStore>(
 pub async fn handle_frame<S, P>(
     store: &S,
     pusher: &P,
+    channels: &ChannelTable,
     connection_id: &ConnectionId,
     text: &str,
 ) -> Result<(), PushError>
@@ -107,7 +110,7 @@ where
     let request_id = protocol::request_id_of(text);
     let rid = request_id.as_deref();
     let mut then = Vec::new();
-    let reply = match answer(store, connection_id, text, &mut then).await {
+    let reply = match answer(store, channels, connection_id, text, &mut then).await {
         Ok((event, data)) => {
             let f = frame(event, data, rid);
             if f.len() > protocol::MAX_FRAME_BYTES {
@@ -134,6 +137,8 @@ where
 
 /// What the rest of the dashboard hears after a request is answered.
 enum Followup {
+    /// An agent opened a chat: its team's dashboards and the counters.
+    ChatOpened(Chat),
     StatusChanged {
         chat: Chat,
         from: ChatStatus,
@@ -148,6 +153,10 @@ impl Followup {
         P: Pusher,
     {
         match self {
+            Followup::ChatOpened(chat) => {
+                push_room_update(store, pusher, &chat).await;
+                push_stats(store, pusher).await;
+            }
             Followup::StatusChanged { chat, from, by } => {
                 let update = frame(
                     "chat_status_updated",
@@ -169,6 +178,7 @@ fn internal(e: StoreError) -> ProtocolError {
 
 async fn answer<S>(
     store: &S,
+    channels: &ChannelTable,
     connection_id: &ConnectionId,
     text: &str,
     then: &mut Vec<Followup>,
@@ -202,6 +212,16 @@ where
         ClientEvent::UpdateChatStatus { target, status } => {
             update_chat_status(store, &connection, &target, status, then).await?
         }
+        ClientEvent::Config => config(&connection, channels),
+        ClientEvent::SearchChat { customer } => search_chat(store, &connection, &customer).await?,
+        ClientEvent::NewChat {
+            customer,
+            customer_type,
+        } => new_chat(store, channels, &connection, customer, customer_type, then).await?,
+        ClientEvent::MarkSeen {
+            chat_id,
+            message_id,
+        } => mark_seen(store, &connection, &chat_id, message_id.as_deref()).await?,
         ClientEvent::LeaveChat { chat_id } => {
             store
                 .leave(connection_id, &Room::Chat(chat_id.clone()))
@@ -390,4 +410,134 @@ async fn update_chat_status<S: ChatStore>(
         ErrorCode::Internal,
         "the chat keeps changing; try again",
     ))
+}
+
+/// `config`: who the caller is and what this server offers them.
+fn config(connection: &Connection, channels: &ChannelTable) -> serde_json::Value {
+    let channels: Vec<_> = channels
+        .iter()
+        .filter(|c| visible(connection, &connection.stakeholders, c.stakeholder))
+        .map(|c| json!({"id": c.id, "stakeholder": c.stakeholder, "wa_number": c.wa_number}))
+        .collect();
+    json!({
+        "executive_id": connection.executive_id,
+        "role": connection.role,
+        "stakeholders": connection.stakeholders,
+        "events": protocol::SUPPORTED_EVENTS,
+        "page_size": {"default": protocol::DEFAULT_PAGE_SIZE, "max": protocol::MAX_PAGE_SIZE},
+        "channels": channels,
+    })
+}
+
+/// The caller's read markers for `chats`, as views with unseen counts.
+async fn views_for<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    chats: &[Chat],
+) -> Result<Vec<serde_json::Value>, ProtocolError> {
+    let pairs: Vec<_> = chats
+        .iter()
+        .map(|c| (c.chat_id.clone(), connection.executive_id.clone()))
+        .collect();
+    let seen = store.seen_counts(&pairs).await.map_err(internal)?;
+    Ok(chats
+        .iter()
+        .map(|c| {
+            let marker = seen
+                .get(&(c.chat_id.clone(), connection.executive_id.clone()))
+                .copied()
+                .unwrap_or(0);
+            json!(ChatView::new(c, c.unseen_for(marker)))
+        })
+        .collect())
+}
+
+/// `search_chat`: the customer's current chat with each team the caller
+/// serves.
+async fn search_chat<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    customer: &SenderId,
+) -> Result<serde_json::Value, ProtocolError> {
+    let mut found = Vec::new();
+    for team in &connection.stakeholders {
+        if let Some(chat) = store
+            .current_chat(*team, customer)
+            .await
+            .map_err(internal)?
+        {
+            found.push(chat);
+        }
+    }
+    Ok(json!({"customer": customer, "chats": views_for(store, connection, &found).await?}))
+}
+
+/// `new_chat`: the customer's current chat with that team, opened (on the
+/// team's first channel) if there is none.
+async fn new_chat<S: ChatStore>(
+    store: &S,
+    channels: &ChannelTable,
+    connection: &Connection,
+    customer: SenderId,
+    team: Stakeholder,
+    then: &mut Vec<Followup>,
+) -> Result<serde_json::Value, ProtocolError> {
+    if !visible(connection, &connection.stakeholders, team) {
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!("you do not serve {team} chats"),
+        ));
+    }
+    if let Some(chat) = store
+        .current_chat(team, &customer)
+        .await
+        .map_err(internal)?
+    {
+        let views = views_for(store, connection, std::slice::from_ref(&chat)).await?;
+        return Ok(json!({"chat": views[0], "created": false}));
+    }
+    let channel = channels
+        .iter()
+        .find(|c| c.stakeholder == team)
+        .ok_or_else(|| {
+            ProtocolError::new(ErrorCode::NotFound, format!("no channel serves {team}"))
+        })?;
+    let fresh = Chat::open(customer, None, team, channel.id.clone(), Utc::now());
+    let chat = store.create_chat(&fresh).await.map_err(internal)?;
+    let created = chat.chat_id == fresh.chat_id;
+    if created {
+        tracing::info!(chat_id = %chat.chat_id, executive_id = %connection.executive_id, "chat opened by an agent");
+        then.push(Followup::ChatOpened(chat.clone()));
+    }
+    Ok(json!({"chat": ChatView::new(&chat, 0), "created": created}))
+}
+
+/// `mark_seen`: the caller has seen the chat up to `message_id` (or all of
+/// it). Markers never move back.
+async fn mark_seen<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    chat_id: &ChatId,
+    message_id: Option<&str>,
+) -> Result<serde_json::Value, ProtocolError> {
+    let chat = visible_chat(store, connection, chat_id).await?;
+    let seen = match message_id {
+        Some(id) => {
+            store
+                .message(&chat.chat_id, id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    ProtocolError::new(ErrorCode::NotFound, format!("no message {id} in this chat"))
+                })?
+                .inbound_seq
+        }
+        None => chat.inbound_count,
+    };
+    store
+        .mark_seen(&chat.chat_id, &connection.executive_id, seen)
+        .await
+        .map_err(internal)?;
+    let views = views_for(store, connection, std::slice::from_ref(&chat)).await?;
+    Ok(json!({"chat_id": chat.chat_id, "unseen_count": views[0]["unseen_count"]}))
 }

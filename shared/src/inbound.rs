@@ -164,6 +164,7 @@ where
                 reply_to: m.reply_to.clone(),
                 reply_to_message_id: reply_to_message_id.clone(),
                 delivery: None,
+                inbound_seq: 0,
             };
             match self.store.append_inbound(&chat, &message).await {
                 Ok(Appended::Stored(after)) => break (before, created, *after, message),

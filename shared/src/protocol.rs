@@ -53,7 +53,11 @@ impl ProtocolError {
 }
 
 /// The events this server answers today.
-pub const SUPPORTED_EVENTS: [&str; 6] = [
+pub const SUPPORTED_EVENTS: [&str; 10] = [
+    "config",
+    "search_chat",
+    "new_chat",
+    "mark_seen",
     "fetch_all_chats",
     "fetch_chats_by_user",
     "join_chat",
@@ -82,6 +86,18 @@ pub enum ClientEvent {
         target: ChatTarget,
         status: ChatStatus,
     },
+    Config,
+    SearchChat {
+        customer: crate::whatsapp::SenderId,
+    },
+    NewChat {
+        customer: crate::whatsapp::SenderId,
+        customer_type: Stakeholder,
+    },
+    MarkSeen {
+        chat_id: ChatId,
+        message_id: Option<String>,
+    },
 }
 
 /// Which chat an event is about: its id, or (as the seeds' dashboard
@@ -103,6 +119,10 @@ impl ClientEvent {
             ClientEvent::JoinChat { .. } => "join_chat",
             ClientEvent::LeaveChat { .. } => "leave_chat",
             ClientEvent::UpdateChatStatus { .. } => "update_chat_status",
+            ClientEvent::Config => "config",
+            ClientEvent::SearchChat { .. } => "search_chat",
+            ClientEvent::NewChat { .. } => "new_chat",
+            ClientEvent::MarkSeen { .. } => "mark_seen",
         }
     }
 }
@@ -191,6 +211,41 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
         "leave_chat" => ClientEvent::LeaveChat {
             chat_id: chat_id(&data)?,
         },
+        "config" => ClientEvent::Config,
+        "search_chat" => ClientEvent::SearchChat {
+            customer: customer_field(&data, "customer")?,
+        },
+        "new_chat" => {
+            let customer = customer_field(&data, "sender")?;
+            let customer_type = match opt_str(&data, "customer_type")? {
+                Some(t) => match Stakeholder::parse(t) {
+                    Ok(Stakeholder::Discount) => {
+                        return Err(ProtocolError::invalid(
+                            "the Discount channel is automated; agents cannot open chats on it",
+                        ));
+                    }
+                    Ok(s) => s,
+                    Err(e) => return Err(ProtocolError::invalid(e.to_string())),
+                },
+                None => return Err(ProtocolError::invalid("`customer_type` is required")),
+            };
+            ClientEvent::NewChat {
+                customer,
+                customer_type,
+            }
+        }
+        "mark_seen" => ClientEvent::MarkSeen {
+            chat_id: chat_id(&data)?,
+            message_id: opt_str(&data, "message_id")?
+                .map(|m| {
+                    if m.len() <= 300 {
+                        Ok(m.to_owned())
+                    } else {
+                        Err(ProtocolError::invalid("`message_id` is too long"))
+                    }
+                })
+                .transpose()?,
+        },
         "update_chat_status" => {
             let status = match opt_str(&data, "status")? {
                 Some(s) => ChatStatus::parse(s).map_err(ProtocolError::invalid)?,
@@ -223,6 +278,21 @@ fn chat_id(data: &Value) -> Result<ChatId, ProtocolError> {
         Some(_) => Err(ProtocolError::invalid("`chat_id` must be a string")),
         None => Err(ProtocolError::invalid("`chat_id` is required")),
     }
+}
+
+/// A customer named by phone number (or WhatsApp user id), a leading `+`
+/// and spaces tolerated.
+fn customer_field(data: &Value, key: &str) -> Result<crate::whatsapp::SenderId, ProtocolError> {
+    let raw = opt_str(data, key)?
+        .ok_or_else(|| ProtocolError::invalid(format!("`{key}` is required")))?;
+    let cleaned: String = raw
+        .trim()
+        .trim_start_matches('+')
+        .chars()
+        .filter(|c| *c != ' ')
+        .collect();
+    crate::whatsapp::SenderId::parse(&cleaned)
+        .map_err(|e| ProtocolError::invalid(format!("`{key}`: {e}")))
 }
 
 fn chat_target(data: &Value) -> Result<ChatTarget, ProtocolError> {

@@ -114,6 +114,13 @@ pub trait ChatStore: Send + Sync {
         take: usize,
     ) -> impl Future<Output = Result<(Vec<Message>, bool), StoreError>> + Send;
 
+    /// One message of a chat.
+    fn message(
+        &self,
+        chat: &ChatId,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Option<Message>, StoreError>> + Send;
+
     /// Read markers (customer messages seen) for chat × executive pairs;
     /// a pair with no marker is absent.
     fn seen_counts(

@@ -206,6 +206,7 @@ async fn outbound_message(
             at: None,
             errors: vec![],
         }),
+        inbound_seq: 0,
     };
     // Appends check the chat is as read: read it fresh, as a sender would.
     let current = store

@@ -11,6 +11,7 @@ use shared::store::{ChatStore, ConnectionStore, Pusher};
 pub struct State<S, P> {
     pub store: S,
     pub pusher: P,
+    pub channels: shared::channel::ChannelTable,
 }
 
 impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
@@ -19,6 +20,7 @@ impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
         Ok(Self {
             store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
             pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            channels: shared::channel::ChannelTable::from_env()?,
         })
     }
 }
@@ -36,7 +38,16 @@ where
         return Ok(response(400, None));
     };
     let pushed = match body_text(&req) {
-        Ok(text) => shared::dashboard::handle_frame(&state.store, &state.pusher, &id, &text).await,
+        Ok(text) => {
+            shared::dashboard::handle_frame(
+                &state.store,
+                &state.pusher,
+                &state.channels,
+                &id,
+                &text,
+            )
+            .await
+        }
         Err(reason) => {
             let frame = error_frame(&ProtocolError::new(ErrorCode::BadRequest, reason), None);
             state.pusher.push(&id, &frame).await.map(|_| ())

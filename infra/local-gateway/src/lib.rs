@@ -323,7 +323,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 eventbridge.clone(),
                 resources.event_bus("DomainEventBus")?,
             ),
-            channels,
+            channels: channels.clone(),
             max_receives: inbound_max_receives,
         },
         ws_connect: ws_connect::State {
@@ -333,7 +333,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         ws_disconnect: ws_disconnect::State {
             store: store.clone(),
         },
-        ws_events: ws_events::State { store, pusher },
+        ws_events: ws_events::State {
+            store,
+            pusher,
+            channels: channels.clone(),
+        },
     };
     let gateway = Arc::new(Gateway {
         template,

@@ -251,12 +251,17 @@ impl DynamoStore {
                     .build(),
             );
         }
+        // The customer messages up to and including this one: exact, as the
+        // header must still hold the count we read (condition below).
+        let inbound_seq = chat.inbound_count + u64::from(inbound);
+        let mut item = message_item(m)?;
+        item.insert("inbound_seq".into(), n(inbound_seq));
         writes.push(
             TransactWriteItem::builder()
                 .put(
                     Put::builder()
                         .table_name(table)
-                        .set_item(Some(message_item(m)?))
+                        .set_item(Some(item))
                         .condition_expression("attribute_not_exists(pk)")
                         .build()
                         .map_err(build_err)?,
@@ -312,11 +317,14 @@ impl DynamoStore {
             ":was_awaiting".to_owned(),
             AttributeValue::Bool(chat.awaiting_reply),
         );
+        values.insert(":was_count".to_owned(), n(chat.inbound_count));
         let update = Update::builder()
             .table_name(table)
             .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
             .update_expression(format!("SET {set} ADD {add}"))
-            .condition_expression("#status = :was_status AND awaiting_reply = :was_awaiting")
+            .condition_expression(
+                "#status = :was_status AND awaiting_reply = :was_awaiting AND inbound_count = :was_count",
+            )
             .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values));
         writes.push(
@@ -512,6 +520,7 @@ fn message_from(item: &Item) -> Result<Message, StoreError> {
         received_at: item.time("received_at")?,
         reply_to: item.str_opt("reply_to").map(str::to_owned),
         reply_to_message_id: item.str_opt("reply_to_message_id").map(str::to_owned),
+        inbound_seq: item.u64_or_zero("inbound_seq")?,
         delivery: match item.str_opt("delivery_status") {
             None => None,
             Some(v) => Some(Delivery {
@@ -852,6 +861,21 @@ impl ChatStore for DynamoStore {
             .map(message_from)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((messages, has_more))
+    }
+
+    async fn message(
+        &self,
+        chat: &ChatId,
+        message_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        self.get(
+            &self.tables.chats,
+            key(chat_pk(chat), format!("MSG#{message_id}")),
+        )
+        .await?
+        .as_ref()
+        .map(message_from)
+        .transpose()
     }
 
     async fn seen_counts(

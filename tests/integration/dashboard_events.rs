@@ -1,0 +1,151 @@
+use std::time::Duration;
+
+use serde_json::json;
+use shared::channel::Stakeholder;
+use shared::executive::Role;
+use smart_chat_tests::*;
+
+#[tokio::test]
+async fn config_describes_the_caller_and_what_they_may_use() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack
+        .add_executive(
+            "vendor-agent",
+            "vendor@test.local",
+            "vendor-pass-1",
+            Role::Agent,
+            &[Stakeholder::Vendor],
+            false,
+        )
+        .await?;
+    let mut dash = stack
+        .connect(&stack.login("vendor@test.local", "vendor-pass-1").await?)
+        .await?;
+    let config = dash.request("config", json!({})).await?;
+    assert_eq!(config["data"]["executive_id"], "vendor-agent");
+    assert_eq!(config["data"]["role"], "agent");
+    assert_eq!(config["data"]["stakeholders"], json!(["Vendor"]));
+    let channels: Vec<_> = config["data"]["channels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["id"].clone())
+        .collect();
+    assert_eq!(
+        channels,
+        vec![json!("9726724247"), json!("9726524247")],
+        "only the vendor numbers"
+    );
+    assert!(
+        config["data"]["events"]
+            .as_array()
+            .is_some_and(|e| e.contains(&json!("mark_seen")))
+    );
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn search_new_chat_and_mark_seen_work_as_a_dashboard_needs() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let admin = stack.admin_token().await?;
+    let mut dash = stack.connect(&admin).await?;
+
+    // A customer writes three times.
+    for i in 1..=3 {
+        stack
+            .post_webhook(
+                PARTNER_CHANNEL,
+                &text_webhook(
+                    "919800000091",
+                    "Nisha",
+                    &format!("wamid.ms-{i}"),
+                    &format!("m{i}"),
+                ),
+            )
+            .await?;
+    }
+    let stored = wait_stored(&stack.store(), &["wamid.ms-1", "wamid.ms-2", "wamid.ms-3"]).await?;
+    let chat_id = stored[0].chat_id.to_string();
+
+    // search_chat finds it by number (with + and spaces as typed).
+    let found = dash
+        .request("search_chat", json!({"customer": "+91 98000 00091"}))
+        .await?;
+    assert_eq!(
+        found["data"]["chats"][0]["chat_id"],
+        chat_id.as_str(),
+        "{found}"
+    );
+    assert_eq!(found["data"]["chats"][0]["unseen_count"], 3);
+    let nothing = dash
+        .request("search_chat", json!({"customer": "919800000099"}))
+        .await?;
+    assert_eq!(nothing["data"]["chats"], json!([]));
+
+    // mark_seen up to the second message, then all of it.
+    let second = stored[1].message_id.clone();
+    let seen = dash
+        .request(
+            "mark_seen",
+            json!({"chat_id": chat_id, "message_id": second}),
+        )
+        .await?;
+    assert_eq!(seen["data"]["unseen_count"], 1, "{seen}");
+    let all = dash
+        .request("mark_seen", json!({"chat_id": chat_id}))
+        .await?;
+    assert_eq!(all["data"]["unseen_count"], 0);
+    let back = dash
+        .request(
+            "mark_seen",
+            json!({"chat_id": chat_id, "message_id": stored[0].message_id}),
+        )
+        .await?;
+    assert_eq!(back["data"]["unseen_count"], 0, "markers never move back");
+    let missing = dash
+        .request(
+            "mark_seen",
+            json!({"chat_id": chat_id, "message_id": "0000000000000-0000-nope"}),
+        )
+        .await?;
+    assert_eq!(missing["data"]["code"], "not_found");
+
+    // new_chat: the existing chat for that team, or a new one.
+    let existing = dash
+        .request(
+            "new_chat",
+            json!({"sender": "919800000091", "customer_type": "Partner"}),
+        )
+        .await?;
+    assert_eq!(existing["data"]["created"], false);
+    assert_eq!(existing["data"]["chat"]["chat_id"], chat_id.as_str());
+    let opened = dash
+        .request(
+            "new_chat",
+            json!({"sender": "919800000092", "customer_type": "Customer"}),
+        )
+        .await?;
+    assert_eq!(opened["data"]["created"], true, "{opened}");
+    assert_eq!(opened["data"]["chat"]["channel"], "8000247247");
+    assert_eq!(opened["data"]["chat"]["status"], "active");
+    dash.expect("room_update_customer", Duration::from_secs(2))
+        .await?;
+    dash.expect_data(
+        "dashboard_stats",
+        &json!({"active": 2, "resolved": 0, "pending": 1}),
+        Duration::from_secs(2),
+    )
+    .await?;
+    let discount = dash
+        .request(
+            "new_chat",
+            json!({"sender": "919800000093", "customer_type": "Discount"}),
+        )
+        .await?;
+    assert_eq!(discount["data"]["code"], "invalid_data");
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
