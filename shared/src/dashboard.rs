@@ -213,6 +213,9 @@ where
             update_chat_status(store, &connection, &target, status, then).await?
         }
         ClientEvent::Config => config(&connection, channels),
+        ClientEvent::FetchContextHistory { customer } => {
+            context_history(store, &connection, &customer).await?
+        }
         ClientEvent::SearchChat { customer } => search_chat(store, &connection, &customer).await?,
         ClientEvent::NewChat {
             customer,
@@ -540,4 +543,32 @@ async fn mark_seen<S: ChatStore>(
         .map_err(internal)?;
     let views = views_for(store, connection, std::slice::from_ref(&chat)).await?;
     Ok(json!({"chat_id": chat.chat_id, "unseen_count": views[0]["unseen_count"]}))
+}
+
+/// Most chats one context history lists; a customer with more is very
+/// unusual, and the reply says when the list was cut.
+const CONTEXT_HISTORY_MAX: usize = 50;
+
+/// `fetch_context_history`: every chat of the customer the caller may see,
+/// newest first (each context change opens a new chat).
+async fn context_history<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    customer: &SenderId,
+) -> Result<serde_json::Value, ProtocolError> {
+    let chats = store
+        .chats_of(customer, CONTEXT_HISTORY_MAX + 1)
+        .await
+        .map_err(internal)?;
+    let has_more = chats.len() > CONTEXT_HISTORY_MAX;
+    let visible_chats: Vec<Chat> = chats
+        .into_iter()
+        .take(CONTEXT_HISTORY_MAX)
+        .filter(|c| visible(connection, &connection.stakeholders, c.customer_type))
+        .collect();
+    Ok(json!({
+        "customer": customer,
+        "chats": views_for(store, connection, &visible_chats).await?,
+        "has_more": has_more,
+    }))
 }

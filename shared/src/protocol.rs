@@ -53,8 +53,9 @@ impl ProtocolError {
 }
 
 /// The events this server answers today.
-pub const SUPPORTED_EVENTS: [&str; 10] = [
+pub const SUPPORTED_EVENTS: [&str; 11] = [
     "config",
+    "fetch_context_history",
     "search_chat",
     "new_chat",
     "mark_seen",
@@ -98,6 +99,9 @@ pub enum ClientEvent {
         chat_id: ChatId,
         message_id: Option<String>,
     },
+    FetchContextHistory {
+        customer: crate::whatsapp::SenderId,
+    },
 }
 
 /// Which chat an event is about: its id, or (as the seeds' dashboard
@@ -123,6 +127,7 @@ impl ClientEvent {
             ClientEvent::SearchChat { .. } => "search_chat",
             ClientEvent::NewChat { .. } => "new_chat",
             ClientEvent::MarkSeen { .. } => "mark_seen",
+            ClientEvent::FetchContextHistory { .. } => "fetch_context_history",
         }
     }
 }
@@ -212,6 +217,9 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
             chat_id: chat_id(&data)?,
         },
         "config" => ClientEvent::Config,
+        "fetch_context_history" => ClientEvent::FetchContextHistory {
+            customer: customer_field(&data, "customer")?,
+        },
         "search_chat" => ClientEvent::SearchChat {
             customer: customer_field(&data, "customer")?,
         },

@@ -114,6 +114,13 @@ pub trait ChatStore: Send + Sync {
         take: usize,
     ) -> impl Future<Output = Result<(Vec<Message>, bool), StoreError>> + Send;
 
+    /// Every chat of a customer (all teams, all contexts), newest first.
+    fn chats_of(
+        &self,
+        customer: &SenderId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Chat>, StoreError>> + Send;
+
     /// One message of a chat.
     fn message(
         &self,

@@ -149,3 +149,73 @@ async fn search_new_chat_and_mark_seen_work_as_a_dashboard_needs() -> anyhow::Re
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn context_history_lists_every_chat_of_a_customer_the_caller_may_see() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack
+        .add_executive(
+            "partner-agent",
+            "partner@test.local",
+            "partner-pass-1",
+            Role::Agent,
+            &[Stakeholder::Partner],
+            false,
+        )
+        .await?;
+    // One person, two teams: a driver who also books rides.
+    stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &text_webhook("919800000095", "Raj", "wamid.ctx-1", "as a driver"),
+        )
+        .await?;
+    stack
+        .post_webhook(
+            "8000247247",
+            &text_webhook("919800000095", "Raj", "wamid.ctx-2", "as a customer"),
+        )
+        .await?;
+    wait_stored(&stack.store(), &["wamid.ctx-1", "wamid.ctx-2"]).await?;
+
+    let mut admin = stack.connect(&stack.admin_token().await?).await?;
+    let history = admin
+        .request("fetch_context_history", json!({"customer": "919800000095"}))
+        .await?;
+    let teams: Vec<_> = history["data"]["chats"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["customer_type"].clone())
+        .collect();
+    assert_eq!(
+        teams,
+        vec![json!("Customer"), json!("Partner")],
+        "newest first: {history}"
+    );
+    assert_eq!(history["data"]["has_more"], false);
+
+    let mut partner = stack
+        .connect(&stack.login("partner@test.local", "partner-pass-1").await?)
+        .await?;
+    let mine = partner
+        .request("fetch_context_history", json!({"customer": "919800000095"}))
+        .await?;
+    let teams: Vec<_> = mine["data"]["chats"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["customer_type"].clone())
+        .collect();
+    assert_eq!(
+        teams,
+        vec![json!("Partner")],
+        "only the teams the agent serves"
+    );
+    let bad = partner.request("fetch_context_history", json!({})).await?;
+    assert_eq!(bad["data"]["code"], "invalid_data");
+    admin.close().await;
+    partner.close().await;
+    stack.stop().await;
+    Ok(())
+}

@@ -30,6 +30,8 @@ use crate::whatsapp::SenderId;
 
 /// GSI overloaded per table (see docs/data-model.md).
 pub const GSI1: &str = "gsi1";
+/// Chats by customer, newest first (context history).
+pub const GSI2: &str = "gsi2";
 /// Dedupe markers outlive any redelivery (Meta retries for up to 7 days).
 const DEDUPE_TTL_DAYS: i64 = 8;
 /// API Gateway closes connections after 2 h; a stale record expires soon after.
@@ -370,6 +372,14 @@ fn chat_item(chat: &Chat) -> Item {
     let mut item = key(chat_pk(&chat.chat_id), "META");
     item.insert("gsi1pk".into(), s(list_pk(chat.status, chat.customer_type)));
     item.insert("gsi1sk".into(), s(list_sk(chat)));
+    item.insert(
+        "gsi2pk".into(),
+        s(format!("CUSTOMERCHATS#{}", chat.customer)),
+    );
+    item.insert(
+        "gsi2sk".into(),
+        s(format!("{}#{}", time_key(chat.created_at), chat.chat_id)),
+    );
     item.insert("chat_id".into(), s(chat.chat_id.as_str()));
     item.insert("customer".into(), s(chat.customer.as_str()));
     put_opt(&mut item, "customer_name", chat.customer_name.as_deref());
@@ -861,6 +871,20 @@ impl ChatStore for DynamoStore {
             .map(message_from)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((messages, has_more))
+    }
+
+    async fn chats_of(&self, customer: &SenderId, limit: usize) -> Result<Vec<Chat>, StoreError> {
+        let items = self
+            .query_desc(
+                &self.tables.chats,
+                Some(GSI2),
+                "gsi2pk",
+                format!("CUSTOMERCHATS#{customer}"),
+                None,
+                limit,
+            )
+            .await?;
+        items.iter().map(chat_from).collect()
     }
 
     async fn message(
