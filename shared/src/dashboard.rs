@@ -139,6 +139,13 @@ where
 enum Followup {
     /// An agent opened a chat: its team's dashboards and the counters.
     ChatOpened(Chat),
+    /// An agent wrote: the chat's watchers, its team, and the counters
+    /// when the customer's wait ended.
+    MessageSent {
+        chat: Chat,
+        message: Box<crate::chat::Message>,
+        wait_ended: bool,
+    },
     StatusChanged {
         chat: Chat,
         from: ChatStatus,
@@ -156,6 +163,22 @@ impl Followup {
             Followup::ChatOpened(chat) => {
                 push_room_update(store, pusher, &chat).await;
                 push_stats(store, pusher).await;
+            }
+            Followup::MessageSent {
+                chat,
+                message,
+                wait_ended,
+            } => {
+                let f = frame(
+                    "new_message",
+                    json!({"chat_id": chat.chat_id, "message": crate::views::MessageView::new(&message)}),
+                    None,
+                );
+                push_to_room(store, pusher, &Room::Chat(chat.chat_id.clone()), &f).await;
+                push_room_update(store, pusher, &chat).await;
+                if wait_ended {
+                    push_stats(store, pusher).await;
+                }
             }
             Followup::StatusChanged { chat, from, by } => {
                 let update = frame(
@@ -213,6 +236,9 @@ where
             update_chat_status(store, &connection, &target, status, then).await?
         }
         ClientEvent::Config => config(&connection, channels),
+        ClientEvent::SendMessage { chat_id, text } => {
+            send_message(store, &connection, &chat_id, text, then).await?
+        }
         ClientEvent::FetchContextHistory { customer } => {
             context_history(store, &connection, &customer).await?
         }
@@ -571,4 +597,64 @@ async fn context_history<S: ChatStore>(
         "chats": views_for(store, connection, &visible_chats).await?,
         "has_more": has_more,
     }))
+}
+
+/// `send_message`: stored at once as an agent message in state `queued`
+/// and shown to the chat's watchers; handing it to WhatsApp is the
+/// outbound sender's job.
+async fn send_message<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    chat_id: &ChatId,
+    text: String,
+    then: &mut Vec<Followup>,
+) -> Result<serde_json::Value, ProtocolError> {
+    use crate::chat::{Delivery, DeliveryStatus, Direction, Message, SenderType};
+    use crate::whatsapp::Content;
+    let now = Utc::now();
+    let discriminator = uuid::Uuid::now_v7().simple().to_string();
+    let content = Content::Text { body: text };
+    let mut message = Message {
+        chat_id: chat_id.clone(),
+        message_id: Message::id_for(now, 0, &discriminator),
+        wa_message_id: None,
+        direction: Direction::Outbound,
+        sender: connection.executive_id.to_string(),
+        sender_type: SenderType::Agent,
+        preview: content.preview(),
+        content,
+        sent_at: None,
+        received_at: now,
+        reply_to: None,
+        reply_to_message_id: None,
+        delivery: Some(Delivery {
+            status: DeliveryStatus::Queued,
+            at: Some(now),
+            errors: Vec::new(),
+        }),
+        inbound_seq: 0,
+    };
+    for _ in 0..4 {
+        let chat = visible_chat(store, connection, chat_id).await?;
+        match store.append_outbound(&chat, &message).await {
+            Ok(after) => {
+                message.inbound_seq = after.inbound_count;
+                tracing::info!(chat_id = %chat_id, message_id = %message.message_id,
+                    executive_id = %connection.executive_id, "agent message queued");
+                let reply = json!({"message": crate::views::MessageView::new(&message)});
+                then.push(Followup::MessageSent {
+                    wait_ended: chat.awaiting_reply && !after.awaiting_reply,
+                    chat: after,
+                    message: Box::new(message),
+                });
+                return Ok(reply);
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(internal(e)),
+        }
+    }
+    Err(ProtocolError::new(
+        ErrorCode::Internal,
+        "the chat keeps changing; try again",
+    ))
 }

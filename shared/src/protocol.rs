@@ -53,8 +53,9 @@ impl ProtocolError {
 }
 
 /// The events this server answers today.
-pub const SUPPORTED_EVENTS: [&str; 11] = [
+pub const SUPPORTED_EVENTS: [&str; 12] = [
     "config",
+    "send_message",
     "fetch_context_history",
     "search_chat",
     "new_chat",
@@ -102,7 +103,14 @@ pub enum ClientEvent {
     FetchContextHistory {
         customer: crate::whatsapp::SenderId,
     },
+    SendMessage {
+        chat_id: ChatId,
+        text: String,
+    },
 }
+
+/// WhatsApp's limit for a text message body, in characters.
+pub const MAX_TEXT_CHARS: usize = 4096;
 
 /// Which chat an event is about: its id, or (as the seeds' dashboard
 /// sends it) the customer's number, with the team when it is ambiguous.
@@ -128,6 +136,7 @@ impl ClientEvent {
             ClientEvent::NewChat { .. } => "new_chat",
             ClientEvent::MarkSeen { .. } => "mark_seen",
             ClientEvent::FetchContextHistory { .. } => "fetch_context_history",
+            ClientEvent::SendMessage { .. } => "send_message",
         }
     }
 }
@@ -217,6 +226,35 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
             chat_id: chat_id(&data)?,
         },
         "config" => ClientEvent::Config,
+        "send_message" => {
+            match opt_str(&data, "type")? {
+                None | Some("text") => {}
+                Some(other) => {
+                    return Err(ProtocolError::invalid(format!(
+                        "`type` {} is not supported yet; send text",
+                        other.chars().take(32).collect::<String>()
+                    )));
+                }
+            }
+            let text = match data.get("message") {
+                Some(Value::String(t)) if !t.trim().is_empty() => t.clone(),
+                Some(Value::String(_)) | None | Some(Value::Null) => {
+                    return Err(ProtocolError::invalid(
+                        "`message` is required and must not be blank",
+                    ));
+                }
+                Some(_) => return Err(ProtocolError::invalid("`message` must be a string")),
+            };
+            if text.chars().count() > MAX_TEXT_CHARS {
+                return Err(ProtocolError::invalid(format!(
+                    "`message` is longer than WhatsApp's {MAX_TEXT_CHARS} characters"
+                )));
+            }
+            ClientEvent::SendMessage {
+                chat_id: chat_id(&data)?,
+                text,
+            }
+        }
         "fetch_context_history" => ClientEvent::FetchContextHistory {
             customer: customer_field(&data, "customer")?,
         },

@@ -219,3 +219,97 @@ async fn context_history_lists_every_chat_of_a_customer_the_caller_may_see() -> 
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_agent_message_is_stored_queued_shown_and_ends_the_wait() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let admin = stack.admin_token().await?;
+    stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &text_webhook("919800000097", "Om", "wamid.sm-1", "where is my payout?"),
+        )
+        .await?;
+    let chat_id = wait_stored(&stack.store(), &["wamid.sm-1"]).await?[0]
+        .chat_id
+        .to_string();
+
+    let mut agent = stack.connect(&admin).await?;
+    let mut watcher = stack.connect(&admin).await?;
+    watcher
+        .request("join_chat", json!({"chat_id": chat_id}))
+        .await?;
+
+    let reply = agent
+        .request(
+            "send_message",
+            json!({"chat_id": chat_id, "message": "Checking now 🙏"}),
+        )
+        .await?;
+    assert_eq!(reply["event"], "send_message", "{reply}");
+    let sent = &reply["data"]["message"];
+    assert_eq!(sent["type"], "Agent");
+    assert_eq!(sent["direction"], "outbound");
+    assert_eq!(sent["message"], "Checking now 🙏");
+    assert_eq!(sent["delivery_status"], "queued");
+
+    let shown = watcher
+        .expect("new_message", Duration::from_secs(2))
+        .await?;
+    assert_eq!(shown["data"]["message"]["message_id"], sent["message_id"]);
+    watcher
+        .expect_data(
+            "dashboard_stats",
+            &json!({"active": 1, "resolved": 0, "pending": 0}),
+            Duration::from_secs(2),
+        )
+        .await?;
+
+    let history = agent
+        .request("fetch_chats_by_user", json!({"chat_id": chat_id}))
+        .await?;
+    assert_eq!(history["data"]["chat"]["last_msg_by"], "dev-admin");
+    assert_eq!(history["data"]["chat"]["awaiting_reply"], false);
+    let order: Vec<_> = history["data"]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["type"].clone())
+        .collect();
+    assert_eq!(order, vec![json!("Agent"), json!("Customer")]);
+
+    // The longest text WhatsApp takes, in Hindi, still fits a frame.
+    let longest = "क".repeat(4096);
+    let ok = agent
+        .request(
+            "send_message",
+            json!({"chat_id": chat_id, "message": longest}),
+        )
+        .await?;
+    assert_eq!(ok["event"], "send_message", "{}", ok["data"]);
+    for (data, code) in [
+        (
+            json!({"chat_id": chat_id, "message": "   "}),
+            "invalid_data",
+        ),
+        (
+            json!({"chat_id": chat_id, "message": "क".repeat(4097)}),
+            "invalid_data",
+        ),
+        (
+            json!({"chat_id": chat_id, "message": "hi", "type": "image"}),
+            "invalid_data",
+        ),
+        (
+            json!({"chat_id": "01a1fd83-bbb1-77aa-8fa7-6a6bac181c20", "message": "hi"}),
+            "not_found",
+        ),
+    ] {
+        let refused = agent.request("send_message", data).await?;
+        assert_eq!(refused["data"]["code"], code, "{refused}");
+    }
+    agent.close().await;
+    watcher.close().await;
+    stack.stop().await;
+    Ok(())
+}
