@@ -363,6 +363,14 @@ async fn fetch_chats_by_user<S: ChatStore>(
     }))
 }
 
+/// How often a write that lost a race to another writer of the same chat
+/// re-reads and tries again before the caller is told to retry.
+const CONFLICT_ATTEMPTS: usize = 4;
+
+fn keeps_changing() -> ProtocolError {
+    ProtocolError::new(ErrorCode::Internal, "the chat keeps changing; try again")
+}
+
 /// The chat a target names, among the chats the caller may see.
 async fn target_chat<S: ChatStore>(
     store: &S,
@@ -412,7 +420,7 @@ async fn update_chat_status<S: ChatStore>(
 ) -> Result<serde_json::Value, ProtocolError> {
     // Someone else may change the chat between our read and our write:
     // read again and retry a few times before giving up.
-    for _ in 0..4 {
+    for _ in 0..CONFLICT_ATTEMPTS {
         let chat = target_chat(store, connection, target).await?;
         if chat.status == to {
             return Ok(json!({"chat": ChatView::new(&chat, 0), "changed": false}));
@@ -435,10 +443,7 @@ async fn update_chat_status<S: ChatStore>(
         });
         return Ok(reply);
     }
-    Err(ProtocolError::new(
-        ErrorCode::Internal,
-        "the chat keeps changing; try again",
-    ))
+    Err(keeps_changing())
 }
 
 /// `config`: who the caller is and what this server offers them.
@@ -634,7 +639,7 @@ async fn send_message<S: ChatStore>(
         }),
         inbound_seq: 0,
     };
-    for _ in 0..4 {
+    for _ in 0..CONFLICT_ATTEMPTS {
         let chat = visible_chat(store, connection, chat_id).await?;
         match store.append_outbound(&chat, &message).await {
             Ok(after) => {
@@ -653,8 +658,5 @@ async fn send_message<S: ChatStore>(
             Err(e) => return Err(internal(e)),
         }
     }
-    Err(ProtocolError::new(
-        ErrorCode::Internal,
-        "the chat keeps changing; try again",
-    ))
+    Err(keeps_changing())
 }
