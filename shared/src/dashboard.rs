@@ -9,7 +9,6 @@ use crate::channel::ChannelTable;
 use crate::channel::Stakeholder;
 use crate::chat::ChatStatus;
 use crate::chat::{Chat, ChatId};
-use crate::executive::Role;
 use crate::fanout::{push_room_update, push_stats, push_to_room};
 use crate::protocol::{
     self, ChatListQuery, ChatTarget, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
@@ -31,11 +30,6 @@ pub enum ConnectError {
     BadChat(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Who a connection belongs to and which dashboards it may see.
-fn visible(connection: &Connection, stakeholders: &[Stakeholder], s: Stakeholder) -> bool {
-    connection.role == Role::Admin || stakeholders.contains(&s)
 }
 
 /// `$connect`: checks the token, records the connection and its rooms.
@@ -74,7 +68,7 @@ where
             .chat(&id)
             .await?
             .ok_or_else(|| ConnectError::BadChat("no such chat".into()))?;
-        if !visible(&connection, &connection.stakeholders, chat.customer_type) {
+        if !connection.sees(chat.customer_type) {
             return Err(ConnectError::BadChat("no such chat".into()));
         }
         rooms.push(Room::Chat(id));
@@ -270,7 +264,7 @@ async fn visible_chat<S: ChatStore>(
     chat_id: &ChatId,
 ) -> Result<Chat, ProtocolError> {
     match store.chat(chat_id).await.map_err(internal)? {
-        Some(chat) if visible(connection, &connection.stakeholders, chat.customer_type) => Ok(chat),
+        Some(chat) if connection.sees(chat.customer_type) => Ok(chat),
         _ => Err(ProtocolError::new(
             ErrorCode::NotFound,
             format!("no chat {chat_id}"),
@@ -284,7 +278,7 @@ async fn fetch_all_chats<S: ChatStore>(
     q: &ChatListQuery,
 ) -> Result<serde_json::Value, ProtocolError> {
     let stakeholders: Vec<Stakeholder> = match q.customer_type {
-        Some(s) if visible(connection, &connection.stakeholders, s) => vec![s],
+        Some(s) if connection.sees(s) => vec![s],
         Some(s) => {
             return Err(ProtocolError::new(
                 ErrorCode::Forbidden,
@@ -313,21 +307,7 @@ async fn fetch_all_chats<S: ChatStore>(
     });
     let has_more = chats.len() > skip + page_size;
     let page: Vec<Chat> = chats.into_iter().skip(skip).take(page_size).collect();
-    let pairs: Vec<_> = page
-        .iter()
-        .map(|c| (c.chat_id.clone(), connection.executive_id.clone()))
-        .collect();
-    let seen = store.seen_counts(&pairs).await.map_err(internal)?;
-    let views: Vec<ChatView> = page
-        .iter()
-        .map(|c| {
-            let marker = seen
-                .get(&(c.chat_id.clone(), connection.executive_id.clone()))
-                .copied()
-                .unwrap_or(0);
-            ChatView::new(c, c.unseen_for(marker))
-        })
-        .collect();
+    let views = views_for(store, connection, &page).await?;
     Ok(json!({
         "chats": views,
         "page": q.page,
@@ -391,7 +371,7 @@ async fn target_chat<S: ChatStore>(
     let mut found = Vec::new();
     for team in teams {
         if let Some(chat) = store.current_chat(team, customer).await.map_err(internal)?
-            && visible(connection, &connection.stakeholders, chat.customer_type)
+            && connection.sees(chat.customer_type)
         {
             found.push(chat);
         }
@@ -450,7 +430,7 @@ async fn update_chat_status<S: ChatStore>(
 fn config(connection: &Connection, channels: &ChannelTable) -> serde_json::Value {
     let channels: Vec<_> = channels
         .iter()
-        .filter(|c| visible(connection, &connection.stakeholders, c.stakeholder))
+        .filter(|c| connection.sees(c.stakeholder))
         .map(|c| json!({"id": c.id, "stakeholder": c.stakeholder, "wa_number": c.wa_number}))
         .collect();
     json!({
@@ -516,7 +496,7 @@ async fn new_chat<S: ChatStore>(
     team: Stakeholder,
     then: &mut Vec<Followup>,
 ) -> Result<serde_json::Value, ProtocolError> {
-    if !visible(connection, &connection.stakeholders, team) {
+    if !connection.sees(team) {
         return Err(ProtocolError::new(
             ErrorCode::Forbidden,
             format!("you do not serve {team} chats"),
@@ -595,7 +575,7 @@ async fn context_history<S: ChatStore>(
     let visible_chats: Vec<Chat> = chats
         .into_iter()
         .take(CONTEXT_HISTORY_MAX)
-        .filter(|c| visible(connection, &connection.stakeholders, c.customer_type))
+        .filter(|c| connection.sees(c.customer_type))
         .collect();
     Ok(json!({
         "customer": customer,

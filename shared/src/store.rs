@@ -185,6 +185,13 @@ pub struct Connection {
     pub connected_at: DateTime<Utc>,
 }
 
+impl Connection {
+    /// Whether this connection may see chats of `team`: admins see all.
+    pub fn sees(&self, team: Stakeholder) -> bool {
+        self.role == Role::Admin || self.stakeholders.contains(&team)
+    }
+}
+
 /// One connection in a room.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Member {
