@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -83,6 +84,27 @@ impl DynamoStore {
 
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// Sends `writes` plus the counter delta (when not zero) as one
+    /// transaction: the counters move with the change or not at all. The
+    /// outer error is a request we could not build; the inner one is what
+    /// DynamoDB answered, for the caller to classify.
+    async fn transact(
+        &self,
+        mut writes: Vec<TransactWriteItem>,
+        delta: &Counts,
+    ) -> Result<Result<(), SdkError<TransactWriteItemsError, HttpResponse>>, StoreError> {
+        if let Some(counter) = counter_update(&self.tables.chats, delta)? {
+            writes.push(counter);
+        }
+        Ok(self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+            .map(|_| ()))
     }
 
     async fn put(&self, table: &str, item: Item) -> Result<(), StoreError> {
@@ -338,16 +360,7 @@ impl DynamoStore {
             Some((chat.status, chat.awaiting_reply)),
             (after.status, after.awaiting_reply),
         );
-        if let Some(counter) = counter_update(table, &delta)? {
-            writes.push(counter);
-        }
-
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
+        let result = self.transact(writes, &delta).await?;
         match result {
             Ok(_) => {}
             Err(e) if first_condition_failed(&e) => return Ok(Appended::Duplicate),
@@ -611,20 +624,12 @@ impl ChatStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_err)?;
-        let mut writes = vec![
+        let writes = vec![
             TransactWriteItem::builder().put(put_pointer).build(),
             TransactWriteItem::builder().put(put_chat).build(),
         ];
         let delta = Counts::delta(None, (chat.status, chat.awaiting_reply));
-        if let Some(counter) = counter_update(table, &delta)? {
-            writes.push(counter);
-        }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
+        let result = self.transact(writes, &delta).await?;
         match result {
             Ok(_) => Ok(chat.clone()),
             // Another consumer created the customer's chat first: use it.
@@ -687,7 +692,7 @@ impl ChatStore for DynamoStore {
         log.insert("to".into(), s(to.as_str()));
         log.insert("by".into(), s(by.as_str()));
         log.insert("at".into(), t(at));
-        let mut writes = vec![
+        let writes = vec![
             TransactWriteItem::builder().update(header).build(),
             TransactWriteItem::builder()
                 .put(
@@ -700,16 +705,7 @@ impl ChatStore for DynamoStore {
                 .build(),
         ];
         let delta = Counts::delta(Some((chat.status, chat.awaiting_reply)), (to, awaiting));
-        if let Some(counter) = counter_update(table, &delta)? {
-            writes.push(counter);
-        }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
+        match self.transact(writes, &delta).await? {
             Ok(_) => {}
             Err(e) if any_condition_failed(&e) => {
                 return Err(StoreError::Conflict(format!(
