@@ -133,6 +133,16 @@ impl Stack {
         Ok(())
     }
 
+    /// A new agent `id` serving `team`, logged in through the API and
+    /// connected to the dashboard socket.
+    pub async fn connect_agent(&self, id: &str, team: Stakeholder) -> anyhow::Result<Dashboard> {
+        let email = format!("{id}@test.local");
+        let password = format!("{id}-password");
+        self.add_executive(id, &email, &password, Role::Agent, &[team], false)
+            .await?;
+        self.connect(&self.login(&email, &password).await?).await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
         let res = self
             .http
@@ -202,6 +212,16 @@ pub fn text_webhook(from: &str, name: &str, id: &str, body: &str) -> String {
         }}]}]
     })
     .to_string()
+}
+
+/// One field of every chat in a reply's `data.chats`, in order.
+pub fn chats_field(reply: &Value, field: &str) -> Vec<Value> {
+    reply["data"]["chats"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c[field].clone())
+        .collect()
 }
 
 /// A connected dashboard client.

@@ -2,24 +2,13 @@ use std::time::Duration;
 
 use serde_json::json;
 use shared::channel::Stakeholder;
-use shared::executive::Role;
 use smart_chat_tests::*;
 
 #[tokio::test]
 async fn config_describes_the_caller_and_what_they_may_use() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    stack
-        .add_executive(
-            "vendor-agent",
-            "vendor@test.local",
-            "vendor-pass-1",
-            Role::Agent,
-            &[Stakeholder::Vendor],
-            false,
-        )
-        .await?;
     let mut dash = stack
-        .connect(&stack.login("vendor@test.local", "vendor-pass-1").await?)
+        .connect_agent("vendor-agent", Stakeholder::Vendor)
         .await?;
     let config = dash.request("config", json!({})).await?;
     assert_eq!(config["data"]["executive_id"], "vendor-agent");
@@ -153,16 +142,6 @@ async fn search_new_chat_and_mark_seen_work_as_a_dashboard_needs() -> anyhow::Re
 #[tokio::test]
 async fn context_history_lists_every_chat_of_a_customer_the_caller_may_see() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    stack
-        .add_executive(
-            "partner-agent",
-            "partner@test.local",
-            "partner-pass-1",
-            Role::Agent,
-            &[Stakeholder::Partner],
-            false,
-        )
-        .await?;
     // One person, two teams: a driver who also books rides.
     stack
         .post_webhook(
@@ -182,12 +161,7 @@ async fn context_history_lists_every_chat_of_a_customer_the_caller_may_see() -> 
     let history = admin
         .request("fetch_context_history", json!({"customer": "919800000095"}))
         .await?;
-    let teams: Vec<_> = history["data"]["chats"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| c["customer_type"].clone())
-        .collect();
+    let teams = chats_field(&history, "customer_type");
     assert_eq!(
         teams,
         vec![json!("Customer"), json!("Partner")],
@@ -196,17 +170,12 @@ async fn context_history_lists_every_chat_of_a_customer_the_caller_may_see() -> 
     assert_eq!(history["data"]["has_more"], false);
 
     let mut partner = stack
-        .connect(&stack.login("partner@test.local", "partner-pass-1").await?)
+        .connect_agent("partner-agent", Stakeholder::Partner)
         .await?;
     let mine = partner
         .request("fetch_context_history", json!({"customer": "919800000095"}))
         .await?;
-    let teams: Vec<_> = mine["data"]["chats"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| c["customer_type"].clone())
-        .collect();
+    let teams = chats_field(&mine, "customer_type");
     assert_eq!(
         teams,
         vec![json!("Partner")],

@@ -150,18 +150,9 @@ async fn a_duplicate_delivery_is_stored_once() -> anyhow::Result<()> {
 #[tokio::test]
 async fn dashboards_only_hear_about_the_stakeholders_they_serve() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    stack
-        .add_executive(
-            "vendor-agent",
-            "vendor@test.local",
-            "vendor-pass-123",
-            shared::executive::Role::Agent,
-            &[Stakeholder::Vendor],
-            false,
-        )
+    let mut vendor_dash = stack
+        .connect_agent("vendor-agent", Stakeholder::Vendor)
         .await?;
-    let vendor = stack.login("vendor@test.local", "vendor-pass-123").await?;
-    let mut vendor_dash = stack.connect(&vendor).await?;
     let mut admin_dash = stack.connect(&stack.admin_token().await?).await?;
 
     stack
@@ -196,12 +187,7 @@ async fn dashboards_only_hear_about_the_stakeholders_they_serve() -> anyhow::Res
         .await?;
     assert_eq!(forbidden["data"]["code"], "forbidden", "{forbidden}");
     let own = vendor_dash.request("fetch_all_chats", json!({})).await?;
-    let customers: Vec<_> = own["data"]["chats"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| c["customer"].clone())
-        .collect();
+    let customers = chats_field(&own, "customer");
     assert_eq!(customers, vec![json!("919800000003")]);
 
     vendor_dash.close().await;

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
+use shared::channel::Stakeholder;
 use shared::chat::Counts;
-use shared::executive::Role;
 use shared::store::ChatStore;
 use smart_chat_tests::*;
 
@@ -30,32 +30,12 @@ fn counts(active: i64, resolved: i64, pending: i64) -> Value {
 async fn status_changes_move_counters_and_reach_the_right_audience() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let admin = stack.admin_token().await?;
-    stack
-        .add_executive(
-            "partner-agent",
-            "partner@test.local",
-            "partner-pass-1",
-            Role::Agent,
-            &[shared::channel::Stakeholder::Partner],
-            false,
-        )
-        .await?;
-    stack
-        .add_executive(
-            "vendor-agent",
-            "vendor@test.local",
-            "vendor-pass-1",
-            Role::Agent,
-            &[shared::channel::Stakeholder::Vendor],
-            false,
-        )
-        .await?;
     let mut a = stack.connect(&admin).await?;
     let mut b = stack
-        .connect(&stack.login("partner@test.local", "partner-pass-1").await?)
+        .connect_agent("partner-agent", Stakeholder::Partner)
         .await?;
     let mut v = stack
-        .connect(&stack.login("vendor@test.local", "vendor-pass-1").await?)
+        .connect_agent("vendor-agent", Stakeholder::Vendor)
         .await?;
 
     stack
