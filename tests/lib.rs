@@ -161,6 +161,31 @@ impl Stack {
             .context("login answer has no token")
     }
 
+    /// An HTTP call with an optional bearer token and JSON body: the status
+    /// and the JSON answer (a string when it is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        let text = res.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
     pub async fn admin_token(&self) -> anyhow::Result<String> {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
@@ -299,6 +324,41 @@ impl Dashboard {
         }
     }
 
+    /// Sends `text` as one message split over `parts` WebSocket frames (as
+    /// API Gateway reassembles messages larger than a 32 KB frame).
+    pub async fn send_fragmented(&mut self, text: &str, parts: usize) -> anyhow::Result<()> {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        let bytes = text.as_bytes();
+        let size = bytes.len().div_ceil(parts.max(1));
+        let chunks: Vec<&[u8]> = bytes.chunks(size.max(1)).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let opcode = if i == 0 { Data::Text } else { Data::Continue };
+            let last = i + 1 == chunks.len();
+            self.ws
+                .send(Message::Frame(Frame::message(
+                    chunk.to_vec(),
+                    OpCode::Data(opcode),
+                    last,
+                )))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// True when the server closes the socket within `wait`.
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.ws.next()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     /// True when no frame named `event` arrives within `wait`.
     pub async fn quiet(&mut self, event: &str, wait: Duration) -> bool {
         self.expect(event, wait).await.is_err()
@@ -343,7 +403,7 @@ pub async fn stored_message(
     let Some(r) = store.message_ref(wa_message_id).await? else {
         return Ok(None);
     };
-    let (messages, _) = store.messages(&r.chat_id, 0, 50).await?;
+    let (messages, _) = store.messages(&r.chat_id, None, 0, 50).await?;
     Ok(messages.into_iter().find(|m| m.message_id == r.message_id))
 }
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelId, Stakeholder};
+use crate::executive::ExecutiveId;
 use crate::whatsapp::{Content, SenderId};
 
 /// A chat id: a UUIDv7 (time ordered) in its hyphenated form.
@@ -85,6 +86,18 @@ pub struct Chat {
     pub awaiting_reply: bool,
     pub status_updated_by: Option<String>,
     pub status_updated_at: Option<DateTime<Utc>>,
+    /// Tags applied to the chat, sorted (their display names).
+    pub tags: Vec<String>,
+    /// The executive who owns the chat, if any.
+    pub assigned_to: Option<ExecutiveId>,
+}
+
+/// Where a chat stands in a chat list: latest activity first, ties broken
+/// by id. Lists are read and paged by this position (keyset paging).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ListPosition {
+    pub at: DateTime<Utc>,
+    pub chat_id: ChatId,
 }
 
 /// The dashboard's counters (SPEC §8): kept in the same transaction as
@@ -148,7 +161,20 @@ impl Chat {
             awaiting_reply: false,
             status_updated_by: None,
             status_updated_at: None,
+            tags: Vec::new(),
+            assigned_to: None,
         }
+    }
+
+    pub fn position(&self) -> ListPosition {
+        ListPosition {
+            at: self.last_message_time,
+            chat_id: self.chat_id.clone(),
+        }
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t.eq_ignore_ascii_case(tag))
     }
 
     /// Unseen customer messages for someone whose read marker is `seen`.

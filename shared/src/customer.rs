@@ -15,13 +15,13 @@ use crate::channel::Stakeholder;
 pub struct FieldErrors(pub BTreeMap<String, String>);
 
 impl FieldErrors {
-    fn add(&mut self, field: &str, problem: impl Into<String>) {
+    pub(crate) fn add(&mut self, field: &str, problem: impl Into<String>) {
         self.0
             .entry(field.to_owned())
             .or_insert_with(|| problem.into());
     }
 
-    fn into_result<T>(self, value: impl FnOnce() -> T) -> Result<T, FieldErrors> {
+    pub(crate) fn into_result<T>(self, value: impl FnOnce() -> T) -> Result<T, FieldErrors> {
         if self.0.is_empty() {
             Ok(value())
         } else {
@@ -62,8 +62,29 @@ fn mobile(obj: &Map<String, Value>, field: &str, errors: &mut FieldErrors) -> St
     };
     if !(10..=15).contains(&raw.len()) || !raw.bytes().all(|b| b.is_ascii_digit()) {
         errors.add(field, "must be 10 to 15 digits");
+        return raw;
     }
-    raw
+    canonical_mobile(&raw)
+}
+
+/// A customer's number as WhatsApp names them (`wa_id`): OneWay.Cab's
+/// systems send Indian mobiles as 10 digits, WhatsApp adds the country
+/// code 91. Profiles, rides and context changes are keyed by this form so
+/// they join with chats.
+pub fn canonical_mobile(digits: &str) -> String {
+    if digits.len() == 10 {
+        format!("91{digits}")
+    } else {
+        digits.to_owned()
+    }
+}
+
+/// The profile fields the dashboard's special filters read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CustomerProfile {
+    pub documents_status: Option<String>,
+    pub dco_status: Option<String>,
+    pub in_journey_status: Option<bool>,
 }
 
 fn short_text(

@@ -9,14 +9,16 @@ use crate::channel::ChannelTable;
 use crate::channel::Stakeholder;
 use crate::chat::ChatStatus;
 use crate::chat::{Chat, ChatId};
-use crate::fanout::{push_room_update, push_stats, push_to_room};
+use crate::chat_list::{ListPage, ListStart, encode_cursor, list_page};
+use crate::fanout::{push_room_update, push_stats, push_to_room, push_to_rooms};
 use crate::protocol::{
     self, ChatListQuery, ChatTarget, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
 };
 use crate::store::{
-    ChatStore, Connection, ConnectionId, ConnectionStore, ExecutiveStore, PushError, Pusher, Room,
-    StoreError,
+    ChatStore, Connection, ConnectionId, ConnectionStore, CustomerStore, ExecutiveStore, PushError,
+    Pusher, Room, StoreError, TagStore,
 };
+use crate::tags::{AWAITING_CUSTOMER_RESPONSE, MAX_TAGS_PER_CHAT, TagCatalog, TagName, team_tags};
 use crate::views::{ChatView, MessageView};
 use crate::whatsapp::SenderId;
 
@@ -88,23 +90,56 @@ pub async fn disconnect<S: ConnectionStore>(
     Ok(())
 }
 
+/// What the dashboard answers from configuration: the channel table and
+/// the tags each team starts with. Loaded once per cold start.
+#[derive(Clone, Debug)]
+pub struct Catalogs {
+    pub channels: ChannelTable,
+    pub tags: TagCatalog,
+}
+
+impl Catalogs {
+    /// `CHANNELS_FILE` / `TAGS_FILE` when set, else the embedded files.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            channels: ChannelTable::from_env()?,
+            tags: TagCatalog::from_env()?,
+        })
+    }
+}
+
 /// Answers one client frame on `connection_id`: the reply (or `error`
 /// frame) is pushed back to the same connection.
 pub async fn handle_frame<S, P>(
     store: &S,
     pusher: &P,
-    channels: &ChannelTable,
+    catalogs: &Catalogs,
     connection_id: &ConnectionId,
     text: &str,
 ) -> Result<(), PushError>
 where
-    S: ChatStore + ConnectionStore,
+    S: ChatStore + ConnectionStore + CustomerStore + TagStore,
     P: Pusher,
 {
     let request_id = protocol::request_id_of(text);
     let rid = request_id.as_deref();
+    if text.len() > protocol::MAX_FRAME_BYTES {
+        tracing::info!(connection_id = %connection_id, bytes = text.len(), "frame too large");
+        let e = ProtocolError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "frame is {} bytes; the limit is {} bytes (32 KB)",
+                text.len(),
+                protocol::MAX_FRAME_BYTES
+            ),
+        );
+        return pusher
+            .push(connection_id, &protocol::error_frame(&e, rid))
+            .await
+            .map(|_| ());
+    }
     let mut then = Vec::new();
-    let reply = match answer(store, channels, connection_id, text, &mut then).await {
+    let reply = match answer(store, catalogs, connection_id, text, &mut then).await {
         Ok((event, data)) => {
             let f = frame(event, data, rid);
             if f.len() > protocol::MAX_FRAME_BYTES {
@@ -143,6 +178,13 @@ enum Followup {
     StatusChanged {
         chat: Chat,
         from: ChatStatus,
+        by: crate::executive::ExecutiveId,
+    },
+    /// A tag was applied or removed: the chat's watchers and its team.
+    Tagged {
+        chat: Chat,
+        tag: TagName,
+        applied: bool,
         by: crate::executive::ExecutiveId,
     },
 }
@@ -184,6 +226,23 @@ impl Followup {
                 push_room_update(store, pusher, &chat).await;
                 push_stats(store, pusher).await;
             }
+            Followup::Tagged {
+                chat,
+                tag,
+                applied,
+                by,
+            } => {
+                let f = frame(
+                    "tag_updated",
+                    tag_update(&chat, &tag, applied, Some(&by)),
+                    None,
+                );
+                let rooms = [
+                    Room::Chat(chat.chat_id.clone()),
+                    Room::Dashboard(chat.customer_type),
+                ];
+                push_to_rooms(store, pusher, &rooms, &f).await;
+            }
         }
     }
 }
@@ -193,16 +252,34 @@ fn internal(e: StoreError) -> ProtocolError {
     ProtocolError::new(ErrorCode::Internal, "storage is unavailable; try again")
 }
 
+/// The body of `tag_updated` (also the reply to `apply_tag` / `remove_tag`).
+pub fn tag_update(
+    chat: &Chat,
+    tag: &TagName,
+    applied: bool,
+    by: Option<&crate::executive::ExecutiveId>,
+) -> serde_json::Value {
+    json!({
+        "chat_id": chat.chat_id,
+        "customer_type": chat.customer_type,
+        "tag": tag.as_str(),
+        "action": if applied { "applied" } else { "removed" },
+        "tags": chat.tags,
+        "by": by,
+    })
+}
+
 async fn answer<S>(
     store: &S,
-    channels: &ChannelTable,
+    catalogs: &Catalogs,
     connection_id: &ConnectionId,
     text: &str,
     then: &mut Vec<Followup>,
 ) -> Result<(&'static str, serde_json::Value), ProtocolError>
 where
-    S: ChatStore + ConnectionStore,
+    S: ChatStore + ConnectionStore + CustomerStore + TagStore,
 {
+    let channels = &catalogs.channels;
     let incoming = protocol::parse_frame(text)?;
     let connection = store
         .connection(connection_id)
@@ -229,7 +306,12 @@ where
         ClientEvent::UpdateChatStatus { target, status } => {
             update_chat_status(store, &connection, &target, status, then).await?
         }
-        ClientEvent::Config => config(&connection, channels),
+        ClientEvent::Config => config(store, catalogs, &connection).await?,
+        ClientEvent::Tag {
+            chat_id,
+            tag,
+            applied,
+        } => tag_chat(store, catalogs, &connection, &chat_id, tag, applied, then).await?,
         ClientEvent::SendMessage { chat_id, text } => {
             send_message(store, &connection, &chat_id, text, then).await?
         }
@@ -272,12 +354,12 @@ async fn visible_chat<S: ChatStore>(
     }
 }
 
-async fn fetch_all_chats<S: ChatStore>(
+async fn fetch_all_chats<S: ChatStore + CustomerStore>(
     store: &S,
     connection: &Connection,
     q: &ChatListQuery,
 ) -> Result<serde_json::Value, ProtocolError> {
-    let stakeholders: Vec<Stakeholder> = match q.customer_type {
+    let teams: Vec<Stakeholder> = match q.spec.customer_type {
         Some(s) if connection.sees(s) => vec![s],
         Some(s) => {
             return Err(ProtocolError::new(
@@ -287,33 +369,58 @@ async fn fetch_all_chats<S: ChatStore>(
         }
         None => connection.stakeholders.clone(),
     };
-    let page_size = q.page_size as usize;
-    let skip = (q.page as usize - 1) * page_size;
-    // One more than the page end tells whether another page exists.
-    let need = skip + page_size + 1;
-    let mut chats = Vec::new();
-    for s in stakeholders {
-        chats.extend(
-            store
-                .list_chats(q.status, s, need)
-                .await
-                .map_err(internal)?,
-        );
-    }
-    chats.sort_by(|a, b| {
-        b.last_message_time
-            .cmp(&a.last_message_time)
-            .then_with(|| b.chat_id.cmp(&a.chat_id))
+    let mut page = list_page(store, &teams, q, &connection.executive_id)
+        .await
+        .map_err(internal)?;
+    let views = views_for(store, connection, &page.chats).await?;
+    let page_number = match q.start {
+        ListStart::Page(p) => Some(p),
+        ListStart::After(_) => None,
+    };
+    let body = |views: &[serde_json::Value], page: &ListPage| {
+        json!({
+            "chats": views,
+            "page": page_number,
+            "page_size": q.spec.page_size,
+            "has_more": page.has_more,
+            "next_cursor": page.next.as_ref().filter(|_| page.has_more).map(|p| encode_cursor(&q.spec, p)),
+        })
+    };
+    // A page that would not fit in one frame comes back shorter, with a
+    // cursor continuing right after its last chat: never cut silently.
+    let fitting = fit_in_frame(views.len(), |n| {
+        let mut cut = page.clone();
+        if n < page.chats.len() {
+            cut.has_more = true;
+            cut.next = page
+                .chats
+                .get(n.wrapping_sub(1))
+                .map(Chat::position)
+                .or(cut.next);
+        }
+        body(&views[..n], &cut)
     });
-    let has_more = chats.len() > skip + page_size;
-    let page: Vec<Chat> = chats.into_iter().skip(skip).take(page_size).collect();
-    let views = views_for(store, connection, &page).await?;
-    Ok(json!({
-        "chats": views,
-        "page": q.page,
-        "page_size": q.page_size,
-        "has_more": has_more,
-    }))
+    if fitting < page.chats.len() {
+        page.has_more = true;
+        if let Some(last) = fitting.checked_sub(1).and_then(|i| page.chats.get(i)) {
+            page.next = Some(last.position());
+        }
+    }
+    Ok(body(&views[..fitting], &page))
+}
+
+/// Room left in a frame for the envelope around `data` (event name,
+/// request id).
+const ENVELOPE_BYTES: usize = 64 + protocol::MAX_REQUEST_ID;
+
+/// The most of `len` items whose reply (built by `make`) fits in a frame.
+fn fit_in_frame(len: usize, make: impl Fn(usize) -> serde_json::Value) -> usize {
+    let fits = |n: usize| make(n).to_string().len() + ENVELOPE_BYTES <= protocol::MAX_FRAME_BYTES;
+    let mut n = len;
+    while n > 0 && !fits(n) {
+        n -= 1;
+    }
+    n
 }
 
 async fn fetch_chats_by_user<S: ChatStore>(
@@ -325,7 +432,7 @@ async fn fetch_chats_by_user<S: ChatStore>(
     let page_size = q.page_size as usize;
     let skip = (q.page as usize - 1) * page_size;
     let (messages, has_more) = store
-        .messages(&chat.chat_id, skip, page_size)
+        .messages(&chat.chat_id, q.before.as_deref(), skip, page_size)
         .await
         .map_err(internal)?;
     // Opening a chat marks everything in it seen by the caller.
@@ -334,13 +441,21 @@ async fn fetch_chats_by_user<S: ChatStore>(
         .await
         .map_err(internal)?;
     let views: Vec<MessageView> = messages.iter().map(MessageView::new).collect();
-    Ok(json!({
-        "chat": ChatView::new(&chat, 0),
-        "messages": views,
-        "page": q.page,
-        "page_size": q.page_size,
-        "has_more": has_more,
-    }))
+    let body = |n: usize| {
+        let more = has_more || n < views.len();
+        json!({
+            "chat": ChatView::new(&chat, 0),
+            "messages": &views[..n],
+            "page": q.page,
+            "page_size": q.page_size,
+            "has_more": more,
+            // Older messages continue before this one.
+            "next_before": views[..n].last().filter(|_| more).map(|m| m.message_id),
+        })
+    };
+    // Long messages can make a page larger than a frame: fewer come back,
+    // and `next_before` continues exactly after the last one.
+    Ok(body(fit_in_frame(views.len(), body)))
 }
 
 /// How often a write that lost a race to another writer of the same chat
@@ -427,20 +542,125 @@ async fn update_chat_status<S: ChatStore>(
 }
 
 /// `config`: who the caller is and what this server offers them.
-fn config(connection: &Connection, channels: &ChannelTable) -> serde_json::Value {
-    let channels: Vec<_> = channels
+async fn config<S: TagStore>(
+    store: &S,
+    catalogs: &Catalogs,
+    connection: &Connection,
+) -> Result<serde_json::Value, ProtocolError> {
+    let channels: Vec<_> = catalogs
+        .channels
         .iter()
         .filter(|c| connection.sees(c.stakeholder))
         .map(|c| json!({"id": c.id, "stakeholder": c.stakeholder, "wa_number": c.wa_number}))
         .collect();
-    json!({
+    let mut tags = serde_json::Map::new();
+    for team in Stakeholder::SERVED
+        .into_iter()
+        .filter(|t| connection.sees(*t))
+    {
+        let names: Vec<String> = team_tags(store, &catalogs.tags, team)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|t| t.as_str().to_owned())
+            .collect();
+        tags.insert(team.as_str().to_owned(), json!(names));
+    }
+    Ok(json!({
         "executive_id": connection.executive_id,
         "role": connection.role,
         "stakeholders": connection.stakeholders,
         "events": protocol::SUPPORTED_EVENTS,
         "page_size": {"default": protocol::DEFAULT_PAGE_SIZE, "max": protocol::MAX_PAGE_SIZE},
         "channels": channels,
-    })
+        "tags": tags,
+        "system_tags": [AWAITING_CUSTOMER_RESPONSE],
+    }))
+}
+
+/// `apply_tag` / `remove_tag`: only the team's predefined tags, never the
+/// system tag; `tag_updated` to the chat's watchers and its team.
+async fn tag_chat<S: ChatStore + TagStore>(
+    store: &S,
+    catalogs: &Catalogs,
+    connection: &Connection,
+    chat_id: &ChatId,
+    tag: TagName,
+    applied: bool,
+    then: &mut Vec<Followup>,
+) -> Result<serde_json::Value, ProtocolError> {
+    let chat = visible_chat(store, connection, chat_id).await?;
+    if tag.is_system() {
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!("{AWAITING_CUSTOMER_RESPONSE} is set and cleared automatically"),
+        ));
+    }
+    let unchanged = |chat: &Chat, tag: &TagName| {
+        let mut reply = tag_update(chat, tag, applied, Some(&connection.executive_id));
+        reply["changed"] = json!(false);
+        Ok(reply)
+    };
+    // The stored spelling of the tag: the team's for applying, the chat's
+    // for removing.
+    let tag = if applied {
+        let known = team_tags(store, &catalogs.tags, chat.customer_type)
+            .await
+            .map_err(internal)?;
+        let Some(found) = known.into_iter().find(|t| t.key() == tag.key()) else {
+            return Err(ProtocolError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "{} chats have no tag `{tag}`; config lists the tags",
+                    chat.customer_type
+                ),
+            ));
+        };
+        if chat.has_tag(found.as_str()) {
+            return unchanged(&chat, &found);
+        }
+        if chat.tags.len() >= MAX_TAGS_PER_CHAT {
+            return Err(ProtocolError::invalid(format!(
+                "a chat carries at most {MAX_TAGS_PER_CHAT} tags; remove one first"
+            )));
+        }
+        found
+    } else {
+        match chat
+            .tags
+            .iter()
+            .find(|t| t.eq_ignore_ascii_case(tag.as_str()))
+            .and_then(|t| TagName::parse(t).ok())
+        {
+            Some(stored) => stored,
+            None => return unchanged(&chat, &tag),
+        }
+    };
+    let after = match store.set_tag(&chat.chat_id, &tag, applied).await {
+        Ok(Some(after)) => after,
+        Ok(None) => {
+            return Err(ProtocolError::new(
+                ErrorCode::NotFound,
+                format!("no chat {chat_id}"),
+            ));
+        }
+        Err(StoreError::Conflict(_)) => {
+            return Err(ProtocolError::invalid(format!(
+                "a chat carries at most {MAX_TAGS_PER_CHAT} tags; remove one first"
+            )));
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    tracing::info!(chat_id = %chat_id, tag = %tag, applied, executive_id = %connection.executive_id, "chat tags changed");
+    let mut reply = tag_update(&after, &tag, applied, Some(&connection.executive_id));
+    reply["changed"] = json!(true);
+    then.push(Followup::Tagged {
+        chat: after,
+        tag,
+        applied,
+        by: connection.executive_id.clone(),
+    });
+    Ok(reply)
 }
 
 /// The caller's read markers for `chats`, as views with unseen counts.

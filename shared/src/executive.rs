@@ -6,6 +6,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Stakeholder;
+use crate::customer::FieldErrors;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -116,9 +117,239 @@ pub fn verify_password(password: &str, stored_hash: &str) -> bool {
     }
 }
 
+/// Shortest and longest password an admin may set.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 10..=128;
+
+/// `POST /api/executives`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewExecutive {
+    pub name: String,
+    pub email: Email,
+    pub password: String,
+    pub role: Role,
+    pub stakeholders: Vec<Stakeholder>,
+}
+
+/// `PATCH /api/executives/{id}`: only the fields sent change.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExecutivePatch {
+    pub name: Option<String>,
+    pub email: Option<Email>,
+    pub password: Option<String>,
+    pub role: Option<Role>,
+    pub stakeholders: Option<Vec<Stakeholder>>,
+    pub disabled: Option<bool>,
+}
+
+const EXECUTIVE_FIELDS: [&str; 6] = [
+    "name",
+    "email",
+    "password",
+    "role",
+    "stakeholders",
+    "disabled",
+];
+
+/// Reads the executive fields present in `body`, collecting every problem.
+fn executive_fields(body: &serde_json::Value) -> Result<ExecutivePatch, FieldErrors> {
+    use serde_json::Value;
+    let mut errors = FieldErrors::default();
+    let Some(obj) = body.as_object() else {
+        errors.add("body", "must be a JSON object");
+        return Err(errors);
+    };
+    for k in obj.keys() {
+        if !EXECUTIVE_FIELDS.contains(&k.as_str()) {
+            errors.add(k, "is not an executive field");
+        }
+    }
+    let mut patch = ExecutivePatch::default();
+    match obj.get("name") {
+        None => {}
+        Some(Value::String(n)) if !n.trim().is_empty() && n.trim().chars().count() <= 80 => {
+            patch.name = Some(n.trim().to_owned());
+        }
+        Some(_) => errors.add("name", "must be 1 to 80 characters"),
+    }
+    match obj.get("email") {
+        None => {}
+        Some(Value::String(e)) => match Email::parse(e) {
+            Ok(e) => patch.email = Some(e),
+            Err(m) => errors.add("email", m),
+        },
+        Some(_) => errors.add("email", "must be a string"),
+    }
+    match obj.get("password") {
+        None => {}
+        Some(Value::String(p)) if PASSWORD_CHARS.contains(&p.chars().count()) => {
+            patch.password = Some(p.clone());
+        }
+        Some(_) => errors.add(
+            "password",
+            format!(
+                "must be {} to {} characters",
+                PASSWORD_CHARS.start(),
+                PASSWORD_CHARS.end()
+            ),
+        ),
+    }
+    match obj.get("role").and_then(Value::as_str) {
+        None if obj.get("role").is_none() => {}
+        Some("agent") => patch.role = Some(Role::Agent),
+        Some("admin") => patch.role = Some(Role::Admin),
+        _ => errors.add("role", "must be agent or admin"),
+    }
+    match obj.get("stakeholders") {
+        None => {}
+        Some(Value::Array(items)) => {
+            let mut teams = Vec::new();
+            for item in items {
+                match item.as_str().map(Stakeholder::parse) {
+                    Some(Ok(t)) if Stakeholder::SERVED.contains(&t) => {
+                        if !teams.contains(&t) {
+                            teams.push(t);
+                        }
+                    }
+                    _ => errors.add(
+                        "stakeholders",
+                        "must list Partner, Customer, Vendor or SRDP",
+                    ),
+                }
+            }
+            patch.stakeholders = Some(teams);
+        }
+        Some(_) => errors.add("stakeholders", "must be a list"),
+    }
+    match obj.get("disabled") {
+        None => {}
+        Some(Value::Bool(b)) => patch.disabled = Some(*b),
+        Some(_) => errors.add("disabled", "must be true or false"),
+    }
+    errors.into_result(|| patch)
+}
+
+impl NewExecutive {
+    pub fn parse(body: &serde_json::Value) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        for field in ["name", "email", "password"] {
+            if body.get(field).is_none() {
+                errors.add(field, "is required");
+            }
+        }
+        let patch = match executive_fields(body) {
+            Ok(p) => p,
+            Err(mut found) => {
+                for (k, v) in errors.0 {
+                    found.0.entry(k).or_insert(v);
+                }
+                return Err(found);
+            }
+        };
+        let role = patch.role.unwrap_or(Role::Agent);
+        let stakeholders = patch.stakeholders.unwrap_or_default();
+        if role == Role::Agent && stakeholders.is_empty() {
+            errors.add("stakeholders", "an agent serves at least one stakeholder");
+        }
+        if patch.disabled.is_some() {
+            errors.add("disabled", "new executives start enabled");
+        }
+        errors.into_result(|| Self {
+            name: patch.name.unwrap_or_default(),
+            email: patch.email.unwrap_or_else(|| Email(String::new())),
+            password: patch.password.unwrap_or_default(),
+            role,
+            stakeholders,
+        })
+    }
+
+    pub fn into_executive(self) -> Result<Executive, HashError> {
+        Ok(Executive {
+            executive_id: ExecutiveId::new(),
+            name: self.name,
+            email: self.email,
+            password_hash: hash_password(&self.password)?,
+            role: self.role,
+            stakeholders: self.stakeholders,
+            disabled: false,
+        })
+    }
+}
+
+impl ExecutivePatch {
+    pub fn parse(body: &serde_json::Value) -> Result<Self, FieldErrors> {
+        let patch = executive_fields(body)?;
+        if patch == Self::default() {
+            let mut errors = FieldErrors::default();
+            errors.add("body", "nothing to update");
+            return Err(errors);
+        }
+        Ok(patch)
+    }
+
+    /// The executive with the patch applied (a new password is hashed).
+    pub fn apply(self, mut e: Executive) -> Result<Result<Executive, FieldErrors>, HashError> {
+        if let Some(n) = self.name {
+            e.name = n;
+        }
+        if let Some(m) = self.email {
+            e.email = m;
+        }
+        if let Some(p) = self.password {
+            e.password_hash = hash_password(&p)?;
+        }
+        if let Some(r) = self.role {
+            e.role = r;
+        }
+        if let Some(s) = self.stakeholders {
+            e.stakeholders = s;
+        }
+        if let Some(d) = self.disabled {
+            e.disabled = d;
+        }
+        let mut errors = FieldErrors::default();
+        if e.role == Role::Agent && e.stakeholders.is_empty() {
+            errors.add("stakeholders", "an agent serves at least one stakeholder");
+        }
+        Ok(errors.into_result(|| e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_executives_are_validated_field_by_field() {
+        let ok = NewExecutive::parse(&serde_json::json!({
+            "name": "Asha", "email": "Asha@OneWay.Cab", "password": "long enough pw",
+            "stakeholders": ["Partner", "partner", "SRDP"]
+        }))
+        .unwrap();
+        assert_eq!(ok.email.as_str(), "asha@oneway.cab");
+        assert_eq!(ok.role, Role::Agent);
+        assert_eq!(
+            ok.stakeholders,
+            vec![Stakeholder::Partner, Stakeholder::Srdp]
+        );
+        let e = NewExecutive::parse(&serde_json::json!({
+            "email": "x", "password": "short", "role": "boss", "stakeholders": ["Discount"], "colour": 1
+        }))
+        .unwrap_err();
+        let fields: Vec<&str> = e.0.keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "colour",
+                "email",
+                "name",
+                "password",
+                "role",
+                "stakeholders"
+            ]
+        );
+        assert!(ExecutivePatch::parse(&serde_json::json!({})).is_err());
+        assert!(ExecutivePatch::parse(&serde_json::json!({"disabled": true})).is_ok());
+    }
 
     #[test]
     fn passwords_verify_only_against_their_own_hash() {

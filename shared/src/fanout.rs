@@ -67,6 +67,24 @@ where
     }
 }
 
+/// Pushes one frame to everyone in any of `rooms`, once per connection.
+pub async fn push_to_rooms<C, P>(connections: &C, pusher: &P, rooms: &[Room], frame: &str) -> usize
+where
+    C: ConnectionStore,
+    P: Pusher,
+{
+    let mut members: Vec<Member> = Vec::new();
+    for room in rooms {
+        match connections.members(room).await {
+            Ok(found) => members.extend(found),
+            Err(e) => tracing::warn!(room = %room.key(), error = ?e, "could not list room members"),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    members.retain(|m| seen.insert(m.connection_id.clone()));
+    push_to_members(connections, pusher, members, |_| frame.to_owned()).await
+}
+
 /// `dashboard_stats` to every dashboard, with the counters as stored.
 pub async fn push_stats<S, P>(store: &S, pusher: &P)
 where

@@ -9,6 +9,11 @@ use serde_json::Value;
 
 use crate::channel::Stakeholder;
 use crate::chat::{ChatId, ChatStatus};
+pub use crate::chat_list::ChatListQuery;
+use crate::chat_list::{
+    AssigneeFilter, ChatFilters, ListSpec, ListStart, ProfileFilter, decode_cursor,
+};
+use crate::tags::TagName;
 
 /// API Gateway's limit for one WebSocket frame; replies are sized to fit.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
@@ -29,6 +34,8 @@ pub enum ErrorCode {
     NotFound,
     /// The caller may not do this.
     Forbidden,
+    /// The frame is larger than the server accepts.
+    TooLarge,
     /// Something on our side failed; retrying later may work.
     Internal,
 }
@@ -53,7 +60,7 @@ impl ProtocolError {
 }
 
 /// The events this server answers today.
-pub const SUPPORTED_EVENTS: [&str; 12] = [
+pub const SUPPORTED_EVENTS: [&str; 14] = [
     "config",
     "send_message",
     "fetch_context_history",
@@ -66,6 +73,8 @@ pub const SUPPORTED_EVENTS: [&str; 12] = [
     "join_chat_customer",
     "leave_chat",
     "update_chat_status",
+    "apply_tag",
+    "remove_tag",
 ];
 
 /// A parsed client frame.
@@ -107,6 +116,12 @@ pub enum ClientEvent {
         chat_id: ChatId,
         text: String,
     },
+    /// `apply_tag` (`applied`) or `remove_tag`.
+    Tag {
+        chat_id: ChatId,
+        tag: TagName,
+        applied: bool,
+    },
 }
 
 /// WhatsApp's limit for a text message body, in characters.
@@ -137,25 +152,20 @@ impl ClientEvent {
             ClientEvent::MarkSeen { .. } => "mark_seen",
             ClientEvent::FetchContextHistory { .. } => "fetch_context_history",
             ClientEvent::SendMessage { .. } => "send_message",
+            ClientEvent::Tag { applied: true, .. } => "apply_tag",
+            ClientEvent::Tag { applied: false, .. } => "remove_tag",
         }
     }
 }
 
-/// `fetch_all_chats`: one page of chats, newest activity first.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ChatListQuery {
-    pub status: ChatStatus,
-    pub customer_type: Option<Stakeholder>,
-    pub page: u32,
-    pub page_size: u32,
-}
-
-/// `fetch_chats_by_user`: one page of a chat's messages, newest first.
+/// `fetch_chats_by_user`: one page of a chat's messages, newest first,
+/// from the top (`page`) or older than the message `before`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MessagePageQuery {
     pub chat_id: ChatId,
     pub page: u32,
     pub page_size: u32,
+    pub before: Option<String>,
 }
 
 pub const DEFAULT_PAGE_SIZE: u32 = 10;
@@ -292,6 +302,16 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
                 })
                 .transpose()?,
         },
+        "apply_tag" | "remove_tag" => {
+            let raw = opt_str(&data, "tag")?
+                .ok_or_else(|| ProtocolError::invalid("`tag` is required"))?;
+            ClientEvent::Tag {
+                chat_id: chat_id(&data)?,
+                tag: TagName::parse(raw)
+                    .map_err(|e| ProtocolError::invalid(format!("`tag`: {e}")))?,
+                applied: name == "apply_tag",
+            }
+        }
         "update_chat_status" => {
             let status = match opt_str(&data, "status")? {
                 Some(s) => ChatStatus::parse(s).map_err(ProtocolError::invalid)?,
@@ -403,40 +423,107 @@ fn paging(data: &Value) -> Result<(u32, u32), ProtocolError> {
     Ok((page, page_size))
 }
 
-fn chat_list_query(data: &Value) -> Result<ChatListQuery, ProtocolError> {
-    // Filters a later release answers; refusing them beats silently
-    // returning an unfiltered list.
-    for key in ["search", "filter", "assigned_to", "tag", "cursor"] {
-        if opt_str(data, key).ok().flatten().is_some() {
-            return Err(ProtocolError::invalid(format!(
-                "filter `{key}` is not supported yet"
-            )));
-        }
+/// The list fields present in `data`, each absent one taken from `base`.
+fn list_spec_over(data: &Value, base: ListSpec) -> Result<ListSpec, ProtocolError> {
+    let field = |key: &str| opt_str(data, key);
+    fn invalid(key: &'static str) -> impl Fn(String) -> ProtocolError {
+        move |e| ProtocolError::invalid(format!("`{key}`: {e}"))
     }
-    let status = match opt_str(data, "status")? {
-        Some(s) => ChatStatus::parse(s).map_err(ProtocolError::invalid)?,
-        None => ChatStatus::Active,
+    Ok(ListSpec {
+        status: match field("status")? {
+            Some(s) => ChatStatus::parse(s).map_err(ProtocolError::invalid)?,
+            None => base.status,
+        },
+        customer_type: match field("customer_type")? {
+            Some(t) => {
+                Some(Stakeholder::parse(t).map_err(|e| ProtocolError::invalid(e.to_string()))?)
+            }
+            None => base.customer_type,
+        },
+        filters: ChatFilters {
+            search: match field("search")? {
+                Some(q) => Some(ChatFilters::parse_search(q).map_err(invalid("search"))?),
+                None => base.filters.search,
+            },
+            profile: match field("filter")? {
+                Some(f) => Some(ProfileFilter::parse(f).map_err(invalid("filter"))?),
+                None => base.filters.profile,
+            },
+            assigned_to: match field("assigned_to")? {
+                Some(a) => Some(AssigneeFilter::parse(a).map_err(invalid("assigned_to"))?),
+                None => base.filters.assigned_to,
+            },
+            tag: match field("tag")? {
+                Some(t) => Some(TagName::parse(t).map_err(invalid("tag"))?),
+                None => base.filters.tag,
+            },
+        },
+        page_size: match opt_count(data, "page_size")? {
+            Some(n) if n > MAX_PAGE_SIZE => {
+                return Err(ProtocolError::invalid(format!(
+                    "`page_size` must be at most {MAX_PAGE_SIZE}"
+                )));
+            }
+            Some(n) => n,
+            None => base.page_size,
+        },
+    })
+}
+
+fn chat_list_query(data: &Value) -> Result<ChatListQuery, ProtocolError> {
+    let Some(cursor) = opt_str(data, "cursor")? else {
+        let spec = list_spec_over(
+            data,
+            ListSpec {
+                status: ChatStatus::Active,
+                customer_type: None,
+                filters: ChatFilters::default(),
+                page_size: DEFAULT_PAGE_SIZE,
+            },
+        )?;
+        let (page, _) = paging(data)?;
+        return Ok(ChatListQuery {
+            spec,
+            start: ListStart::Page(page),
+        });
     };
-    let customer_type = opt_str(data, "customer_type")?
-        .map(Stakeholder::parse)
-        .transpose()
-        .map_err(|e| ProtocolError::invalid(e.to_string()))?;
-    let (page, page_size) = paging(data)?;
+    let (base, after) = decode_cursor(cursor).map_err(ProtocolError::invalid)?;
+    if opt_count(data, "page")?.is_some_and(|p| p != 1) {
+        return Err(ProtocolError::invalid("send `page` or `cursor`, not both"));
+    }
+    // Fields sent beside a cursor must be the ones it was issued for.
+    let spec = list_spec_over(data, base.clone())?;
+    if spec != base {
+        return Err(ProtocolError::invalid(
+            "`cursor` belongs to a list with other filters; drop it to start from the top",
+        ));
+    }
     Ok(ChatListQuery {
-        status,
-        customer_type,
-        page,
-        page_size,
+        spec,
+        start: ListStart::After(after),
     })
 }
 
 fn message_page_query(data: &Value) -> Result<MessagePageQuery, ProtocolError> {
     let chat_id = chat_id(data)?;
     let (page, page_size) = paging(data)?;
+    let before = opt_str(data, "before")?
+        .map(|m| {
+            if m.len() <= 300 {
+                Ok(m.to_owned())
+            } else {
+                Err(ProtocolError::invalid("`before` is too long"))
+            }
+        })
+        .transpose()?;
+    if before.is_some() && page != 1 {
+        return Err(ProtocolError::invalid("send `page` or `before`, not both"));
+    }
     Ok(MessagePageQuery {
         chat_id,
         page,
         page_size,
+        before,
     })
 }
 
@@ -492,10 +579,13 @@ mod tests {
         assert_eq!(
             i.event,
             ClientEvent::FetchAllChats(ChatListQuery {
-                status: ChatStatus::Active,
-                customer_type: Some(Stakeholder::Partner),
-                page: 1,
-                page_size: 10
+                spec: ListSpec {
+                    status: ChatStatus::Active,
+                    customer_type: Some(Stakeholder::Partner),
+                    filters: ChatFilters::default(),
+                    page_size: 10
+                },
+                start: ListStart::Page(1),
             })
         );
     }
@@ -524,7 +614,17 @@ mod tests {
             ErrorCode::InvalidData
         );
         assert_eq!(
-            code(r#"{"event":"fetch_all_chats","data":{"search":"98"}}"#),
+            code(r#"{"event":"fetch_all_chats","data":{"filter":"Asleep"}}"#),
+            ErrorCode::InvalidData
+        );
+        assert_eq!(
+            code(r#"{"event":"fetch_all_chats","data":{"cursor":"bm9wZQ"}}"#),
+            ErrorCode::InvalidData
+        );
+        assert_eq!(
+            code(
+                r#"{"event":"apply_tag","data":{"chat_id":"01a1fd83-bbb1-77aa-8fa7-6a6bac181c20"}}"#
+            ),
             ErrorCode::InvalidData
         );
         assert_eq!(

@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Stakeholder;
-use crate::chat::{Chat, ChatId, ChatStatus, Counts, Delivery, Message, MessageRef};
+use crate::chat::{Chat, ChatId, ChatStatus, Counts, Delivery, ListPosition, Message, MessageRef};
+use crate::customer::CustomerProfile;
 use crate::customer::{BookingEvent, ContextChange, ProfileUpdate};
 use crate::executive::{Email, Executive, ExecutiveId, Role};
+use crate::tags::TagName;
 use crate::whatsapp::SenderId;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -97,22 +99,37 @@ pub trait ChatStore: Send + Sync {
     /// queries): what a repair compares `counts` against.
     fn recount(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
 
-    /// Up to `limit` chats of one status and stakeholder, latest activity first.
+    /// Up to `limit` chats of one status and stakeholder, latest activity
+    /// first, positioned strictly before `before` when given; and whether
+    /// more may follow.
     fn list_chats(
         &self,
         status: ChatStatus,
         stakeholder: Stakeholder,
+        before: Option<&ListPosition>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Chat>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<(Vec<Chat>, bool), StoreError>> + Send;
 
-    /// Messages newest first: skips `skip`, returns up to `take` and
-    /// whether more exist.
+    /// Messages newest first, older than the message `before` when given:
+    /// skips `skip`, returns up to `take` and whether more exist.
     fn messages(
         &self,
         chat: &ChatId,
+        before: Option<&str>,
         skip: usize,
         take: usize,
     ) -> impl Future<Output = Result<(Vec<Message>, bool), StoreError>> + Send;
+
+    /// Adds (`applied`) or removes a tag on a chat; the chat as it is now,
+    /// `None` when there is no such chat. At most
+    /// [`crate::tags::MAX_TAGS_PER_CHAT`] tags: adding one more is a
+    /// `Conflict`.
+    fn set_tag(
+        &self,
+        chat: &ChatId,
+        tag: &TagName,
+        applied: bool,
+    ) -> impl Future<Output = Result<Option<Chat>, StoreError>> + Send;
 
     /// Every chat of a customer (all teams, all contexts), newest first.
     fn chats_of(
@@ -232,6 +249,12 @@ pub trait ConnectionStore: Send + Sync {
 
     /// Everyone in a room, by index.
     fn members(&self, room: &Room) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
+
+    /// The open connections of one executive, by index.
+    fn connections_of(
+        &self,
+        executive: &ExecutiveId,
+    ) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
 }
 
 pub trait ExecutiveStore: Send + Sync {
@@ -251,8 +274,95 @@ pub trait ExecutiveStore: Send + Sync {
         executive: &Executive,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Every executive, by e-mail address (an index, not a scan).
+    fn executives(&self) -> impl Future<Output = Result<Vec<Executive>, StoreError>> + Send;
+
     /// Cheap reachability check for readiness probes.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Failed logins counted for one key (an e-mail address or a source
+/// address) in a fixed window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    /// When the window (and the throttle) ends.
+    pub until: DateTime<Utc>,
+}
+
+/// Failed-login counters (login throttling).
+pub trait LoginGuardStore: Send + Sync {
+    /// The failures counted for `key`, if its window has not ended.
+    fn failures(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Failures>, StoreError>> + Send;
+
+    /// Counts one failure; a window that has ended starts again at `now`
+    /// and lasts `window`.
+    fn add_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> impl Future<Output = Result<Failures, StoreError>> + Send;
+
+    fn clear_failures(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The predefined tags of each stakeholder.
+pub trait TagStore: Send + Sync {
+    /// The team's tags, or `None` when they were never seeded.
+    fn team_tags(
+        &self,
+        team: Stakeholder,
+    ) -> impl Future<Output = Result<Option<Vec<TagName>>, StoreError>> + Send;
+
+    /// Seeds the team's tags unless that has happened already (by anyone).
+    fn seed_team_tags(
+        &self,
+        team: Stakeholder,
+        tags: &[TagName],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Adds a tag; `false` when the team has it already.
+    fn add_team_tag(
+        &self,
+        team: Stakeholder,
+        tag: &TagName,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes a tag; `false` when the team had no such tag.
+    fn remove_team_tag(
+        &self,
+        team: Stakeholder,
+        tag: &TagName,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The cache key of the automated reply to `message` (the seeds' format).
+pub fn reply_cache_key(message: &str) -> String {
+    format!("chat_response::{message}")
+}
+
+/// Cached automated replies (`chat_response::{message}`), dropped by ops
+/// through the `ADMIN_TOKEN` routes.
+pub trait ResponseCache: Send + Sync {
+    fn cached(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    fn put_cached(
+        &self,
+        key: &str,
+        body: &str,
+        ttl: std::time::Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes one entry; whether it existed.
+    fn delete_cached(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes every entry; how many there were.
+    fn clear_cached(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }
 
 /// What other systems tell us about customers.
@@ -268,6 +378,12 @@ pub trait CustomerStore: Send + Sync {
         &self,
         booking: &BookingEvent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The profiles of these customers (those that have one).
+    fn profiles(
+        &self,
+        customers: &[SenderId],
+    ) -> impl Future<Output = Result<HashMap<SenderId, CustomerProfile>, StoreError>> + Send;
 
     /// Keeps a context change for the lifecycle that acts on it.
     fn record_context_change(
@@ -296,6 +412,12 @@ pub trait Pusher: Send + Sync {
         connection: &ConnectionId,
         frame: &str,
     ) -> impl Future<Output = Result<Pushed, PushError>> + Send;
+
+    /// Closes a connection (a disabled executive's); gone already is fine.
+    fn close(
+        &self,
+        connection: &ConnectionId,
+    ) -> impl Future<Output = Result<(), PushError>> + Send;
 }
 
 /// Something that happened, for other systems to subscribe to.

@@ -40,6 +40,9 @@ pub struct ChatView<'a> {
     pub awaiting_reply: bool,
     pub status_updated_by: Option<&'a str>,
     pub status_updated_at: Option<DateTime<Utc>>,
+    pub tags: &'a [String],
+    /// The executive who owns the chat (null while unassigned).
+    pub assigned_to: Option<&'a str>,
 }
 
 impl<'a> ChatView<'a> {
@@ -62,6 +65,8 @@ impl<'a> ChatView<'a> {
             awaiting_reply: chat.awaiting_reply,
             status_updated_by: chat.status_updated_by.as_deref(),
             status_updated_at: chat.status_updated_at,
+            tags: &chat.tags,
+            assigned_to: chat.assigned_to.as_ref().map(|a| a.as_str()),
         }
     }
 }

@@ -34,7 +34,7 @@ pub enum WebhookError {
 
 /// Who wrote: a phone number (`wa_id`) or, for WhatsApp username users, a
 /// user id. Letters, digits and `.`, `_`, `-`, `+`, at most 64.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SenderId(String);
 

@@ -36,8 +36,9 @@ async fn bad_webhooks_get_clear_4xx_answers_and_nothing_is_stored() -> anyhow::R
     let store = stack.store();
     wait_stored(&store, &["wamid.HBgMOTE5ODEyMzQ1Njc4FQIAEhggQ0E5RkE2QjQ1"]).await?;
     let chats = store
-        .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
-        .await?;
+        .list_chats(ChatStatus::Active, Stakeholder::Partner, None, 10)
+        .await?
+        .0;
     assert_eq!(chats.len(), 1);
     assert_eq!(chats[0].message_count, 1);
     stack.stop().await;

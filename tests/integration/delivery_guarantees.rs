@@ -125,8 +125,9 @@ async fn a_burst_of_500_webhooks_from_500_senders_is_stored_exactly_once() -> an
     loop {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let chats = store
-            .list_chats(ChatStatus::Active, Stakeholder::Partner, 1000)
-            .await?;
+            .list_chats(ChatStatus::Active, Stakeholder::Partner, None, 1000)
+            .await?
+            .0;
         let done = chats.iter().filter(|c| c.message_count >= 1).count();
         if done >= 500 || tokio::time::Instant::now() > deadline {
             break;
@@ -136,8 +137,9 @@ async fn a_burst_of_500_webhooks_from_500_senders_is_stored_exactly_once() -> an
     // Let any redelivery still in flight land, then count.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let chats = store
-        .list_chats(ChatStatus::Active, Stakeholder::Partner, 1000)
-        .await?;
+        .list_chats(ChatStatus::Active, Stakeholder::Partner, None, 1000)
+        .await?
+        .0;
     assert_eq!(chats.len(), 500, "one chat per sender");
     let wrong: Vec<_> = chats
         .iter()

@@ -56,8 +56,9 @@ async fn a_poison_message_fails_alone_and_holds_back_only_its_own_customer() -> 
     );
     let store = stack.store();
     let chats = store
-        .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
-        .await?;
+        .list_chats(ChatStatus::Active, Stakeholder::Partner, None, 10)
+        .await?
+        .0;
     let customers: Vec<_> = chats.iter().map(|c| c.customer.as_str()).collect();
     assert_eq!(
         customers,

@@ -122,7 +122,7 @@ async fn every_whatsapp_shape_is_stored_with_its_kind_preview_and_metadata() -> 
     // One chat for the sender, messages in body order.
     let chat_id = stored[0].chat_id.clone();
     assert!(stored.iter().all(|m| m.chat_id == chat_id));
-    let (newest_first, _) = store.messages(&chat_id, 0, 50).await?;
+    let (newest_first, _) = store.messages(&chat_id, None, 0, 50).await?;
     let order: Vec<_> = newest_first
         .iter()
         .rev()
@@ -172,8 +172,9 @@ async fn senders_in_one_body_get_their_own_chats_and_names_by_id() -> anyhow::Re
         "contacts are listed in another order than messages: names must follow wa_id/user_id"
     );
     let chats = store
-        .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
-        .await?;
+        .list_chats(ChatStatus::Active, Stakeholder::Partner, None, 10)
+        .await?
+        .0;
     assert_eq!(chats.len(), 4);
     stack.stop().await;
     Ok(())

@@ -63,7 +63,7 @@ async fn internal_webhooks_need_the_internal_token() -> anyhow::Result<()> {
         );
     }
     assert!(
-        item(&stack, "CUSTOMER#9812345678", "PROFILE")
+        item(&stack, "CUSTOMER#919812345678", "PROFILE")
             .await?
             .is_empty()
     );
@@ -92,7 +92,7 @@ async fn profiles_bookings_and_context_changes_are_validated_and_kept() -> anyho
     )
     .await?;
     assert_eq!(code, 200);
-    let profile = item(&stack, "CUSTOMER#9812345678", "PROFILE").await?;
+    let profile = item(&stack, "CUSTOMER#919812345678", "PROFILE").await?;
     assert_eq!(s(&profile[0], "documents_status"), Some("Pending"));
     assert_eq!(s(&profile[0], "dco_status"), Some("Active"));
     assert_eq!(
@@ -117,7 +117,7 @@ async fn profiles_bookings_and_context_changes_are_validated_and_kept() -> anyho
             .0,
         200
     );
-    let rides = item(&stack, "CUSTOMER#9638120888", "RIDE#").await?;
+    let rides = item(&stack, "CUSTOMER#919638120888", "RIDE#").await?;
     assert_eq!(rides.len(), 1, "one item per booking");
     assert_eq!(s(&rides[0], "ride_status"), Some("cancelled"));
     assert_eq!(
@@ -133,7 +133,7 @@ async fn profiles_bookings_and_context_changes_are_validated_and_kept() -> anyho
             .0,
         200
     );
-    let changes = item(&stack, "CUSTOMER#9638120888", "CONTEXT#").await?;
+    let changes = item(&stack, "CUSTOMER#919638120888", "CONTEXT#").await?;
     assert_eq!(changes.len(), 1);
     assert_eq!(s(&changes[0], "customer_type"), Some("Partner"));
     assert_eq!(
@@ -183,7 +183,9 @@ async fn profiles_bookings_and_context_changes_are_validated_and_kept() -> anyho
         .await?;
     assert_eq!(res.status().as_u16(), 400);
     assert_eq!(
-        item(&stack, "CUSTOMER#9638120888", "CONTEXT#").await?.len(),
+        item(&stack, "CUSTOMER#919638120888", "CONTEXT#")
+            .await?
+            .len(),
         1
     );
     stack.stop().await;

@@ -120,15 +120,16 @@ async fn a_duplicate_delivery_is_stored_once() -> anyhow::Result<()> {
     let store = stack.store();
     let chat = eventually(Duration::from_secs(10), || async {
         let chats = store
-            .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
-            .await?;
+            .list_chats(ChatStatus::Active, Stakeholder::Partner, None, 10)
+            .await?
+            .0;
         Ok(chats
             .into_iter()
             .find(|c| c.last_message.as_deref() == Some("after")))
     })
     .await?;
     assert_eq!(chat.message_count, 2, "hello once, after once");
-    let (messages, _) = store.messages(&chat.chat_id, 0, 10).await?;
+    let (messages, _) = store.messages(&chat.chat_id, None, 0, 10).await?;
     let ids: Vec<_> = messages
         .iter()
         .filter_map(|m| m.wa_message_id.clone())

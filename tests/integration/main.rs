@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod chat_lists;
 mod dashboard_events;
 mod delivery_guarantees;
 mod domain_events;

@@ -210,8 +210,9 @@ async fn malformed_payloads_are_refused_with_a_reason_and_nothing_is_stored() ->
     let store = stack.store();
     wait_stored(&store, &["wamid.marker"]).await?;
     let chats = store
-        .list_chats(ChatStatus::Active, Stakeholder::Partner, 10)
-        .await?;
+        .list_chats(ChatStatus::Active, Stakeholder::Partner, None, 10)
+        .await?
+        .0;
     assert_eq!(chats.len(), 1);
     assert_eq!(chats[0].message_count, 1);
     assert!(stored_message(&store, "w-ok").await?.is_none());

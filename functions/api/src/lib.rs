@@ -1,81 +1,142 @@
-//! The dashboard's HTTP routes: login and health.
+//! The dashboard's HTTP routes: login, health, statistics, media, and the
+//! admin routes for executives, tags and the response cache.
+
+mod admin;
+mod cache;
+mod login;
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use serde::Deserialize;
 use serde_json::json;
 
-use shared::auth::{JwtKeys, bearer};
+use shared::auth::{Caller, JwtKeys, bearer};
 use shared::channel::ChannelTable;
-use shared::executive::{Email, hash_password, verify_password};
-use shared::http::{ApiError, json_response, parse_json_body};
+use shared::executive::{Role, hash_password};
+use shared::http::{ApiError, json_response};
 use shared::provider::{MediaError, MediaSource};
-use shared::store::{ChatStore, ExecutiveStore, InboundQueue};
+use shared::secret::Secret;
+use shared::store::{
+    ChatStore, ConnectionStore, ExecutiveStore, InboundQueue, LoginGuardStore, Pusher,
+    ResponseCache, StoreError, TagStore,
+};
+use shared::tags::TagCatalog;
 
-pub struct State<S, Q, M> {
+/// Everything the routes read and write.
+pub trait Store:
+    ChatStore + ConnectionStore + ExecutiveStore + TagStore + LoginGuardStore + ResponseCache
+{
+}
+
+impl<T> Store for T where
+    T: ChatStore + ConnectionStore + ExecutiveStore + TagStore + LoginGuardStore + ResponseCache
+{
+}
+
+pub struct State<S, Q, M, P> {
     pub store: S,
     pub queue: Q,
     pub keys: JwtKeys,
     pub media: M,
+    /// Closes a disabled executive's WebSocket connections.
+    pub pusher: P,
     pub channels: ChannelTable,
+    pub tags: TagCatalog,
+    /// `ADMIN_TOKEN` for the cache routes; unset disables them.
+    pub admin_token: Option<Secret>,
     /// A real hash to verify against when the e-mail is unknown, so both
     /// failures take the same time.
     decoy_hash: String,
 }
 
-impl<S, Q, M> State<S, Q, M> {
+/// What `State::new` needs besides the adapters.
+pub struct Settings {
+    pub keys: JwtKeys,
+    pub channels: ChannelTable,
+    pub tags: TagCatalog,
+    pub admin_token: Option<Secret>,
+}
+
+impl<S, Q, M, P> State<S, Q, M, P> {
     pub fn new(
         store: S,
         queue: Q,
-        keys: JwtKeys,
         media: M,
-        channels: ChannelTable,
+        pusher: P,
+        settings: Settings,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             store,
             queue,
-            keys,
             media,
-            channels,
+            pusher,
+            keys: settings.keys,
+            channels: settings.channels,
+            tags: settings.tags,
+            admin_token: settings.admin_token,
             decoy_hash: hash_password("decoy password for unknown accounts")?,
         })
     }
 }
 
-impl State<shared::aws::DynamoStore, shared::aws::SqsInboundQueue, shared::provider::PinbotClient> {
+impl
+    State<
+        shared::aws::DynamoStore,
+        shared::aws::SqsInboundQueue,
+        shared::provider::PinbotClient,
+        shared::aws::ApiGwPusher,
+    >
+{
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::sdk_config().await;
         let channels = ChannelTable::from_env()?;
         Self::new(
             shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
             shared::aws::inbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            JwtKeys::from_env().map_err(anyhow::Error::msg)?,
             shared::provider::PinbotClient::from_env(&channels)?,
-            channels,
+            shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            Settings {
+                keys: JwtKeys::from_env().map_err(anyhow::Error::msg)?,
+                tags: TagCatalog::from_env()?,
+                admin_token: Secret::optional_from_env("ADMIN_TOKEN"),
+                channels,
+            },
         )
     }
 }
 
-pub async fn handle<S, Q, M>(state: &State<S, Q, M>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<S, Q, M, P>(
+    state: &State<S, Q, M, P>,
+    req: Request,
+) -> Result<Response<Body>, Error>
 where
-    S: ExecutiveStore + ChatStore,
+    S: Store,
     Q: InboundQueue,
     M: MediaSource,
+    P: Pusher,
 {
     if req.method() == Method::GET && req.uri().path().starts_with("/api/media/") {
-        return Ok(media(state, &req)
+        return Ok(state
+            .media(&req)
             .await
             .unwrap_or_else(|e| e.into_response().map(Body::from)));
     }
-    let res = match (req.method(), req.uri().path()) {
-        (&Method::POST, "/api/auth/login") => login(state, req.body().as_ref()).await,
-        (&Method::GET, "/api/health") => Ok(json_response(
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let method = req.method().clone();
+    let res = match (&method, segments.as_slice()) {
+        (&Method::POST, ["api", "auth", "login"]) => state.login(&req).await,
+        (&Method::GET, ["api", "health"]) => Ok(json_response(
             StatusCode::OK,
             &json!({"status": 1, "message": "Smart Chat API Running"}),
         )),
-        (&Method::GET, "/api/health/ready") => Ok(ready(state).await),
-        (&Method::GET, "/api/dashboard/stats") => stats(state, &req).await,
-        (_, path) => Err(ApiError::not_found(format!(
+        (&Method::GET, ["api", "health", "ready"]) => Ok(state.ready().await),
+        (&Method::GET, ["api", "dashboard", "stats"]) => state.stats(&req).await,
+        (_, ["api", "executives", ..]) | (_, ["api", "tags", ..]) => {
+            state.admin(&req, &segments[1..]).await
+        }
+        (&Method::POST, ["api", "chats", "clear_cache"]) => state.clear_cache(&req).await,
+        (&Method::POST, ["api", "chats", "delete_cache"]) => state.delete_cache(&req).await,
+        (_, _) => Err(ApiError::not_found(format!(
             "no route {} {}",
             req.method(),
             path.chars().take(100).collect::<String>()
@@ -84,166 +145,151 @@ where
     Ok(res.unwrap_or_else(ApiError::into_response).map(Body::from))
 }
 
-#[derive(Deserialize)]
-struct Login {
-    email: String,
-    password: String,
+/// A store failure on a request path: logged, and a 503 for the caller.
+pub(crate) fn unavailable(what: &'static str) -> impl Fn(StoreError) -> ApiError {
+    move |e| {
+        tracing::error!(error = ?e, "{what} failed");
+        ApiError::unavailable(format!("{what} is unavailable; retry"))
+    }
 }
 
-async fn login<S: ExecutiveStore, Q, M>(
-    state: &State<S, Q, M>,
-    body: &[u8],
-) -> Result<http::Response<String>, ApiError> {
-    let input: Login = parse_json_body(body)?;
-    let wrong = || ApiError::unauthorized("wrong email or password");
-    let email = Email::parse(&input.email).map_err(|_| wrong())?;
-    let found = state.store.executive_by_email(&email).await.map_err(|e| {
-        tracing::error!(error = ?e, "executive lookup failed");
-        ApiError::unavailable("login is unavailable; try again")
-    })?;
-    let Some(executive) = found else {
-        verify_password(&input.password, &state.decoy_hash);
-        return Err(wrong());
-    };
-    if !verify_password(&input.password, &executive.password_hash) || executive.disabled {
-        tracing::info!(executive_id = %executive.executive_id, "login refused");
-        return Err(wrong());
+impl<S, Q, M, P> State<S, Q, M, P>
+where
+    S: Store,
+    Q: InboundQueue,
+    M: MediaSource,
+    P: Pusher,
+{
+    async fn ready(&self) -> http::Response<String> {
+        let (db, queue) = tokio::join!(self.store.ping(), self.queue.ping());
+        let show = |ok: bool| if ok { "ok" } else { "unavailable" };
+        let all_ok = db.is_ok() && queue.is_ok();
+        if let Err(e) = &db {
+            tracing::warn!(error = ?e, "readiness: dynamodb");
+        }
+        if let Err(e) = &queue {
+            tracing::warn!(error = ?e, "readiness: sqs");
+        }
+        json_response(
+            if all_ok {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            },
+            &json!({"status": i32::from(all_ok), "checks": {"dynamodb": show(db.is_ok()), "sqs": show(queue.is_ok())}}),
+        )
     }
-    let token = state.keys.issue(&executive).map_err(|e| {
-        tracing::error!(error = %e, "token signing failed");
-        ApiError::unavailable("login is unavailable; try again")
-    })?;
-    tracing::info!(executive_id = %executive.executive_id, "login");
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"status": 1, "token": token, "executive": executive}),
-    ))
-}
 
-async fn ready<S: ExecutiveStore, Q: InboundQueue, M>(
-    state: &State<S, Q, M>,
-) -> http::Response<String> {
-    let (db, queue) = tokio::join!(state.store.ping(), state.queue.ping());
-    let show = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let all_ok = db.is_ok() && queue.is_ok();
-    if let Err(e) = &db {
-        tracing::warn!(error = ?e, "readiness: dynamodb");
-    }
-    if let Err(e) = &queue {
-        tracing::warn!(error = ?e, "readiness: sqs");
-    }
-    json_response(
-        if all_ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        &json!({"status": i32::from(all_ok), "checks": {"dynamodb": show(db.is_ok()), "sqs": show(queue.is_ok())}}),
-    )
-}
-
-/// The caller behind `Authorization: Bearer <JWT>`, refusing disabled
-/// executives.
-async fn authorize<S: ExecutiveStore, Q, M>(
-    state: &State<S, Q, M>,
-    req: &Request,
-) -> Result<(), ApiError> {
-    let header = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let token = bearer(header)
-        .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer <token> is required"))?;
-    let caller = state
-        .keys
-        .verify(token)
-        .map_err(|e| ApiError::unauthorized(format!("{e}")))?;
-    match state.store.executive(&caller.executive_id).await {
-        Ok(Some(e)) if e.disabled => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "executive is disabled",
-        )),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::error!(error = ?e, "executive lookup failed");
-            Err(ApiError::unavailable("authorization is unavailable; retry"))
+    /// The caller behind `Authorization: Bearer <JWT>`, refusing disabled
+    /// executives; the role is the stored one when we know the executive.
+    pub(crate) async fn authorize(&self, req: &Request) -> Result<Caller, ApiError> {
+        let header = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = bearer(header)
+            .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer <token> is required"))?;
+        let mut caller = self
+            .keys
+            .verify(token)
+            .map_err(|e| ApiError::unauthorized(format!("{e}")))?;
+        match self.store.executive(&caller.executive_id).await {
+            Ok(Some(e)) if e.disabled => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "executive is disabled",
+            )),
+            Ok(Some(e)) => {
+                caller.role = e.role;
+                Ok(caller)
+            }
+            Ok(None) => Ok(caller),
+            Err(e) => Err(unavailable("authorization")(e)),
         }
     }
-}
 
-/// `GET /api/media/{media_id}?channel=<path id>`: the provider's file, with
-/// the channel's key. Retryable failures are 503; the message that named
-/// the media is stored regardless.
-async fn media<S: ExecutiveStore, Q, M: MediaSource>(
-    state: &State<S, Q, M>,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
-    authorize(state, req).await?;
-    let path = req.path_parameters();
-    let media_id = path
-        .first("media_id")
-        .map(str::to_owned)
-        .or_else(|| {
-            req.uri()
-                .path()
-                .strip_prefix("/api/media/")
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    let valid = !media_id.is_empty()
-        && media_id.len() <= 128
-        && media_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !valid {
-        return Err(ApiError::bad_request(
-            "media_id must be 1-128 letters, digits, - _ .",
-        ));
+    /// [`Self::authorize`], for admins only.
+    pub(crate) async fn authorize_admin(&self, req: &Request) -> Result<Caller, ApiError> {
+        let caller = self.authorize(req).await?;
+        if caller.role != Role::Admin {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this route is for admins",
+            ));
+        }
+        Ok(caller)
     }
-    let query = req.query_string_parameters();
-    let channel_id = query.first("channel").ok_or_else(|| {
-        ApiError::bad_request("the `channel` query parameter (the chat's channel) is required")
-    })?;
-    let channel = state.channels.get(channel_id).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "unknown channel `{}`",
-            channel_id.chars().take(32).collect::<String>()
+
+    /// `GET /api/media/{media_id}?channel=<path id>`: the provider's file,
+    /// with the channel's key. Retryable failures are 503; the message that
+    /// named the media is stored regardless.
+    async fn media(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+        self.authorize(req).await?;
+        let path = req.path_parameters();
+        let media_id = path
+            .first("media_id")
+            .map(str::to_owned)
+            .or_else(|| {
+                req.uri()
+                    .path()
+                    .strip_prefix("/api/media/")
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        let valid = !media_id.is_empty()
+            && media_id.len() <= 128
+            && media_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid {
+            return Err(ApiError::bad_request(
+                "media_id must be 1-128 letters, digits, - _ .",
+            ));
+        }
+        let query = req.query_string_parameters();
+        let channel_id = query.first("channel").ok_or_else(|| {
+            ApiError::bad_request("the `channel` query parameter (the chat's channel) is required")
+        })?;
+        let channel = self.channels.get(channel_id).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "unknown channel `{}`",
+                channel_id.chars().take(32).collect::<String>()
+            ))
+        })?;
+        let media = self.media.download(channel, &media_id).await.map_err(|e| {
+            tracing::warn!(media_id = %media_id, channel = %channel.id, error = %e, "media download failed");
+            match e {
+                MediaError::NotFound => ApiError::not_found("no such media at the provider"),
+                MediaError::TooLarge => ApiError::new(StatusCode::BAD_GATEWAY, "too_large", e.to_string()),
+                MediaError::Refused(_) | MediaError::NoKey(_) => ApiError::new(StatusCode::BAD_GATEWAY, "provider_refused", e.to_string()),
+                MediaError::Unavailable(_) => ApiError::unavailable("the provider is unavailable; retry"),
+            }
+        })?;
+        let mut res = Response::new(Body::Binary(media.bytes));
+        if let Ok(v) = http::HeaderValue::from_str(&media.content_type) {
+            res.headers_mut().insert(http::header::CONTENT_TYPE, v);
+        }
+        res.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("private, max-age=3600"),
+        );
+        Ok(res)
+    }
+
+    /// `GET /api/dashboard/stats` (JWT): the counters as stored, read
+    /// strongly consistently (they change in the same transaction as every
+    /// status).
+    async fn stats(&self, req: &Request) -> Result<http::Response<String>, ApiError> {
+        self.authorize(req).await?;
+        let counts = self
+            .store
+            .counts()
+            .await
+            .map_err(unavailable("statistics"))?;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"status": 1, "data": counts}),
         ))
-    })?;
-    let media = state.media.download(channel, &media_id).await.map_err(|e| {
-        tracing::warn!(media_id = %media_id, channel = %channel.id, error = %e, "media download failed");
-        match e {
-            MediaError::NotFound => ApiError::not_found("no such media at the provider"),
-            MediaError::TooLarge => ApiError::new(StatusCode::BAD_GATEWAY, "too_large", e.to_string()),
-            MediaError::Refused(_) | MediaError::NoKey(_) => ApiError::new(StatusCode::BAD_GATEWAY, "provider_refused", e.to_string()),
-            MediaError::Unavailable(_) => ApiError::unavailable("the provider is unavailable; retry"),
-        }
-    })?;
-    let mut res = Response::new(Body::Binary(media.bytes));
-    if let Ok(v) = http::HeaderValue::from_str(&media.content_type) {
-        res.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
-    res.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("private, max-age=3600"),
-    );
-    Ok(res)
-}
-
-/// `GET /api/dashboard/stats` (JWT): the counters as stored, read strongly
-/// consistently (they change in the same transaction as every status).
-async fn stats<S: ExecutiveStore + ChatStore, Q, M>(
-    state: &State<S, Q, M>,
-    req: &Request,
-) -> Result<http::Response<String>, ApiError> {
-    authorize(state, req).await?;
-    let counts = state.store.counts().await.map_err(|e| {
-        tracing::error!(error = ?e, "counters unavailable");
-        ApiError::unavailable("statistics are unavailable; retry")
-    })?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"status": 1, "data": counts}),
-    ))
 }

@@ -6,12 +6,12 @@ use lambda_runtime::{Error, LambdaEvent};
 
 use shared::aws::websocket::{body_text, connection_id, response};
 use shared::protocol::{ErrorCode, ProtocolError, error_frame};
-use shared::store::{ChatStore, ConnectionStore, Pusher};
+use shared::store::{ChatStore, ConnectionStore, CustomerStore, Pusher, TagStore};
 
 pub struct State<S, P> {
     pub store: S,
     pub pusher: P,
-    pub channels: shared::channel::ChannelTable,
+    pub catalogs: shared::dashboard::Catalogs,
 }
 
 impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
@@ -20,7 +20,7 @@ impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
         Ok(Self {
             store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
             pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            channels: shared::channel::ChannelTable::from_env()?,
+            catalogs: shared::dashboard::Catalogs::from_env()?,
         })
     }
 }
@@ -30,7 +30,7 @@ pub async fn handle<S, P>(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error>
 where
-    S: ChatStore + ConnectionStore,
+    S: ChatStore + ConnectionStore + CustomerStore + TagStore,
     P: Pusher,
 {
     let req = event.payload;
@@ -42,7 +42,7 @@ where
             shared::dashboard::handle_frame(
                 &state.store,
                 &state.pusher,
-                &state.channels,
+                &state.catalogs,
                 &id,
                 &text,
             )

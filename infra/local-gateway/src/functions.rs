@@ -13,7 +13,7 @@ use crate::template::Template;
 
 pub struct Functions {
     pub webhook: webhook::State<SqsInboundQueue, SqsForwardQueue>,
-    pub api: api::State<DynamoStore, SqsInboundQueue, shared::provider::PinbotClient>,
+    pub api: api::State<DynamoStore, SqsInboundQueue, shared::provider::PinbotClient, ApiGwPusher>,
     pub internal: internal::State<DynamoStore>,
     pub forward: forward::State,
     pub inbound: inbound::State<DynamoStore, ApiGwPusher, EventBridgePublisher>,

@@ -74,6 +74,8 @@ pub struct Config {
     pub verify_token: Option<Secret>,
     /// `X-Internal-Token` for the internal webhooks.
     pub internal_token: Option<Secret>,
+    /// `ADMIN_TOKEN` for the cache routes.
+    pub admin_token: Option<Secret>,
     pub dev_admin: Option<DevAdmin>,
     /// Overrides the template's queue visibility timeout (faster retries).
     pub visibility_timeout: Option<u32>,
@@ -109,6 +111,7 @@ impl Config {
             webhook_auth: WebhookAuth::Open,
             verify_token: None,
             internal_token: None,
+            admin_token: None,
             dev_admin: None,
             visibility_timeout: None,
             max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
@@ -287,6 +290,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let pusher = ApiGwPusher::new(&sdk, &format!("http://{ws_addr}"));
     let jwt = JwtKeys::new(&cfg.jwt_secret, Duration::hours(12)).map_err(anyhow::Error::msg)?;
     let channels = ChannelTable::from_env()?;
+    let catalogs = shared::dashboard::Catalogs {
+        channels: channels.clone(),
+        tags: shared::tags::TagCatalog::from_env()?,
+    };
 
     if let Some(admin) = &cfg.dev_admin {
         seed_dev_admin(&store, admin).await?;
@@ -307,9 +314,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         api: api::State::new(
             store.clone(),
             queue,
-            jwt.clone(),
             PinbotClient::new(pinbot_base_url, cfg.provider_keys.clone())?,
-            channels.clone(),
+            pusher.clone(),
+            api::Settings {
+                keys: jwt.clone(),
+                channels: channels.clone(),
+                tags: catalogs.tags.clone(),
+                admin_token: cfg.admin_token.clone(),
+            },
         )?,
         forward: forward::State::new(communication_master_url, forward::DEFAULT_MAX_RECEIVES)?,
         internal: internal::State {
@@ -336,7 +348,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         ws_events: ws_events::State {
             store,
             pusher,
-            channels: channels.clone(),
+            catalogs,
         },
     };
     let gateway = Arc::new(Gateway {

@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
     let admin_password = var("DEV_ADMIN_PASSWORD", "smartchat-dev");
     let verify_token = var("WEBHOOK_VERIFY_TOKEN", "smartchat-local-verify");
     let internal_token = var("INTERNAL_WEBHOOK_TOKEN", "smartchat-local-internal");
+    let admin_token = var("ADMIN_TOKEN", "smartchat-local-admin");
     let recorder_addr = match std::env::var("PINBOT_BASE_URL")
         .ok()
         .filter(|v| !v.is_empty())
@@ -87,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         webhook_auth,
         verify_token: Some(Secret::new(verify_token.clone())),
         internal_token: Some(Secret::new(internal_token.clone())),
+        admin_token: Some(Secret::new(admin_token.clone())),
         dev_admin: Some(DevAdmin {
             email: Email::parse(&admin_email).map_err(anyhow::Error::msg)?,
             password: Secret::new(admin_password.clone()),
@@ -130,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
          \n  Webhook auth    {auth_note}\
          \n  Verify token    {verify_token}\
          \n  Internal token  {internal_token}   (X-Internal-Token for /api/webhook/user/update, booking, context_change)\
+         \n  Admin token     {admin_token}   (X-Admin-Token for /api/chats/clear_cache, delete_cache)\
          \n\n  Dev admin       {admin_email} / {admin_password}\
          \n  JWT key         {jwt_note}\
          \n\n  Log in:   curl -s -X POST http://{http}/api/auth/login -H 'content-type: application/json' \\\

@@ -17,17 +17,20 @@ use chrono::{Duration, Utc};
 use super::item::{Item, ItemExt, key, n, put_opt, s, t, time_key, unavailable};
 use crate::channel::{ChannelId, Stakeholder};
 use crate::chat::{
-    Chat, ChatId, ChatStatus, Counts, Delivery, DeliveryStatus, Direction, Message, MessageRef,
-    SenderType,
+    Chat, ChatId, ChatStatus, Counts, Delivery, DeliveryStatus, Direction, ListPosition, Message,
+    MessageRef, SenderType,
 };
 use crate::config::Tables;
-use crate::customer::{BookingEvent, ContextChange, ProfileUpdate};
+use crate::customer::{BookingEvent, ContextChange, CustomerProfile, ProfileUpdate};
 use crate::executive::{Email, Executive, ExecutiveId, Role};
 use crate::store::{
     Appended, ChatStore, Connection, ConnectionId, ConnectionStore, CustomerStore, ExecutiveStore,
     Member, Room, StoreError,
 };
+use crate::tags::{MAX_TAGS_PER_CHAT, TagName};
 use crate::whatsapp::SenderId;
+
+mod ops;
 
 /// GSI overloaded per table (see docs/data-model.md).
 pub const GSI1: &str = "gsi1";
@@ -37,11 +40,21 @@ pub const GSI2: &str = "gsi2";
 const DEDUPE_TTL_DAYS: i64 = 8;
 /// API Gateway closes connections after 2 h; a stale record expires soon after.
 const CONNECTION_TTL_MINUTES: i64 = 130;
+/// The index partition listing every executive.
+const EXECUTIVES_LIST: &str = "EXECUTIVES";
 /// BatchGetItem / BatchWriteItem limits.
 const BATCH_GET_MAX: usize = 100;
 const BATCH_WRITE_MAX: usize = 25;
 /// Unprocessed keys are retried this many times before giving up.
 const BATCH_RETRIES: usize = 5;
+
+/// A sort-key condition of a query.
+enum SkCond<'a> {
+    Prefix(&'a str, String),
+    Below(&'a str, String),
+    /// Inclusive at both ends.
+    Between(&'a str, String, String),
+}
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -59,6 +72,10 @@ fn current_pk(stakeholder: Stakeholder, customer: &SenderId) -> String {
 
 fn list_pk(status: ChatStatus, stakeholder: Stakeholder) -> String {
     format!("LIST#{}#{stakeholder}", status.as_str())
+}
+
+fn position_key(p: &ListPosition) -> String {
+    format!("{}#{}", time_key(p.at), p.chat_id)
 }
 
 fn list_sk(chat: &Chat) -> String {
@@ -139,7 +156,7 @@ impl DynamoStore {
         index: Option<&str>,
         pk_name: &str,
         pk: String,
-        sk_prefix: Option<(&str, String)>,
+        sk: Option<SkCond<'_>>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
@@ -157,9 +174,22 @@ impl DynamoStore {
                     i32::try_from(limit.saturating_sub(items.len()).clamp(1, 1000)).unwrap_or(1000),
                 )
                 .set_exclusive_start_key(start.take());
-            if let Some((sk_name, prefix)) = &sk_prefix {
-                cond.push_str(&format!(" AND begins_with({sk_name}, :prefix)"));
-                q = q.expression_attribute_values(":prefix", s(prefix.clone()));
+            match &sk {
+                Some(SkCond::Prefix(name, prefix)) => {
+                    cond.push_str(&format!(" AND begins_with({name}, :prefix)"));
+                    q = q.expression_attribute_values(":prefix", s(prefix.clone()));
+                }
+                Some(SkCond::Below(name, bound)) => {
+                    cond.push_str(&format!(" AND {name} < :below"));
+                    q = q.expression_attribute_values(":below", s(bound.clone()));
+                }
+                Some(SkCond::Between(name, low, high)) => {
+                    cond.push_str(&format!(" AND {name} BETWEEN :low AND :high"));
+                    q = q
+                        .expression_attribute_values(":low", s(low.clone()))
+                        .expression_attribute_values(":high", s(high.clone()));
+                }
+                None => {}
             }
             let out = q
                 .key_condition_expression(cond)
@@ -208,6 +238,69 @@ impl DynamoStore {
                 _ => return Ok(total),
             }
         }
+    }
+
+    /// Every item found for `keys` (at most 100 per request, unprocessed
+    /// keys retried with backoff), strongly consistent.
+    async fn batch_get(&self, table: &str, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..=BATCH_RETRIES {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == BATCH_RETRIES {
+                    return Err(StoreError::Unavailable(
+                        format!("{} reads stayed unprocessed", pending.len()).into(),
+                    ));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                found.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(table))
+                        .unwrap_or_default(),
+                );
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes every item whose key is in `keys`.
+    async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
+        let deletes = keys
+            .into_iter()
+            .map(|k| {
+                Ok(WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(k))
+                            .build()
+                            .map_err(build_err)?,
+                    )
+                    .build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(table, deletes).await
     }
 
     async fn batch_write(
@@ -420,6 +513,14 @@ fn chat_item(chat: &Chat) -> Item {
     if let Some(at) = chat.status_updated_at {
         item.insert("status_updated_at".into(), t(at));
     }
+    if !chat.tags.is_empty() {
+        item.insert("tags".into(), AttributeValue::Ss(chat.tags.clone()));
+    }
+    put_opt(
+        &mut item,
+        "assigned_to",
+        chat.assigned_to.as_ref().map(ExecutiveId::as_str),
+    );
     item
 }
 
@@ -464,6 +565,19 @@ fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         awaiting_reply: item.bool_or("awaiting_reply", false),
         status_updated_by: item.str_opt("status_updated_by").map(str::to_owned),
         status_updated_at: item.time_opt("status_updated_at")?,
+        tags: {
+            let mut tags = match item.get("tags") {
+                Some(AttributeValue::Ss(v)) => v.clone(),
+                _ => Vec::new(),
+            };
+            tags.sort_by_key(|t| t.to_lowercase());
+            tags
+        },
+        assigned_to: item
+            .str_opt("assigned_to")
+            .map(ExecutiveId::parse)
+            .transpose()
+            .map_err(|_| bad("assigned_to"))?,
     })
 }
 
@@ -828,37 +942,48 @@ impl ChatStore for DynamoStore {
         &self,
         status: ChatStatus,
         stakeholder: Stakeholder,
+        before: Option<&ListPosition>,
         limit: usize,
-    ) -> Result<Vec<Chat>, StoreError> {
+    ) -> Result<(Vec<Chat>, bool), StoreError> {
         let items = self
             .query_desc(
                 &self.tables.chats,
                 Some(GSI1),
                 "gsi1pk",
                 list_pk(status, stakeholder),
-                None,
+                before.map(|p| SkCond::Below("gsi1sk", position_key(p))),
                 limit,
             )
             .await?;
-        items.iter().map(chat_from).collect()
+        let more = items.len() >= limit;
+        Ok((items.iter().map(chat_from).collect::<Result<_, _>>()?, more))
     }
 
     async fn messages(
         &self,
         chat: &ChatId,
+        before: Option<&str>,
         skip: usize,
         take: usize,
     ) -> Result<(Vec<Message>, bool), StoreError> {
-        let items = self
+        let cond = match before {
+            // Inclusive bounds: the `before` message itself is dropped below.
+            Some(id) => SkCond::Between("sk", "MSG#".to_owned(), format!("MSG#{id}")),
+            None => SkCond::Prefix("sk", "MSG#".to_owned()),
+        };
+        let mut items = self
             .query_desc(
                 &self.tables.chats,
                 None,
                 "pk",
                 chat_pk(chat),
-                Some(("sk", "MSG#".to_owned())),
-                skip + take + 1,
+                Some(cond),
+                skip + take + 2,
             )
             .await?;
+        if let Some(id) = before {
+            items.retain(|i| i.str_opt("message_id") != Some(id));
+        }
         let has_more = items.len() > skip + take;
         let messages = items
             .iter()
@@ -902,56 +1027,66 @@ impl ChatStore for DynamoStore {
         &self,
         pairs: &[(ChatId, ExecutiveId)],
     ) -> Result<HashMap<(ChatId, ExecutiveId), u64>, StoreError> {
-        let table = &self.tables.chats;
         let mut unique: Vec<&(ChatId, ExecutiveId)> = pairs.iter().collect();
         unique.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
         unique.dedup();
+        let keys = unique
+            .iter()
+            .map(|(c, e)| key(chat_pk(c), format!("READ#{e}")))
+            .collect();
         let mut found = HashMap::new();
-        for chunk in unique.chunks(BATCH_GET_MAX) {
-            let mut keys: Vec<Item> = chunk
-                .iter()
-                .map(|(c, e)| key(chat_pk(c), format!("READ#{e}")))
-                .collect();
-            for attempt in 0..=BATCH_RETRIES {
-                if keys.is_empty() {
-                    break;
-                }
-                if attempt == BATCH_RETRIES {
-                    return Err(StoreError::Unavailable(
-                        "read markers stayed unprocessed".into(),
-                    ));
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(build_err)?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table, request)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(table))
-                    .unwrap_or_default()
-                {
-                    let chat = ChatId::parse(item.str("chat_id")?)
-                        .map_err(|_| StoreError::Corrupt("read marker chat_id".into()))?;
-                    let exec = ExecutiveId::parse(item.str("executive_id")?)
-                        .map_err(|_| StoreError::Corrupt("read marker executive_id".into()))?;
-                    found.insert((chat, exec), item.u64("seen")?);
-                }
-                keys = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
+        for item in self.batch_get(&self.tables.chats, keys).await? {
+            let chat = ChatId::parse(item.str("chat_id")?)
+                .map_err(|_| StoreError::Corrupt("read marker chat_id".into()))?;
+            let exec = ExecutiveId::parse(item.str("executive_id")?)
+                .map_err(|_| StoreError::Corrupt("read marker executive_id".into()))?;
+            found.insert((chat, exec), item.u64("seen")?);
         }
         Ok(found)
+    }
+
+    async fn set_tag(
+        &self,
+        chat: &ChatId,
+        tag: &TagName,
+        applied: bool,
+    ) -> Result<Option<Chat>, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.chats)
+            .set_key(Some(key(chat_pk(chat), "META")))
+            .expression_attribute_values(":tag", AttributeValue::Ss(vec![tag.as_str().to_owned()]))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        update = if applied {
+            update
+                .update_expression("ADD tags :tag")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(tags) OR size(tags) < :max \
+                     OR contains(tags, :name))",
+                )
+                .expression_attribute_values(":max", n(MAX_TAGS_PER_CHAT as u64))
+                .expression_attribute_values(":name", s(tag.as_str()))
+        } else {
+            update
+                .update_expression("DELETE tags :tag")
+                .condition_expression("attribute_exists(pk)")
+        };
+        match update.send().await {
+            Ok(out) => out.attributes.as_ref().map(chat_from).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                match self.chat(chat).await? {
+                    None => Ok(None),
+                    Some(_) => Err(StoreError::Conflict(format!(
+                        "chat {chat} has {MAX_TAGS_PER_CHAT} tags already"
+                    ))),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn mark_seen(
@@ -1136,6 +1271,26 @@ impl ConnectionStore for DynamoStore {
         }
         Ok(members)
     }
+
+    async fn connections_of(
+        &self,
+        executive: &ExecutiveId,
+    ) -> Result<Vec<ConnectionId>, StoreError> {
+        let items = self
+            .query_desc(
+                &self.tables.connections,
+                Some(GSI1),
+                "gsi1pk",
+                format!("USER#{executive}"),
+                None,
+                usize::MAX,
+            )
+            .await?;
+        items
+            .iter()
+            .map(|i| Ok(ConnectionId(i.str("connection_id")?.to_owned())))
+            .collect()
+    }
 }
 
 fn executive_from(item: &Item) -> Result<Executive, StoreError> {
@@ -1203,6 +1358,10 @@ impl ExecutiveStore for DynamoStore {
             AttributeValue::L(e.stakeholders.iter().map(|x| s(x.as_str())).collect()),
         );
         profile.insert("disabled".into(), AttributeValue::Bool(e.disabled));
+        // One partition lists every executive (tens, not millions).
+        profile.insert("gsi1pk".into(), s(EXECUTIVES_LIST));
+        profile.insert("gsi1sk".into(), s(e.email.as_str()));
+        let previous = self.executive(&e.executive_id).await?;
         let mut guard = key(format!("EMAIL#{}", e.email.as_str()), "EMAIL");
         guard.insert("executive_id".into(), s(e.executive_id.as_str()));
         let put_guard = Put::builder()
@@ -1217,21 +1376,50 @@ impl ExecutiveStore for DynamoStore {
             .set_item(Some(profile))
             .build()
             .map_err(build_err)?;
+        let mut writes = vec![
+            TransactWriteItem::builder().put(put_guard).build(),
+            TransactWriteItem::builder().put(put_profile).build(),
+        ];
+        // A changed address frees the old one, in the same transaction.
+        if let Some(old) = previous.filter(|p| p.email != e.email) {
+            let release = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(table)
+                .set_key(Some(key(format!("EMAIL#{}", old.email.as_str()), "EMAIL")))
+                .condition_expression("executive_id = :id")
+                .expression_attribute_values(":id", s(e.executive_id.as_str()))
+                .build()
+                .map_err(build_err)?;
+            writes.push(TransactWriteItem::builder().delete(release).build());
+        }
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_guard).build())
-            .transact_items(TransactWriteItem::builder().put(put_profile).build())
+            .set_transact_items(Some(writes))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err) if first_condition_failed(&err) => Err(StoreError::Corrupt(format!(
+            Err(err) if first_condition_failed(&err) => Err(StoreError::Conflict(format!(
                 "e-mail {} belongs to another executive",
                 e.email.as_str()
             ))),
             Err(err) => Err(unavailable(err)),
         }
+    }
+
+    async fn executives(&self) -> Result<Vec<Executive>, StoreError> {
+        let mut items = self
+            .query_desc(
+                &self.tables.executives,
+                Some(GSI1),
+                "gsi1pk",
+                EXECUTIVES_LIST.to_owned(),
+                None,
+                usize::MAX,
+            )
+            .await?;
+        items.reverse();
+        items.iter().map(executive_from).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -1309,6 +1497,37 @@ impl CustomerStore for DynamoStore {
         item.insert("ride_status".into(), s(&b.ride_status));
         item.insert("updated_at".into(), t(Utc::now()));
         self.put(&self.tables.customers, item).await
+    }
+
+    async fn profiles(
+        &self,
+        customers: &[SenderId],
+    ) -> Result<HashMap<SenderId, CustomerProfile>, StoreError> {
+        let mut unique: Vec<&SenderId> = customers.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique
+            .iter()
+            .map(|c| key(customer_pk(c.as_str()), "PROFILE"))
+            .collect();
+        let mut found = HashMap::new();
+        for item in self.batch_get(&self.tables.customers, keys).await? {
+            let Ok(customer) = SenderId::parse(item.str("mobile")?) else {
+                continue;
+            };
+            found.insert(
+                customer,
+                CustomerProfile {
+                    documents_status: item.str_opt("documents_status").map(str::to_owned),
+                    dco_status: item.str_opt("dco_status").map(str::to_owned),
+                    in_journey_status: match item.get("in_journey_status") {
+                        Some(AttributeValue::Bool(b)) => Some(*b),
+                        _ => None,
+                    },
+                },
+            );
+        }
+        Ok(found)
     }
 
     async fn record_context_change(

@@ -41,4 +41,18 @@ impl Pusher for ApiGwPusher {
             Err(e) => Err(PushError(Box::new(e))),
         }
     }
+
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        let result = self
+            .client
+            .delete_connection()
+            .connection_id(&connection.0)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => Ok(()),
+            Err(e) => Err(PushError(Box::new(e))),
+        }
+    }
 }

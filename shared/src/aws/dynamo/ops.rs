@@ -1,0 +1,280 @@
+//! Operational data in DynamoDB: the predefined tags of each team, the
+//! failed-login counters and the cached automated replies.
+
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use chrono::{DateTime, Utc};
+
+use super::{DynamoStore, build_err, first_condition_failed};
+use crate::aws::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
+use crate::channel::Stakeholder;
+use crate::store::{Failures, LoginGuardStore, ResponseCache, StoreError, TagStore};
+use crate::tags::TagName;
+
+fn tags_pk(team: Stakeholder) -> String {
+    format!("TAGS#{team}")
+}
+
+fn tag_item(team: Stakeholder, tag: &TagName) -> Item {
+    let mut item = key(tags_pk(team), format!("TAG#{}", tag.key()));
+    item.insert("name".into(), s(tag.as_str()));
+    item.insert("created_at".into(), t(Utc::now()));
+    item
+}
+
+fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E, impl std::fmt::Debug>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+impl TagStore for DynamoStore {
+    async fn team_tags(&self, team: Stakeholder) -> Result<Option<Vec<TagName>>, StoreError> {
+        let items = self
+            .query_desc(&self.tables.chats, None, "pk", tags_pk(team), None, 1000)
+            .await?;
+        if !items.iter().any(|i| i.str_opt("sk") == Some("SEEDED")) {
+            return Ok(None);
+        }
+        let mut tags = items
+            .iter()
+            .filter(|i| i.str_opt("sk").is_some_and(|k| k.starts_with("TAG#")))
+            .map(|i| {
+                TagName::parse(i.str("name")?)
+                    .map_err(|e| StoreError::Corrupt(format!("tag item: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        tags.sort_by_key(TagName::key);
+        Ok(Some(tags))
+    }
+
+    async fn seed_team_tags(&self, team: Stakeholder, tags: &[TagName]) -> Result<(), StoreError> {
+        let table = &self.tables.chats;
+        let mut marker = key(tags_pk(team), "SEEDED");
+        marker.insert("seeded_at".into(), t(Utc::now()));
+        let mut writes = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(marker))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+        ];
+        for tag in tags {
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(table)
+                            .set_item(Some(tag_item(team, tag)))
+                            .build()
+                            .map_err(build_err)?,
+                    )
+                    .build(),
+            );
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Seeded already, by another container: nothing to do.
+            Err(e) if first_condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn add_team_tag(&self, team: Stakeholder, tag: &TagName) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.chats)
+            .set_item(Some(tag_item(team, tag)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn remove_team_tag(&self, team: Stakeholder, tag: &TagName) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.chats)
+            .set_key(Some(key(tags_pk(team), format!("TAG#{}", tag.key()))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
+
+fn guard_key(k: &str) -> Item {
+    key(format!("LOGINGUARD#{k}"), "GUARD")
+}
+
+fn failures_from(item: &Item) -> Result<Failures, StoreError> {
+    Ok(Failures {
+        count: u32::try_from(item.u64("failures")?).unwrap_or(u32::MAX),
+        until: item.time("until")?,
+    })
+}
+
+/// Seconds since the epoch, for TTL attributes.
+fn epoch(at: DateTime<Utc>) -> u64 {
+    u64::try_from(at.timestamp()).unwrap_or(0)
+}
+
+impl LoginGuardStore for DynamoStore {
+    async fn failures(&self, k: &str, now: DateTime<Utc>) -> Result<Option<Failures>, StoreError> {
+        let Some(item) = self.get(&self.tables.executives, guard_key(k)).await? else {
+            return Ok(None);
+        };
+        let f = failures_from(&item)?;
+        // TTL deletion lags: an ended window counts nothing.
+        Ok((f.until > now).then_some(f))
+    }
+
+    async fn add_failure(
+        &self,
+        k: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Result<Failures, StoreError> {
+        let table = &self.tables.executives;
+        for _ in 0..3 {
+            // Count into the open window…
+            let counted = self
+                .client
+                .update_item()
+                .table_name(table)
+                .set_key(Some(guard_key(k)))
+                .update_expression("ADD failures :one")
+                .condition_expression("attribute_exists(pk) AND #until > :now")
+                .expression_attribute_names("#until", "until")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", s(time_key(now)))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match counted {
+                Ok(out) => return failures_from(&out.attributes.unwrap_or_default()),
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            // …or open a new one, unless someone else just did.
+            let until = now + window;
+            let mut item = guard_key(k);
+            item.insert("failures".into(), n(1));
+            item.insert("until".into(), t(until));
+            item.insert("expires_at".into(), n(epoch(until) + 86_400));
+            let opened = self
+                .client
+                .put_item()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR #until <= :now")
+                .expression_attribute_names("#until", "until")
+                .expression_attribute_values(":now", s(time_key(now)))
+                .send()
+                .await;
+            match opened {
+                Ok(_) => return Ok(Failures { count: 1, until }),
+                Err(e) if is_condition_failure(&e) => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(StoreError::Conflict(
+            "login failure counter kept changing".into(),
+        ))
+    }
+
+    async fn clear_failures(&self, k: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.executives)
+            .set_key(Some(guard_key(k)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// Every cached reply lives in one partition, so clearing them all is one
+/// query (the cache is small: one entry per distinct automated answer).
+const CACHE_PK: &str = "CACHE";
+
+impl ResponseCache for DynamoStore {
+    async fn cached(&self, k: &str) -> Result<Option<String>, StoreError> {
+        let Some(item) = self.get(&self.tables.chats, key(CACHE_PK, k)).await? else {
+            return Ok(None);
+        };
+        if item.u64("expires_at").is_ok_and(|e| e <= epoch(Utc::now())) {
+            return Ok(None);
+        }
+        Ok(Some(item.str("body")?.to_owned()))
+    }
+
+    async fn put_cached(
+        &self,
+        k: &str,
+        body: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let mut item = key(CACHE_PK, k);
+        item.insert("body".into(), s(body));
+        item.insert(
+            "expires_at".into(),
+            n(epoch(Utc::now()) + ttl.as_secs().max(1)),
+        );
+        self.put(&self.tables.chats, item).await
+    }
+
+    async fn delete_cached(&self, k: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.chats)
+            .set_key(Some(key(CACHE_PK, k)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn clear_cached(&self) -> Result<usize, StoreError> {
+        let items = self
+            .query_desc(
+                &self.tables.chats,
+                None,
+                "pk",
+                CACHE_PK.to_owned(),
+                None,
+                usize::MAX,
+            )
+            .await?;
+        let keys: Vec<Item> = items
+            .iter()
+            .map(|i| Ok(key(i.str("pk")?, i.str("sk")?)))
+            .collect::<Result<_, StoreError>>()?;
+        let count = keys.len();
+        self.batch_delete(&self.tables.chats, keys).await?;
+        Ok(count)
+    }
+}
