@@ -94,6 +94,22 @@ async fn bad_frames_get_error_frames_and_the_connection_stays_usable() -> anyhow
         assert_eq!(reply["event"], "error", "{event} {data}: {reply}");
         assert_eq!(reply["data"]["code"], code, "{event} {data}: {reply}");
     }
+
+    // A message over 32 KB (API Gateway reassembles it from frames): a
+    // too_large error naming the limit, matched by its request id.
+    let big = json!({"event": "send_message", "request_id": "big-1",
+        "data": {"chat_id": "01a1fd83-bbb1-77aa-8fa7-6a6bac181c20", "message": "x".repeat(40_000)}})
+    .to_string();
+    dash.send_fragmented(&big, 3).await?;
+    let e = dash.expect("error", Duration::from_secs(2)).await?;
+    assert_eq!(e["data"]["code"], "too_large", "{e}");
+    assert_eq!(e["request_id"], "big-1");
+    assert!(
+        e["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("32768")),
+        "{e}"
+    );
     // Still connected and answering.
     let ok = dash
         .request(

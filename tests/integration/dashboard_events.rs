@@ -282,3 +282,61 @@ async fn an_agent_message_is_stored_queued_shown_and_ends_the_wait() -> anyhow::
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn pages_too_large_for_a_frame_come_back_shorter_and_continue() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let mut dash = stack.connect(&stack.admin_token().await?).await?;
+    stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &text_webhook("919800000777", "Long", "wamid.long-1", "hello"),
+        )
+        .await?;
+    let chat_id = wait_stored(&stack.store(), &["wamid.long-1"]).await?[0]
+        .chat_id
+        .to_string();
+    // Twelve agent messages of 4,000 characters: about 48 KB in all.
+    for i in 0..12 {
+        let sent = dash
+            .request(
+                "send_message",
+                json!({"chat_id": chat_id, "message": format!("{i:02}{}", "y".repeat(3998))}),
+            )
+            .await?;
+        assert_eq!(sent["event"], "send_message", "{sent}");
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut query = json!({"chat_id": chat_id, "page_size": 50});
+    for _ in 0..10 {
+        let page = dash.request("fetch_chats_by_user", query.clone()).await?;
+        assert_eq!(page["event"], "fetch_chats_by_user", "{page}");
+        assert!(page.to_string().len() <= 32 * 1024, "fits in a frame");
+        let messages = page["data"]["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!messages.is_empty());
+        seen.extend(
+            messages
+                .iter()
+                .filter_map(|m| m["message_id"].as_str().map(str::to_owned)),
+        );
+        match page["data"]["next_before"].as_str() {
+            Some(before) => {
+                assert_eq!(page["data"]["has_more"], true);
+                query = json!({"chat_id": chat_id, "page_size": 50, "before": before});
+            }
+            None => {
+                assert_eq!(page["data"]["has_more"], false);
+                break;
+            }
+        }
+    }
+    assert_eq!(seen.len(), 13, "every message once: {seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first across pages");
+    stack.stop().await;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts its own moto server and local gateway on
 //! loopback, and drives them over real HTTP and WebSocket.
 
+mod admin_routes;
 mod auth;
 mod bad_input;
 mod chat_lists;
@@ -15,4 +16,5 @@ mod live_dashboard;
 mod local_stack;
 mod media;
 mod status_and_counters;
+mod tags;
 mod webhook_security;
