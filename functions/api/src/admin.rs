@@ -14,7 +14,7 @@ use shared::provider::MediaSource;
 use shared::store::{InboundQueue, Pusher, StoreError};
 use shared::tags::{MAX_TAGS_PER_TEAM, TagName, team_tags};
 
-use crate::{State, Store, unavailable};
+use crate::{State, Store, answer, unavailable};
 
 type Answer = Result<http::Response<String>, ApiError>;
 
@@ -74,10 +74,7 @@ where
                     (&Method::POST, ["executives"]) => self.create_executive(req).await,
                     (&Method::GET, ["executives", id]) => {
                         let e = self.find_executive(id).await?;
-                        Ok(json_response(
-                            StatusCode::OK,
-                            &json!({"status": 1, "data": e}),
-                        ))
+                        Ok(answer(StatusCode::OK, e))
                     }
                     (&Method::PATCH, ["executives", id]) => {
                         let patch = ExecutivePatch::parse(&json_body(req)?)
@@ -117,10 +114,7 @@ where
             .executives()
             .await
             .map_err(unavailable("executives"))?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"status": 1, "data": all}),
-        ))
+        Ok(answer(StatusCode::OK, all))
     }
 
     async fn create_executive(&self, req: &Request) -> Answer {
@@ -131,10 +125,7 @@ where
             .await
             .map_err(email_taken)?;
         tracing::info!(executive_id = %executive.executive_id, "executive created");
-        Ok(json_response(
-            StatusCode::CREATED,
-            &json!({"status": 1, "data": executive}),
-        ))
+        Ok(answer(StatusCode::CREATED, executive))
     }
 
     async fn update_executive(
@@ -169,10 +160,7 @@ where
         if lost_access {
             self.close_connections(&after.executive_id).await;
         }
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"status": 1, "data": after}),
-        ))
+        Ok(answer(StatusCode::OK, after))
     }
 
     /// Closes the executive's WebSocket connections; they reconnect (and
@@ -215,10 +203,7 @@ where
                 json!(tags.iter().map(TagName::as_str).collect::<Vec<_>>()),
             );
         }
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"status": 1, "data": data}),
-        ))
+        Ok(answer(StatusCode::OK, data))
     }
 
     async fn add_tag(&self, req: &Request) -> Answer {
@@ -256,9 +241,9 @@ where
             ));
         }
         tracing::info!(team = %team, tag = %tag, "tag added");
-        Ok(json_response(
+        Ok(answer(
             StatusCode::CREATED,
-            &json!({"status": 1, "data": {"customer_type": team, "name": tag.as_str()}}),
+            json!({"customer_type": team, "name": tag.as_str()}),
         ))
     }
 

@@ -145,6 +145,11 @@ where
     Ok(res.unwrap_or_else(ApiError::into_response).map(Body::from))
 }
 
+/// A success answer: `{"status":1,"data":…}`.
+pub(crate) fn answer(status: StatusCode, data: impl serde::Serialize) -> http::Response<String> {
+    json_response(status, &json!({"status": 1, "data": data}))
+}
+
 /// A store failure on a request path: logged, and a 503 for the caller.
 pub(crate) fn unavailable(what: &'static str) -> impl Fn(StoreError) -> ApiError {
     move |e| {
@@ -287,9 +292,6 @@ where
             .counts()
             .await
             .map_err(unavailable("statistics"))?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"status": 1, "data": counts}),
-        ))
+        Ok(answer(StatusCode::OK, counts))
     }
 }

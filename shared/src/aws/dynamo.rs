@@ -243,46 +243,31 @@ impl DynamoStore {
     /// Every item found for `keys` (at most 100 per request, unprocessed
     /// keys retried with backoff), strongly consistent.
     async fn batch_get(&self, table: &str, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(BATCH_GET_MAX) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..=BATCH_RETRIES {
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt == BATCH_RETRIES {
-                    return Err(StoreError::Unavailable(
-                        format!("{} reads stayed unprocessed", pending.len()).into(),
-                    ));
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(pending))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(build_err)?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table, request)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                found.extend(
-                    out.responses
-                        .and_then(|mut r| r.remove(table))
-                        .unwrap_or_default(),
-                );
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-        }
-        Ok(found)
+        until_processed(keys, BATCH_GET_MAX, |pending| async move {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(build_err)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let found = out
+                .responses
+                .and_then(|mut r| r.remove(table))
+                .unwrap_or_default();
+            let rest = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            Ok((found, rest))
+        })
+        .await
     }
 
     /// Deletes every item whose key is in `keys`.
@@ -308,34 +293,22 @@ impl DynamoStore {
         table: &str,
         requests: Vec<WriteRequest>,
     ) -> Result<(), StoreError> {
-        for chunk in requests.chunks(BATCH_WRITE_MAX) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..=BATCH_RETRIES {
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt == BATCH_RETRIES {
-                    return Err(StoreError::Unavailable(
-                        format!("{} writes stayed unprocessed", pending.len()).into(),
-                    ));
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(table))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                }
-            }
-        }
-        Ok(())
+        until_processed(requests, BATCH_WRITE_MAX, |pending| async move {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let rest = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(table))
+                .unwrap_or_default();
+            Ok((Vec::<()>::new(), rest))
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -355,36 +328,14 @@ impl DynamoStore {
                 "expires_at".into(),
                 n(epoch_after(Duration::days(DEDUPE_TTL_DAYS))),
             );
-            writes.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(table)
-                            .set_item(Some(marker))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(build_err)?,
-                    )
-                    .build(),
-            );
+            writes.push(put_write(table, marker, true)?);
         }
         // The customer messages up to and including this one: exact, as the
         // header must still hold the count we read (condition below).
         let inbound_seq = chat.inbound_count + u64::from(inbound);
         let mut item = message_item(m)?;
         item.insert("inbound_seq".into(), n(inbound_seq));
-        writes.push(
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(table)
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .map_err(build_err)?,
-                )
-                .build(),
-        );
+        writes.push(put_write(table, item, true)?);
 
         let mut after = chat.clone();
         after.last_message = Some(m.preview.clone());
@@ -522,6 +473,53 @@ fn chat_item(chat: &Chat) -> Item {
         chat.assigned_to.as_ref().map(ExecutiveId::as_str),
     );
     item
+}
+
+/// Sends `items` in chunks of `chunk`, resending what DynamoDB hands back
+/// unprocessed with exponential backoff; collects what the sends return.
+async fn until_processed<T, R, F, Fut>(
+    items: Vec<T>,
+    chunk: usize,
+    mut send: F,
+) -> Result<Vec<R>, StoreError>
+where
+    T: Clone,
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<R>, Vec<T>), StoreError>>,
+{
+    let mut done = Vec::new();
+    for part in items.chunks(chunk) {
+        let mut pending = part.to_vec();
+        for attempt in 0..=BATCH_RETRIES {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt == BATCH_RETRIES {
+                return Err(StoreError::Unavailable(
+                    format!("{} requests stayed unprocessed", pending.len()).into(),
+                ));
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            let (got, rest) = send(std::mem::take(&mut pending)).await?;
+            done.extend(got);
+            pending = rest;
+        }
+    }
+    Ok(done)
+}
+
+/// A transaction item putting `item`; with `if_absent`, only when nothing
+/// has its key yet.
+fn put_write(table: &str, item: Item, if_absent: bool) -> Result<TransactWriteItem, StoreError> {
+    let mut put = Put::builder().table_name(table).set_item(Some(item));
+    if if_absent {
+        put = put.condition_expression("attribute_not_exists(pk)");
+    }
+    Ok(TransactWriteItem::builder()
+        .put(put.build().map_err(build_err)?)
+        .build())
 }
 
 /// The one counters item every status change updates in its transaction.
@@ -726,21 +724,9 @@ impl ChatStore for DynamoStore {
         let table = &self.tables.chats;
         let mut pointer = key(current_pk(chat.customer_type, &chat.customer), "CURRENT");
         pointer.insert("chat_id".into(), s(chat.chat_id.as_str()));
-        let put_pointer = Put::builder()
-            .table_name(table)
-            .set_item(Some(pointer))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_err)?;
-        let put_chat = Put::builder()
-            .table_name(table)
-            .set_item(Some(chat_item(chat)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_err)?;
         let writes = vec![
-            TransactWriteItem::builder().put(put_pointer).build(),
-            TransactWriteItem::builder().put(put_chat).build(),
+            put_write(table, pointer, true)?,
+            put_write(table, chat_item(chat), true)?,
         ];
         let delta = Counts::delta(None, (chat.status, chat.awaiting_reply));
         let result = self.transact(writes, &delta).await?;
@@ -808,15 +794,7 @@ impl ChatStore for DynamoStore {
         log.insert("at".into(), t(at));
         let writes = vec![
             TransactWriteItem::builder().update(header).build(),
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(table)
-                        .set_item(Some(log))
-                        .build()
-                        .map_err(build_err)?,
-                )
-                .build(),
+            put_write(table, log, false)?,
         ];
         let delta = Counts::delta(Some((chat.status, chat.awaiting_reply)), (to, awaiting));
         match self.transact(writes, &delta).await? {

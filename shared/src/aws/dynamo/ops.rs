@@ -1,10 +1,10 @@
 //! Operational data in DynamoDB: the predefined tags of each team, the
 //! failed-login counters and the cached automated replies.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
-use super::{DynamoStore, build_err, first_condition_failed};
+use super::{DynamoStore, first_condition_failed, put_write};
 use crate::aws::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
 use crate::channel::Stakeholder;
 use crate::store::{Failures, LoginGuardStore, ResponseCache, StoreError, TagStore};
@@ -54,30 +54,9 @@ impl TagStore for DynamoStore {
         let table = &self.tables.chats;
         let mut marker = key(tags_pk(team), "SEEDED");
         marker.insert("seeded_at".into(), t(Utc::now()));
-        let mut writes = vec![
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(table)
-                        .set_item(Some(marker))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .map_err(build_err)?,
-                )
-                .build(),
-        ];
+        let mut writes = vec![put_write(table, marker, true)?];
         for tag in tags {
-            writes.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(table)
-                            .set_item(Some(tag_item(team, tag)))
-                            .build()
-                            .map_err(build_err)?,
-                    )
-                    .build(),
-            );
+            writes.push(put_write(table, tag_item(team, tag), false)?);
         }
         match self
             .client
