@@ -18,6 +18,7 @@ pub mod http;
 pub mod inbound;
 pub mod login;
 mod newtype;
+pub mod outbound;
 pub mod protocol;
 pub mod provider;
 pub mod secret;
