@@ -9,7 +9,7 @@ use crate::channel::ChannelTable;
 use crate::channel::Stakeholder;
 use crate::chat::ChatStatus;
 use crate::chat::{Chat, ChatId};
-use crate::chat_list::{ListPage, ListStart, encode_cursor, list_page};
+use crate::chat_list::{ListStart, encode_cursor, list_page};
 use crate::fanout::{push_room_update, push_stats, push_to_room, push_to_rooms};
 use crate::protocol::{
     self, ChatListQuery, ChatTarget, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
@@ -369,7 +369,7 @@ async fn fetch_all_chats<S: ChatStore + CustomerStore>(
         }
         None => connection.stakeholders.clone(),
     };
-    let mut page = list_page(store, &teams, q, &connection.executive_id)
+    let page = list_page(store, &teams, q, &connection.executive_id)
         .await
         .map_err(internal)?;
     let views = views_for(store, connection, &page.chats).await?;
@@ -377,36 +377,28 @@ async fn fetch_all_chats<S: ChatStore + CustomerStore>(
         ListStart::Page(p) => Some(p),
         ListStart::After(_) => None,
     };
-    let body = |views: &[serde_json::Value], page: &ListPage| {
+    // The reply with the first `n` chats. A page that would not fit in one
+    // frame comes back shorter, with a cursor continuing right after its
+    // last chat: never cut silently.
+    let reply = |n: usize| {
+        let cut = n < page.chats.len();
+        let has_more = page.has_more || cut;
+        let next = if cut {
+            n.checked_sub(1)
+                .and_then(|i| page.chats.get(i))
+                .map(Chat::position)
+        } else {
+            page.next.clone()
+        };
         json!({
-            "chats": views,
+            "chats": &views[..n],
             "page": page_number,
             "page_size": q.spec.page_size,
-            "has_more": page.has_more,
-            "next_cursor": page.next.as_ref().filter(|_| page.has_more).map(|p| encode_cursor(&q.spec, p)),
+            "has_more": has_more,
+            "next_cursor": next.filter(|_| has_more).map(|p| encode_cursor(&q.spec, &p)),
         })
     };
-    // A page that would not fit in one frame comes back shorter, with a
-    // cursor continuing right after its last chat: never cut silently.
-    let fitting = fit_in_frame(views.len(), |n| {
-        let mut cut = page.clone();
-        if n < page.chats.len() {
-            cut.has_more = true;
-            cut.next = page
-                .chats
-                .get(n.wrapping_sub(1))
-                .map(Chat::position)
-                .or(cut.next);
-        }
-        body(&views[..n], &cut)
-    });
-    if fitting < page.chats.len() {
-        page.has_more = true;
-        if let Some(last) = fitting.checked_sub(1).and_then(|i| page.chats.get(i)) {
-            page.next = Some(last.position());
-        }
-    }
-    Ok(body(&views[..fitting], &page))
+    Ok(reply(fit_in_frame(views.len(), reply)))
 }
 
 /// Room left in a frame for the envelope around `data` (event name,

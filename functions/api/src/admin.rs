@@ -64,8 +64,10 @@ where
         let method = req.method();
         match path {
             ["tags"] if method == Method::GET => {
-                let caller = self.authorize(req).await?;
-                self.list_tags(&caller).await
+                let (_, executive) = self.authorize_executive(req).await?;
+                // A token from another system with our key sees every team.
+                let teams = executive.map_or(Stakeholder::SERVED.to_vec(), |e| e.dashboards());
+                self.list_tags(teams).await
             }
             _ => {
                 let caller = self.authorize_admin(req).await?;
@@ -183,16 +185,7 @@ where
         }
     }
 
-    async fn list_tags(&self, caller: &Caller) -> Answer {
-        let teams = match self
-            .store
-            .executive(&caller.executive_id)
-            .await
-            .map_err(unavailable("tags"))?
-        {
-            Some(e) => e.dashboards(),
-            None => Stakeholder::SERVED.to_vec(),
-        };
+    async fn list_tags(&self, teams: Vec<Stakeholder>) -> Answer {
         let mut data = serde_json::Map::new();
         for team in teams {
             let tags = team_tags(&self.store, &self.tags, team)

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use shared::auth::{Caller, JwtKeys, bearer};
 use shared::channel::ChannelTable;
-use shared::executive::{Role, hash_password};
+use shared::executive::{Executive, Role, hash_password};
 use shared::http::{ApiError, json_response};
 use shared::provider::{MediaError, MediaSource};
 use shared::secret::Secret;
@@ -188,6 +188,17 @@ where
     /// The caller behind `Authorization: Bearer <JWT>`, refusing disabled
     /// executives; the role is the stored one when we know the executive.
     pub(crate) async fn authorize(&self, req: &Request) -> Result<Caller, ApiError> {
+        self.authorize_executive(req)
+            .await
+            .map(|(caller, _)| caller)
+    }
+
+    /// [`Self::authorize`], with the stored executive (absent for a token
+    /// another system issued with our key).
+    pub(crate) async fn authorize_executive(
+        &self,
+        req: &Request,
+    ) -> Result<(Caller, Option<Executive>), ApiError> {
         let header = req
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -206,9 +217,9 @@ where
             )),
             Ok(Some(e)) => {
                 caller.role = e.role;
-                Ok(caller)
+                Ok((caller, Some(e)))
             }
-            Ok(None) => Ok(caller),
+            Ok(None) => Ok((caller, None)),
             Err(e) => Err(unavailable("authorization")(e)),
         }
     }
