@@ -60,6 +60,13 @@ fn optional(field: &str, value: Option<&str>, max: usize) -> Result<(), Invalid>
     value.map_or(Ok(()), |v| bounded(field, v, max))
 }
 
+/// The header, body and footer every interactive message has.
+fn interactive_text(header: Option<&str>, body: &str, footer: Option<&str>) -> Result<(), Invalid> {
+    optional("header", header, limits::HEADER_TEXT_CHARS)?;
+    bounded("body", body, limits::INTERACTIVE_BODY_CHARS)?;
+    optional("footer", footer, limits::FOOTER_CHARS)
+}
+
 fn https(field: &str, url: &str) -> Result<(), Invalid> {
     let rest = url
         .strip_prefix("https://")
@@ -297,9 +304,7 @@ impl Outbound {
                 footer,
                 buttons,
             } => {
-                optional("header", header.as_deref(), HEADER_TEXT_CHARS)?;
-                bounded("body", body, INTERACTIVE_BODY_CHARS)?;
-                optional("footer", footer.as_deref(), FOOTER_CHARS)?;
+                interactive_text(header.as_deref(), body, footer.as_deref())?;
                 if buttons.is_empty() || buttons.len() > REPLY_BUTTONS {
                     return Err(invalid(
                         "buttons",
@@ -328,9 +333,7 @@ impl Outbound {
                 button,
                 sections,
             } => {
-                optional("header", header.as_deref(), HEADER_TEXT_CHARS)?;
-                bounded("body", body, INTERACTIVE_BODY_CHARS)?;
-                optional("footer", footer.as_deref(), FOOTER_CHARS)?;
+                interactive_text(header.as_deref(), body, footer.as_deref())?;
                 bounded("button", button, LIST_BUTTON_CHARS)?;
                 if sections.is_empty() || sections.len() > LIST_SECTIONS {
                     return Err(invalid(
@@ -381,9 +384,7 @@ impl Outbound {
                 display_text,
                 url,
             } => {
-                optional("header", header.as_deref(), HEADER_TEXT_CHARS)?;
-                bounded("body", body, INTERACTIVE_BODY_CHARS)?;
-                optional("footer", footer.as_deref(), FOOTER_CHARS)?;
+                interactive_text(header.as_deref(), body, footer.as_deref())?;
                 bounded("display_text", display_text, CTA_DISPLAY_CHARS)?;
                 https("url", url)
             }
