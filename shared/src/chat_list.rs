@@ -329,7 +329,7 @@ where
     let mut examined = 0usize;
     let mut last_examined: Option<ListPosition> = None;
     let mut exhausted = false;
-    while matched.len() + awaiting_profile.len() < need {
+    while matched.len() < need {
         if examined >= EXAMINE_BUDGET {
             break;
         }
@@ -349,7 +349,10 @@ where
         }
         if q.spec.filters.profile.is_some() {
             awaiting_profile.push(chat);
-            if awaiting_profile.len() >= PROFILE_BATCH {
+            // Check a batch once it is full or could complete the page.
+            if awaiting_profile.len() >= PROFILE_BATCH
+                || matched.len() + awaiting_profile.len() >= need
+            {
                 keep_profile_matches(store, &q.spec, &mut awaiting_profile, &mut matched).await?;
             }
         } else {

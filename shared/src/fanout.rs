@@ -58,13 +58,7 @@ where
     C: ConnectionStore,
     P: Pusher,
 {
-    match connections.members(room).await {
-        Ok(members) => push_to_members(connections, pusher, members, |_| frame.to_owned()).await,
-        Err(e) => {
-            tracing::warn!(room = %room.key(), error = ?e, "could not list room members");
-            0
-        }
-    }
+    push_to_rooms(connections, pusher, std::slice::from_ref(room), frame).await
 }
 
 /// Pushes one frame to everyone in any of `rooms`, once per connection.

@@ -510,6 +510,16 @@ where
     Ok(done)
 }
 
+/// Whether a single-item write failed on its condition.
+fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E, impl std::fmt::Debug>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
 /// A transaction item putting `item`; with `if_absent`, only when nothing
 /// has its key yet.
 fn put_write(table: &str, item: Item, if_absent: bool) -> Result<TransactWriteItem, StoreError> {
@@ -898,12 +908,7 @@ impl ChatStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -1052,17 +1057,12 @@ impl ChatStore for DynamoStore {
         };
         match update.send().await {
             Ok(out) => out.attributes.as_ref().map(chat_from).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                match self.chat(chat).await? {
-                    None => Ok(None),
-                    Some(_) => Err(StoreError::Conflict(format!(
-                        "chat {chat} has {MAX_TAGS_PER_CHAT} tags already"
-                    ))),
-                }
-            }
+            Err(e) if is_condition_failure(&e) => match self.chat(chat).await? {
+                None => Ok(None),
+                Some(_) => Err(StoreError::Conflict(format!(
+                    "chat {chat} has {MAX_TAGS_PER_CHAT} tags already"
+                ))),
+            },
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -1091,12 +1091,7 @@ impl ChatStore for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             // Already at or past `seen`: markers never move back.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }

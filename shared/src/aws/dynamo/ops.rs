@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
-use super::{DynamoStore, first_condition_failed, put_write};
+use super::{DynamoStore, first_condition_failed, is_condition_failure, put_write};
 use crate::aws::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
 use crate::channel::Stakeholder;
 use crate::store::{Failures, LoginGuardStore, ResponseCache, StoreError, TagStore};
@@ -19,15 +19,6 @@ fn tag_item(team: Stakeholder, tag: &TagName) -> Item {
     item.insert("name".into(), s(tag.as_str()));
     item.insert("created_at".into(), t(Utc::now()));
     item
-}
-
-fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E, impl std::fmt::Debug>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|se| se.code())
-        .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
 impl TagStore for DynamoStore {
