@@ -231,6 +231,9 @@ pub struct Message {
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     Queued,
+    /// The provider took it (its synchronous answer); WhatsApp's own
+    /// `sent` follows by callback.
+    Accepted,
     Sent,
     Failed,
     Delivered,
@@ -240,7 +243,8 @@ pub enum DeliveryStatus {
 impl DeliveryStatus {
     pub fn parse(value: &str) -> Option<Self> {
         Some(match value {
-            "queued" | "accepted" => DeliveryStatus::Queued,
+            "queued" => DeliveryStatus::Queued,
+            "accepted" => DeliveryStatus::Accepted,
             "sent" => DeliveryStatus::Sent,
             "failed" => DeliveryStatus::Failed,
             "delivered" => DeliveryStatus::Delivered,
@@ -252,6 +256,7 @@ impl DeliveryStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Accepted => "accepted",
             DeliveryStatus::Sent => "sent",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Delivered => "delivered",
@@ -264,6 +269,7 @@ impl DeliveryStatus {
     pub fn rank(self) -> u64 {
         match self {
             DeliveryStatus::Queued => 0,
+            DeliveryStatus::Accepted => 5,
             DeliveryStatus::Sent => 10,
             DeliveryStatus::Failed => 15,
             DeliveryStatus::Delivered => 20,
@@ -280,8 +286,9 @@ pub struct Delivery {
     pub errors: Vec<String>,
 }
 
-/// Where a stored message lives, found from its WhatsApp id.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a stored message lives, found from its WhatsApp id (and what
+/// the send queue carries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRef {
     pub chat_id: ChatId,
     pub message_id: String,

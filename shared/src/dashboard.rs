@@ -15,8 +15,8 @@ use crate::protocol::{
     self, ChatListQuery, ChatTarget, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
 };
 use crate::store::{
-    ChatStore, Connection, ConnectionId, ConnectionStore, CustomerStore, ExecutiveStore, PushError,
-    Pusher, Room, StoreError, TagStore,
+    ChatStore, Connection, ConnectionId, ConnectionStore, CustomerStore, ExecutiveStore,
+    OutboundQueue, PushError, Pusher, Room, StoreError, TagStore,
 };
 use crate::tags::{AWAITING_CUSTOMER_RESPONSE, MAX_TAGS_PER_CHAT, TagCatalog, TagName, team_tags};
 use crate::views::{ChatView, MessageView};
@@ -96,23 +96,28 @@ pub async fn disconnect<S: ConnectionStore>(
 pub struct Catalogs {
     pub channels: ChannelTable,
     pub tags: TagCatalog,
+    /// Approved templates and predefined texts.
+    pub messages: crate::sending::MessageCatalog,
 }
 
 impl Catalogs {
-    /// `CHANNELS_FILE` / `TAGS_FILE` when set, else the embedded files.
+    /// `CHANNELS_FILE` / `TAGS_FILE` / `MESSAGES_FILE` when set, else the
+    /// embedded files.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             channels: ChannelTable::from_env()?,
             tags: TagCatalog::from_env()?,
+            messages: crate::sending::MessageCatalog::from_env()?,
         })
     }
 }
 
 /// Answers one client frame on `connection_id`: the reply (or `error`
 /// frame) is pushed back to the same connection.
-pub async fn handle_frame<S, P>(
+pub async fn handle_frame<S, P, Q>(
     store: &S,
     pusher: &P,
+    outbox: &Q,
     catalogs: &Catalogs,
     connection_id: &ConnectionId,
     text: &str,
@@ -120,6 +125,7 @@ pub async fn handle_frame<S, P>(
 where
     S: ChatStore + ConnectionStore + CustomerStore + TagStore,
     P: Pusher,
+    Q: OutboundQueue,
 {
     let request_id = protocol::request_id_of(text);
     let rid = request_id.as_deref();
@@ -139,7 +145,7 @@ where
             .map(|_| ());
     }
     let mut then = Vec::new();
-    let reply = match answer(store, catalogs, connection_id, text, &mut then).await {
+    let reply = match answer(store, outbox, catalogs, connection_id, text, &mut then).await {
         Ok((event, data)) => {
             let f = frame(event, data, rid);
             if f.len() > protocol::MAX_FRAME_BYTES {
@@ -269,8 +275,9 @@ pub fn tag_update(
     })
 }
 
-async fn answer<S>(
+async fn answer<S, Q>(
     store: &S,
+    outbox: &Q,
     catalogs: &Catalogs,
     connection_id: &ConnectionId,
     text: &str,
@@ -278,6 +285,7 @@ async fn answer<S>(
 ) -> Result<(&'static str, serde_json::Value), ProtocolError>
 where
     S: ChatStore + ConnectionStore + CustomerStore + TagStore,
+    Q: OutboundQueue,
 {
     let channels = &catalogs.channels;
     let incoming = protocol::parse_frame(text)?;
@@ -312,8 +320,8 @@ where
             tag,
             applied,
         } => tag_chat(store, catalogs, &connection, &chat_id, tag, applied, then).await?,
-        ClientEvent::SendMessage { chat_id, text } => {
-            send_message(store, &connection, &chat_id, text, then).await?
+        ClientEvent::SendMessage { chat_id, send } => {
+            send_message(store, outbox, catalogs, &connection, &chat_id, send, then).await?
         }
         ClientEvent::FetchContextHistory { customer } => {
             context_history(store, &connection, &customer).await?
@@ -567,6 +575,8 @@ async fn config<S: TagStore>(
         "channels": channels,
         "tags": tags,
         "system_tags": [AWAITING_CUSTOMER_RESPONSE],
+        "templates": catalogs.messages.templates,
+        "texts": catalogs.messages.texts,
     }))
 }
 
@@ -796,59 +806,78 @@ async fn context_history<S: ChatStore>(
     }))
 }
 
-/// `send_message`: stored at once as an agent message in state `queued`
-/// and shown to the chat's watchers; handing it to WhatsApp is the
-/// outbound sender's job.
-async fn send_message<S: ChatStore>(
+/// `send_message`: checked as WhatsApp would check it (and against the
+/// 24-hour window), stored at once as an agent message in state `queued`,
+/// shown to the chat's watchers and put on the send queue.
+async fn send_message<S: ChatStore, Q: OutboundQueue>(
     store: &S,
+    outbox: &Q,
+    catalogs: &Catalogs,
     connection: &Connection,
     chat_id: &ChatId,
-    text: String,
+    send: protocol::SendRequest,
     then: &mut Vec<Followup>,
 ) -> Result<serde_json::Value, ProtocolError> {
-    use crate::chat::{Delivery, DeliveryStatus, Direction, Message, SenderType};
-    use crate::whatsapp::Content;
-    let now = Utc::now();
-    let discriminator = uuid::Uuid::now_v7().simple().to_string();
-    let content = Content::Text { body: text };
-    let mut message = Message {
-        chat_id: chat_id.clone(),
-        message_id: Message::id_for(now, 0, &discriminator),
-        wa_message_id: None,
-        direction: Direction::Outbound,
-        sender: connection.executive_id.to_string(),
-        sender_type: SenderType::Agent,
-        preview: content.preview(),
-        content,
-        sent_at: None,
-        received_at: now,
-        reply_to: None,
-        reply_to_message_id: None,
-        delivery: Some(Delivery {
-            status: DeliveryStatus::Queued,
-            at: Some(now),
-            errors: Vec::new(),
-        }),
-        inbound_seq: 0,
+    use crate::outbound::Outbound;
+    use crate::sending::{Author, NotQueued, queue_send};
+    let message = match send {
+        protocol::SendRequest::Text(body) => Outbound::Text {
+            body,
+            preview_url: false,
+        },
+        protocol::SendRequest::Media {
+            kind,
+            source,
+            caption,
+            filename,
+        } => Outbound::Media {
+            kind,
+            source,
+            caption,
+            filename,
+        },
+        protocol::SendRequest::Template { name, params } => catalogs
+            .messages
+            .template(&name, params)
+            .map_err(|e| ProtocolError::invalid(e.to_string()))?,
     };
-    for _ in 0..CONFLICT_ATTEMPTS {
-        let chat = visible_chat(store, connection, chat_id).await?;
-        match store.append_outbound(&chat, &message).await {
-            Ok(after) => {
-                message.inbound_seq = after.inbound_count;
-                tracing::info!(chat_id = %chat_id, message_id = %message.message_id,
-                    executive_id = %connection.executive_id, "agent message queued");
-                let reply = json!({"message": crate::views::MessageView::new(&message)});
-                then.push(Followup::MessageSent {
-                    wait_ended: chat.awaiting_reply && !after.awaiting_reply,
-                    chat: after,
-                    message: Box::new(message),
-                });
-                return Ok(reply);
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(internal(e)),
-        }
+    let chat = visible_chat(store, connection, chat_id).await?;
+    if chat.customer_type == Stakeholder::Discount {
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            "the Discount channel is automated; agents do not write on it",
+        ));
     }
-    Err(keeps_changing())
+    let author = Author {
+        sender: connection.executive_id.to_string(),
+        sender_type: crate::chat::SenderType::Agent,
+    };
+    match queue_send(store, outbox, &catalogs.messages, &chat, &message, &author).await {
+        Ok((after, stored)) => {
+            tracing::info!(chat_id = %chat_id, message_id = %stored.message_id,
+                executive_id = %connection.executive_id, kind = message.kind(), "agent message queued");
+            let reply = json!({"message": crate::views::MessageView::new(&stored)});
+            then.push(Followup::MessageSent {
+                wait_ended: chat.awaiting_reply && !after.awaiting_reply,
+                chat: after,
+                message: Box::new(stored),
+            });
+            Ok(reply)
+        }
+        Err(NotQueued::Invalid(e)) => Err(ProtocolError::invalid(e.to_string())),
+        Err(NotQueued::WindowClosed { message, templates }) => {
+            Err(ProtocolError::new(ErrorCode::WindowClosed, message)
+                .with_detail("templates", json!(templates)))
+        }
+        Err(NotQueued::NoChat) => Err(ProtocolError::new(
+            ErrorCode::NotFound,
+            format!("no chat {chat_id}"),
+        )),
+        Err(NotQueued::KeepsChanging) => Err(keeps_changing()),
+        Err(NotQueued::Store(e)) => Err(internal(e)),
+        Err(NotQueued::Queue(_)) => Err(ProtocolError::new(
+            ErrorCode::Internal,
+            "the send queue is unavailable; the message is marked failed and can be re-sent",
+        )),
+    }
 }

@@ -269,23 +269,12 @@ where
             return Ok(Outcome::StatusIgnored);
         }
         tracing::info!(chat_id = %target.chat_id, message_id = %target.message_id, status = status.as_str(), "delivery status applied");
-        let f = frame(
-            "message_status",
-            serde_json::json!({
-                "chat_id": target.chat_id,
-                "message_id": target.message_id,
-                "wa_message_id": s.wa_message_id,
-                "status": status,
-                "at": s.at,
-                "errors": s.errors,
-            }),
-            None,
-        );
-        push_to_room(
+        crate::sending::announce_delivery(
             self.store,
             self.pusher,
-            &Room::Chat(target.chat_id.clone()),
-            &f,
+            &target,
+            Some(&s.wa_message_id),
+            &delivery,
         )
         .await;
         Ok(Outcome::StatusApplied {

@@ -22,6 +22,7 @@ pub mod outbound;
 pub mod protocol;
 pub mod provider;
 pub mod secret;
+pub mod sending;
 pub mod store;
 pub mod tags;
 pub mod telemetry;

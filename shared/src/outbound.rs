@@ -34,11 +34,17 @@ pub struct Invalid {
     pub problem: String,
 }
 
-fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Invalid {
-    Invalid {
-        field: field.into(),
-        problem: problem.into(),
+impl Invalid {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Invalid {
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Invalid {
+    Invalid::new(field, problem)
 }
 
 /// `value` must be 1..=`max` characters (not blank).
@@ -250,6 +256,70 @@ impl Outbound {
             Outbound::CtaUrl { .. } => "cta_url",
             Outbound::Contact(_) => "contact",
             Outbound::Media { kind, .. } => kind.as_str(),
+        }
+    }
+
+    /// The text an agent reads in the chat: the body, or a media caption.
+    pub fn readable_text(&self) -> Option<&str> {
+        match self {
+            Outbound::Text { body, .. }
+            | Outbound::Buttons { body, .. }
+            | Outbound::List { body, .. }
+            | Outbound::CtaUrl { body, .. } => Some(body),
+            Outbound::Media { caption, .. } => caption.as_deref(),
+            Outbound::Template { .. } | Outbound::Contact(_) => None,
+        }
+    }
+
+    /// A one-line label for chat lists (the caller shortens it).
+    pub fn preview(&self) -> String {
+        let labelled = |label: &str, extra: Option<&str>| match extra.filter(|e| !e.is_empty()) {
+            Some(e) => format!("{label}: {e}"),
+            None => label.to_owned(),
+        };
+        match self {
+            Outbound::Text { body, .. }
+            | Outbound::Buttons { body, .. }
+            | Outbound::List { body, .. }
+            | Outbound::CtaUrl { body, .. } => body.clone(),
+            Outbound::Template { name, .. } => format!("📋 Template: {name}"),
+            Outbound::Contact(card) => labelled("👤 Contact", Some(&card.formatted_name)),
+            Outbound::Media {
+                kind,
+                caption,
+                filename,
+                ..
+            } => match kind {
+                MediaKind::Image => labelled("📷 Photo", caption.as_deref()),
+                MediaKind::Video => labelled("🎥 Video", caption.as_deref()),
+                MediaKind::Document => {
+                    labelled("📄 Document", filename.as_deref().or(caption.as_deref()))
+                }
+            },
+        }
+    }
+
+    /// How the message is stored in its chat: text as text (as agents have
+    /// always seen it), everything else whole.
+    pub fn content(&self) -> crate::whatsapp::Content {
+        match self {
+            Outbound::Text { body, .. } => crate::whatsapp::Content::Text { body: body.clone() },
+            other => crate::whatsapp::Content::Sent {
+                message: other.clone(),
+            },
+        }
+    }
+
+    /// The message to send again from its stored content; `None` for
+    /// content Smart Chat did not send.
+    pub fn from_content(content: &crate::whatsapp::Content) -> Option<Self> {
+        match content {
+            crate::whatsapp::Content::Text { body } => Some(Outbound::Text {
+                body: body.clone(),
+                preview_url: false,
+            }),
+            crate::whatsapp::Content::Sent { message } => Some(message.clone()),
+            _ => None,
         }
     }
 

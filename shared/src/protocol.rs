@@ -36,6 +36,9 @@ pub enum ErrorCode {
     Forbidden,
     /// The frame is larger than the server accepts.
     TooLarge,
+    /// A free-form message outside the 24-hour customer service window:
+    /// `templates` lists what may be sent instead.
+    WindowClosed,
     /// Something on our side failed; retrying later may work.
     Internal,
 }
@@ -44,6 +47,8 @@ pub enum ErrorCode {
 pub struct ProtocolError {
     pub code: ErrorCode,
     pub message: String,
+    /// Further fields of the error frame's `data` (e.g. `templates`).
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ProtocolError {
@@ -51,7 +56,13 @@ impl ProtocolError {
         Self {
             code,
             message: message.into(),
+            details: serde_json::Map::new(),
         }
+    }
+
+    pub fn with_detail(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.details.insert(name.to_owned(), value);
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -114,7 +125,7 @@ pub enum ClientEvent {
     },
     SendMessage {
         chat_id: ChatId,
-        text: String,
+        send: SendRequest,
     },
     /// `apply_tag` (`applied`) or `remove_tag`.
     Tag {
@@ -122,6 +133,95 @@ pub enum ClientEvent {
         tag: TagName,
         applied: bool,
     },
+}
+
+/// What an agent sends with `send_message`: `type` text (the default),
+/// image / video / document (`media` {id or link, filename}, `message` the
+/// caption) or template (`template` {name, params}).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SendRequest {
+    Text(String),
+    Media {
+        kind: crate::outbound::MediaKind,
+        source: crate::outbound::MediaSource,
+        caption: Option<String>,
+        filename: Option<String>,
+    },
+    Template {
+        name: String,
+        params: Vec<String>,
+    },
+}
+
+fn send_request(data: &Value) -> Result<SendRequest, ProtocolError> {
+    use crate::outbound::{MediaKind, MediaSource};
+    let message = match data.get("message") {
+        Some(Value::String(t)) if !t.trim().is_empty() => Some(t.clone()),
+        Some(Value::String(_)) | None | Some(Value::Null) => None,
+        Some(_) => return Err(ProtocolError::invalid("`message` must be a string")),
+    };
+    let kind = match opt_str(data, "type")? {
+        None | Some("text") => {
+            let text = message.ok_or_else(|| {
+                ProtocolError::invalid("`message` is required and must not be blank")
+            })?;
+            if text.chars().count() > MAX_TEXT_CHARS {
+                return Err(ProtocolError::invalid(format!(
+                    "`message` is longer than WhatsApp's {MAX_TEXT_CHARS} characters"
+                )));
+            }
+            return Ok(SendRequest::Text(text));
+        }
+        Some("template") => {
+            let t = data
+                .get("template")
+                .filter(|t| t.is_object())
+                .ok_or_else(|| ProtocolError::invalid("`template` {name, params} is required"))?;
+            let name = opt_str(t, "name")?
+                .ok_or_else(|| ProtocolError::invalid("`template.name` is required"))?;
+            let params = match t.get("params") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(values)) => values
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| ProtocolError::invalid("`template.params` must be strings"))?,
+                Some(_) => return Err(ProtocolError::invalid("`template.params` must be a list")),
+            };
+            return Ok(SendRequest::Template {
+                name: name.to_owned(),
+                params,
+            });
+        }
+        Some("image") => MediaKind::Image,
+        Some("video") => MediaKind::Video,
+        Some("document") => MediaKind::Document,
+        Some(other) => {
+            return Err(ProtocolError::invalid(format!(
+                "`type` {} is not one of text, image, video, document, template",
+                other.chars().take(32).collect::<String>()
+            )));
+        }
+    };
+    let media = data
+        .get("media")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| ProtocolError::invalid("`media` {id or link} is required"))?;
+    let source = match (opt_str(media, "id")?, opt_str(media, "link")?) {
+        (Some(id), None) => MediaSource::Id(id.to_owned()),
+        (None, Some(link)) => MediaSource::Link(link.to_owned()),
+        _ => {
+            return Err(ProtocolError::invalid(
+                "`media` needs exactly one of `id` and `link`",
+            ));
+        }
+    };
+    Ok(SendRequest::Media {
+        kind,
+        source,
+        caption: message,
+        filename: opt_str(media, "filename")?.map(str::to_owned),
+    })
 }
 
 /// WhatsApp's limit for a text message body, in characters.
@@ -236,35 +336,10 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
             chat_id: chat_id(&data)?,
         },
         "config" => ClientEvent::Config,
-        "send_message" => {
-            match opt_str(&data, "type")? {
-                None | Some("text") => {}
-                Some(other) => {
-                    return Err(ProtocolError::invalid(format!(
-                        "`type` {} is not supported yet; send text",
-                        other.chars().take(32).collect::<String>()
-                    )));
-                }
-            }
-            let text = match data.get("message") {
-                Some(Value::String(t)) if !t.trim().is_empty() => t.clone(),
-                Some(Value::String(_)) | None | Some(Value::Null) => {
-                    return Err(ProtocolError::invalid(
-                        "`message` is required and must not be blank",
-                    ));
-                }
-                Some(_) => return Err(ProtocolError::invalid("`message` must be a string")),
-            };
-            if text.chars().count() > MAX_TEXT_CHARS {
-                return Err(ProtocolError::invalid(format!(
-                    "`message` is longer than WhatsApp's {MAX_TEXT_CHARS} characters"
-                )));
-            }
-            ClientEvent::SendMessage {
-                chat_id: chat_id(&data)?,
-                text,
-            }
-        }
+        "send_message" => ClientEvent::SendMessage {
+            chat_id: chat_id(&data)?,
+            send: send_request(&data)?,
+        },
         "fetch_context_history" => ClientEvent::FetchContextHistory {
             customer: customer_field(&data, "customer")?,
         },
@@ -557,7 +632,10 @@ pub fn frame<T: Serialize>(event: &str, data: T, request_id: Option<&str>) -> St
 }
 
 pub fn error_frame(err: &ProtocolError, request_id: Option<&str>) -> String {
-    let data = serde_json::json!({"code": err.code, "message": err.message});
+    let mut data = err.details.clone();
+    data.insert("code".into(), serde_json::json!(err.code));
+    data.insert("message".into(), serde_json::json!(err.message));
+    let data = serde_json::Value::Object(data);
     let f = Frame {
         event: "error",
         data,

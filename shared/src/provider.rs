@@ -168,3 +168,78 @@ impl MediaSource for PinbotClient {
         })
     }
 }
+
+impl crate::sending::Sender for PinbotClient {
+    async fn send(
+        &self,
+        channel: &Channel,
+        to: &str,
+        message: &crate::outbound::Outbound,
+    ) -> Result<String, crate::sending::SendError> {
+        use crate::sending::{SendError, classify};
+        let key = self.keys.for_channel(channel).ok_or_else(|| {
+            SendError::Permanent(format!(
+                "no provider key is configured for channel {} ({})",
+                channel.id, channel.api_key_env
+            ))
+        })?;
+        let route = crate::outbound::Route::for_channel(channel, self.base_url.as_deref());
+        let mut request = self
+            .http
+            .post(&route.url)
+            .header("apikey", key.expose())
+            .json(&message.body(to));
+        if let Some(number) = &route.wanumber {
+            request = request.header("wanumber", number);
+        }
+        let res = request.send().await.map_err(|e| SendError::Retryable {
+            reason: format!("provider unreachable: {e}"),
+            retry_after: None,
+        })?;
+        let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = res.text().await.map_err(|e| SendError::Retryable {
+            reason: format!("provider answer cut short: {e}"),
+            retry_after: None,
+        })?;
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body, retry_after));
+        }
+        accepted_id(&body).ok_or_else(|| {
+            // It may have been sent: sending again could send it twice.
+            SendError::Permanent(format!(
+                "provider answered {status} without a message id: {}",
+                body.chars().take(200).collect::<String>()
+            ))
+        })
+    }
+}
+
+/// `messages[0].id` of a send's success answer.
+fn accepted_id(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v.pointer("/messages/0/id")?
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepted_id;
+
+    #[test]
+    fn a_success_answer_names_the_message() {
+        let body = r#"{"messaging_product":"whatsapp","contacts":[{"input":"919812345678","wa_id":"919812345678"}],
+            "messages":[{"id":"wamid.HBgM","message_status":"accepted"}]}"#;
+        assert_eq!(accepted_id(body).as_deref(), Some("wamid.HBgM"));
+        assert_eq!(accepted_id(r#"{"messages":[]}"#), None);
+        assert_eq!(accepted_id(r#"{"messages":[{"id":""}]}"#), None);
+        assert_eq!(accepted_id("not json"), None);
+    }
+}

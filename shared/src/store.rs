@@ -470,6 +470,80 @@ pub trait ForwardQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
+/// The queue of messages to send (references to stored `queued`
+/// messages; the `outbound` function delivers them).
+pub trait OutboundQueue: Send + Sync {
+    /// Returns only once the reference is durably queued.
+    fn enqueue(&self, message: &MessageRef) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// What claiming a queued message for sending found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    /// Ours to send until the lease ends.
+    Claimed(Box<Message>),
+    /// Already past `queued` (sent, failed, …): nothing to do.
+    Finished(crate::chat::DeliveryStatus),
+    /// Another consumer holds it until then.
+    Busy(DateTime<Utc>),
+    /// No such message.
+    Missing,
+}
+
+/// The outbound side of the message store: the send pipeline's claims and
+/// results, the message log and its statistics.
+pub trait OutboxStore: Send + Sync {
+    /// Claims a `queued` message for one send attempt (counting it), unless
+    /// another consumer's lease runs.
+    fn claim_send(
+        &self,
+        message: &MessageRef,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// The provider took the message: its id (and the marker status
+    /// callbacks find it by) and state `accepted`, atomically.
+    fn record_accepted(
+        &self,
+        message: &MessageRef,
+        wa_message_id: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// An attempt failed and will be retried: the lease ends, the reason
+    /// is kept.
+    fn release_send(
+        &self,
+        message: &MessageRef,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A `failed` message back to `queued` (re-send); false if it was not
+    /// failed.
+    fn requeue_failed(
+        &self,
+        message: &MessageRef,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One page of the outbound message log and the cursor of the next.
+    fn outbound_log(
+        &self,
+        query: &crate::sending::LogQuery,
+    ) -> impl Future<Output = Result<(Vec<crate::sending::LogEntry>, Option<String>), StoreError>> + Send;
+
+    /// The delivery counters of these days, per team.
+    fn outbound_stats(
+        &self,
+        days: &[chrono::NaiveDate],
+    ) -> impl Future<
+        Output = Result<
+            std::collections::BTreeMap<Stakeholder, crate::sending::DeliveryStats>,
+            StoreError,
+        >,
+    > + Send;
+}
+
 pub trait InboundQueue: Send + Sync {
     /// Returns only once every entry is durably queued.
     fn enqueue(

@@ -141,6 +141,12 @@ pub enum Content {
         original_type: String,
         errors: Vec<String>,
     },
+    /// A message Smart Chat sent that is not plain text (template, buttons,
+    /// list, CTA, contact card, media): kept whole, so the dashboard can
+    /// show it and a failed send can be sent again.
+    Sent {
+        message: crate::outbound::Outbound,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +177,7 @@ impl Content {
             Content::Button { .. } => "button",
             Content::Reaction { .. } => "reaction",
             Content::Unsupported { .. } => "unsupported",
+            Content::Sent { message } => message.kind(),
         }
     }
 
@@ -182,6 +189,7 @@ impl Content {
             Content::Media { caption, .. } => caption.as_deref(),
             Content::InteractiveReply { title, .. } => Some(title),
             Content::Button { text, .. } => Some(text),
+            Content::Sent { message } => message.readable_text(),
             _ => None,
         }
     }
@@ -223,6 +231,7 @@ impl Content {
             Content::Unsupported { original_type, .. } => {
                 format!("Unsupported message ({original_type})")
             }
+            Content::Sent { message } => message.preview(),
         };
         truncate_chars(&full, PREVIEW_CHARS)
     }

@@ -11,7 +11,7 @@ use shared::channel::Stakeholder;
 use shared::executive::{Executive, ExecutiveId, ExecutivePatch, NewExecutive, Role};
 use shared::http::{ApiError, json_response};
 use shared::provider::MediaSource;
-use shared::store::{InboundQueue, Pusher, StoreError};
+use shared::store::{InboundQueue, OutboundQueue, Pusher, StoreError};
 use shared::tags::{MAX_TAGS_PER_TEAM, TagName, team_tags};
 
 use crate::{State, Store, answer, unavailable};
@@ -52,12 +52,13 @@ fn method_not_allowed(method: &Method) -> ApiError {
     )
 }
 
-impl<S, Q, M, P> State<S, Q, M, P>
+impl<S, Q, M, P, O> State<S, Q, M, P, O>
 where
     S: Store,
     Q: InboundQueue,
     M: MediaSource,
     P: Pusher,
+    O: OutboundQueue,
 {
     /// Routes `/api/executives…` and `/api/tags…` (`path` after `api`).
     pub(crate) async fn admin(&self, req: &Request, path: &[&str]) -> Answer {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use shared::http::{ApiError, json_response, parse_json_body};
 use shared::provider::MediaSource;
-use shared::store::{InboundQueue, Pusher, reply_cache_key};
+use shared::store::{InboundQueue, OutboundQueue, Pusher, reply_cache_key};
 
 use crate::{State, Store, unavailable};
 
@@ -17,12 +17,13 @@ struct DeleteCache {
     message: String,
 }
 
-impl<S, Q, M, P> State<S, Q, M, P>
+impl<S, Q, M, P, O> State<S, Q, M, P, O>
 where
     S: Store,
     Q: InboundQueue,
     M: MediaSource,
     P: Pusher,
+    O: OutboundQueue,
 {
     /// `X-Admin-Token` (or `Authorization: Bearer`) must equal `ADMIN_TOKEN`.
     fn check_admin_token(&self, req: &Request) -> Result<(), ApiError> {

@@ -4,6 +4,7 @@
 mod admin;
 mod cache;
 mod login;
+mod messages;
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -15,26 +16,42 @@ use shared::executive::{Executive, Role, hash_password};
 use shared::http::{ApiError, json_response};
 use shared::provider::{MediaError, MediaSource};
 use shared::secret::Secret;
+use shared::sending::MessageCatalog;
 use shared::store::{
-    ChatStore, ConnectionStore, ExecutiveStore, InboundQueue, LoginGuardStore, Pusher,
-    ResponseCache, StoreError, TagStore,
+    ChatStore, ConnectionStore, ExecutiveStore, InboundQueue, LoginGuardStore, OutboundQueue,
+    OutboxStore, Pusher, ResponseCache, StoreError, TagStore,
 };
 use shared::tags::TagCatalog;
 
 /// Everything the routes read and write.
 pub trait Store:
-    ChatStore + ConnectionStore + ExecutiveStore + TagStore + LoginGuardStore + ResponseCache
+    ChatStore
+    + ConnectionStore
+    + ExecutiveStore
+    + TagStore
+    + LoginGuardStore
+    + ResponseCache
+    + OutboxStore
 {
 }
 
 impl<T> Store for T where
-    T: ChatStore + ConnectionStore + ExecutiveStore + TagStore + LoginGuardStore + ResponseCache
+    T: ChatStore
+        + ConnectionStore
+        + ExecutiveStore
+        + TagStore
+        + LoginGuardStore
+        + ResponseCache
+        + OutboxStore
 {
 }
 
-pub struct State<S, Q, M, P> {
+pub struct State<S, Q, M, P, O> {
     pub store: S,
     pub queue: Q,
+    /// The send queue (templates sent by route, re-sends).
+    pub outbox: O,
+    pub messages: MessageCatalog,
     pub keys: JwtKeys,
     pub media: M,
     /// Closes a disabled executive's WebSocket connections.
@@ -53,22 +70,35 @@ pub struct Settings {
     pub keys: JwtKeys,
     pub channels: ChannelTable,
     pub tags: TagCatalog,
+    pub messages: MessageCatalog,
     pub admin_token: Option<Secret>,
 }
 
-impl<S, Q, M, P> State<S, Q, M, P> {
-    pub fn new(
-        store: S,
-        queue: Q,
-        media: M,
-        pusher: P,
-        settings: Settings,
-    ) -> anyhow::Result<Self> {
+/// The adapters `State::new` wires together.
+pub struct Adapters<S, Q, M, P, O> {
+    pub store: S,
+    pub queue: Q,
+    pub media: M,
+    pub pusher: P,
+    pub outbox: O,
+}
+
+impl<S, Q, M, P, O> State<S, Q, M, P, O> {
+    pub fn new(adapters: Adapters<S, Q, M, P, O>, settings: Settings) -> anyhow::Result<Self> {
+        let Adapters {
+            store,
+            queue,
+            media,
+            pusher,
+            outbox,
+        } = adapters;
         Ok(Self {
             store,
             queue,
             media,
             pusher,
+            outbox,
+            messages: settings.messages,
             keys: settings.keys,
             channels: settings.channels,
             tags: settings.tags,
@@ -84,19 +114,24 @@ impl
         shared::aws::SqsInboundQueue,
         shared::provider::PinbotClient,
         shared::aws::ApiGwPusher,
+        shared::aws::SqsOutboundQueue,
     >
 {
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::sdk_config().await;
         let channels = ChannelTable::from_env()?;
         Self::new(
-            shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            shared::aws::inbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            shared::provider::PinbotClient::from_env(&channels)?,
-            shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            Adapters {
+                store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
+                queue: shared::aws::inbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+                media: shared::provider::PinbotClient::from_env(&channels)?,
+                pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+                outbox: shared::aws::outbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            },
             Settings {
                 keys: JwtKeys::from_env().map_err(anyhow::Error::msg)?,
                 tags: TagCatalog::from_env()?,
+                messages: MessageCatalog::from_env()?,
                 admin_token: Secret::optional_from_env("ADMIN_TOKEN"),
                 channels,
             },
@@ -104,8 +139,8 @@ impl
     }
 }
 
-pub async fn handle<S, Q, M, P>(
-    state: &State<S, Q, M, P>,
+pub async fn handle<S, Q, M, P, O>(
+    state: &State<S, Q, M, P, O>,
     req: Request,
 ) -> Result<Response<Body>, Error>
 where
@@ -113,6 +148,7 @@ where
     Q: InboundQueue,
     M: MediaSource,
     P: Pusher,
+    O: OutboundQueue,
 {
     if req.method() == Method::GET && req.uri().path().starts_with("/api/media/") {
         return Ok(state
@@ -133,6 +169,14 @@ where
         (&Method::GET, ["api", "dashboard", "stats"]) => state.stats(&req).await,
         (_, ["api", "executives", ..]) | (_, ["api", "tags", ..]) => {
             state.admin(&req, &segments[1..]).await
+        }
+        (&Method::GET, ["api", "chats", "send_whatsapp_template"]) => {
+            state.send_template(&req).await
+        }
+        (&Method::GET, ["api", "messages"]) => state.message_log(&req).await,
+        (&Method::GET, ["api", "messages", "stats"]) => state.message_stats(&req).await,
+        (&Method::POST, ["api", "messages", chat_id, message_id, "resend"]) => {
+            state.resend(&req, chat_id, message_id).await
         }
         (&Method::POST, ["api", "chats", "clear_cache"]) => state.clear_cache(&req).await,
         (&Method::POST, ["api", "chats", "delete_cache"]) => state.delete_cache(&req).await,
@@ -158,12 +202,13 @@ pub(crate) fn unavailable(what: &'static str) -> impl Fn(StoreError) -> ApiError
     }
 }
 
-impl<S, Q, M, P> State<S, Q, M, P>
+impl<S, Q, M, P, O> State<S, Q, M, P, O>
 where
     S: Store,
     Q: InboundQueue,
     M: MediaSource,
     P: Pusher,
+    O: OutboundQueue,
 {
     async fn ready(&self) -> http::Response<String> {
         let (db, queue) = tokio::join!(self.store.ping(), self.queue.ping());

@@ -11,7 +11,7 @@ use shared::executive::{Email, verify_password};
 use shared::http::{ApiError, json_response, parse_json_body};
 use shared::login::{Attempt, record_failure, record_success, throttled_until};
 use shared::provider::MediaSource;
-use shared::store::{InboundQueue, Pusher};
+use shared::store::{InboundQueue, OutboundQueue, Pusher};
 
 use crate::{State, Store, unavailable};
 
@@ -29,12 +29,13 @@ fn source_ip(req: &Request) -> Option<String> {
     }
 }
 
-impl<S, Q, M, P> State<S, Q, M, P>
+impl<S, Q, M, P, O> State<S, Q, M, P, O>
 where
     S: Store,
     Q: InboundQueue,
     M: MediaSource,
     P: Pusher,
+    O: OutboundQueue,
 {
     pub(crate) async fn login(&self, req: &Request) -> Result<http::Response<String>, ApiError> {
         let input: Login = parse_json_body(req.body().as_ref())?;

@@ -6,32 +6,36 @@ use lambda_runtime::{Error, LambdaEvent};
 
 use shared::aws::websocket::{body_text, connection_id, response};
 use shared::protocol::{ErrorCode, ProtocolError, error_frame};
-use shared::store::{ChatStore, ConnectionStore, CustomerStore, Pusher, TagStore};
+use shared::store::{ChatStore, ConnectionStore, CustomerStore, OutboundQueue, Pusher, TagStore};
 
-pub struct State<S, P> {
+pub struct State<S, P, Q> {
     pub store: S,
     pub pusher: P,
+    /// Where agent sends go (the `outbound` function delivers them).
+    pub outbox: Q,
     pub catalogs: shared::dashboard::Catalogs,
 }
 
-impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
+impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher, shared::aws::SqsOutboundQueue> {
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::sdk_config().await;
         Ok(Self {
             store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
             pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            outbox: shared::aws::outbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
             catalogs: shared::dashboard::Catalogs::from_env()?,
         })
     }
 }
 
-pub async fn handle<S, P>(
-    state: &State<S, P>,
+pub async fn handle<S, P, Q>(
+    state: &State<S, P, Q>,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error>
 where
     S: ChatStore + ConnectionStore + CustomerStore + TagStore,
     P: Pusher,
+    Q: OutboundQueue,
 {
     let req = event.payload;
     let Some(id) = connection_id(&req) else {
@@ -42,6 +46,7 @@ where
             shared::dashboard::handle_frame(
                 &state.store,
                 &state.pusher,
+                &state.outbox,
                 &state.catalogs,
                 &id,
                 &text,

@@ -7,25 +7,29 @@ use lambda_runtime::{Context, LambdaEvent};
 
 use shared::aws::{
     ApiGwPusher, DynamoStore, EventBridgePublisher, SqsForwardQueue, SqsInboundQueue,
+    SqsOutboundQueue,
 };
+use shared::provider::PinbotClient;
 
 use crate::template::Template;
 
 pub struct Functions {
     pub webhook: webhook::State<SqsInboundQueue, SqsForwardQueue>,
-    pub api: api::State<DynamoStore, SqsInboundQueue, shared::provider::PinbotClient, ApiGwPusher>,
+    pub api: api::State<DynamoStore, SqsInboundQueue, PinbotClient, ApiGwPusher, SqsOutboundQueue>,
     pub internal: internal::State<DynamoStore>,
     pub forward: forward::State,
+    pub outbound: outbound::State<DynamoStore, PinbotClient, ApiGwPusher>,
     pub inbound: inbound::State<DynamoStore, ApiGwPusher, EventBridgePublisher>,
     pub ws_connect: ws_connect::State<DynamoStore>,
     pub ws_disconnect: ws_disconnect::State<DynamoStore>,
-    pub ws_events: ws_events::State<DynamoStore, ApiGwPusher>,
+    pub ws_events: ws_events::State<DynamoStore, ApiGwPusher, SqsOutboundQueue>,
 }
 
 /// The binaries the gateway can run; the template must name no other.
-pub const KNOWN: [&str; 8] = [
+pub const KNOWN: [&str; 9] = [
     "webhook",
     "forward",
+    "outbound",
     "api",
     "internal",
     "inbound",
@@ -78,6 +82,7 @@ impl Functions {
         match binary {
             "inbound" => inbound::handle(&self.inbound, event).await,
             "forward" => forward::handle(&self.forward, event).await,
+            "outbound" => outbound::handle(&self.outbound, event).await,
             other => Err(format!("{other} is not a queue consumer").into()),
         }
     }

@@ -6,7 +6,8 @@
 //! - WebSocket API: `$connect` / `$disconnect` / route-selected events on
 //!   `$request.body.event`, plus the `@connections` management endpoint
 //!   the functions push through (with `aws-sdk-apigatewaymanagement`).
-//! - The inbound SQS consumer, polling the real (moto) FIFO queue.
+//! - The SQS consumers (inbound, forward, outbound), polling the real
+//!   (moto) queues as Lambda's event source mappings would.
 //! - A Pinbot stand-in that records what would have been sent.
 
 pub mod bootstrap;
@@ -33,6 +34,7 @@ use tokio::task::JoinHandle;
 use shared::auth::JwtKeys;
 use shared::aws::{
     ApiGwPusher, DynamoStore, EventBridgePublisher, SqsForwardQueue, SqsInboundQueue,
+    SqsOutboundQueue,
 };
 use shared::channel::{ChannelTable, Stakeholder};
 use shared::config::Tables;
@@ -90,6 +92,9 @@ pub struct Config {
     /// Concurrent pollers of the inbound queue (Lambda runs several; FIFO
     /// group locking keeps each customer's order).
     pub inbound_pollers: usize,
+    /// Waits between send attempts (`OUTBOUND_BACKOFF_BASE_MS` /
+    /// `OUTBOUND_BACKOFF_CAP_SECS` in AWS).
+    pub outbound_backoff: shared::sending::Backoff,
 }
 
 impl Config {
@@ -119,6 +124,10 @@ impl Config {
             communication_master_url: None,
             pinbot_base_url: None,
             provider_keys: ProviderKeys::local_dev(),
+            outbound_backoff: shared::sending::Backoff {
+                base: std::time::Duration::from_millis(200),
+                cap: std::time::Duration::from_secs(2),
+            },
         }
     }
 }
@@ -248,12 +257,17 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         customers: resources.table("CustomersTable")?,
     };
     let inbound_url = resources.queue_url("InboundQueue")?;
-    let inbound_max_receives = template
-        .queues
-        .iter()
-        .find(|q| q.logical_id == "InboundQueue")
-        .and_then(|q| q.redrive.as_ref().map(|(_, max)| *max))
-        .unwrap_or(inbound::DEFAULT_MAX_RECEIVES);
+    let max_receives = |queue: &str, default: u32| {
+        template
+            .queues
+            .iter()
+            .find(|q| q.logical_id == queue)
+            .and_then(|q| q.redrive.as_ref().map(|(_, max)| *max))
+            .unwrap_or(default)
+    };
+    let inbound_max_receives = max_receives("InboundQueue", inbound::DEFAULT_MAX_RECEIVES);
+    let outbound_max_attempts = max_receives("OutboundQueue", outbound::DEFAULT_MAX_ATTEMPTS);
+    let outbox = SqsOutboundQueue::new(sqs.clone(), resources.queue_url("OutboundQueue")?);
 
     let http_listener = TcpListener::bind(cfg.http_addr)
         .await
@@ -293,7 +307,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let catalogs = shared::dashboard::Catalogs {
         channels: channels.clone(),
         tags: shared::tags::TagCatalog::from_env()?,
+        messages: shared::sending::MessageCatalog::from_env()?,
     };
+    let pinbot = PinbotClient::new(pinbot_base_url, cfg.provider_keys.clone())?;
 
     if let Some(admin) = &cfg.dev_admin {
         seed_dev_admin(&store, admin).await?;
@@ -312,18 +328,34 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             max_body_bytes: cfg.max_webhook_body,
         },
         api: api::State::new(
-            store.clone(),
-            queue,
-            PinbotClient::new(pinbot_base_url, cfg.provider_keys.clone())?,
-            pusher.clone(),
+            api::Adapters {
+                store: store.clone(),
+                queue,
+                media: pinbot.clone(),
+                pusher: pusher.clone(),
+                outbox: outbox.clone(),
+            },
             api::Settings {
                 keys: jwt.clone(),
                 channels: channels.clone(),
                 tags: catalogs.tags.clone(),
+                messages: catalogs.messages.clone(),
                 admin_token: cfg.admin_token.clone(),
             },
         )?,
         forward: forward::State::new(communication_master_url, forward::DEFAULT_MAX_RECEIVES)?,
+        outbound: outbound::State {
+            store: store.clone(),
+            sender: pinbot,
+            pusher: pusher.clone(),
+            queue: outbox.clone(),
+            channels: channels.clone(),
+            settings: shared::sending::DeliverySettings {
+                max_attempts: outbound_max_attempts,
+                backoff: cfg.outbound_backoff,
+                lease: outbound::LEASE,
+            },
+        },
         internal: internal::State {
             store: store.clone(),
             token: cfg.internal_token.clone(),
@@ -348,6 +380,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         ws_events: ws_events::State {
             store,
             pusher,
+            outbox,
             catalogs,
         },
     };

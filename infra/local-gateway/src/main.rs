@@ -113,6 +113,8 @@ async fn main() -> anyhow::Result<()> {
         communication_master_url: std::env::var("COMMUNICATION_MASTER_URL")
             .ok()
             .filter(|v| !v.is_empty()),
+        // The same variables the outbound Lambda reads.
+        outbound_backoff: outbound::settings_from_env()?.backoff,
     };
     let running = local_gateway::start(cfg).await?;
 

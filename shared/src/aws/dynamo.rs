@@ -31,6 +31,7 @@ use crate::tags::{MAX_TAGS_PER_CHAT, TagName};
 use crate::whatsapp::SenderId;
 
 mod ops;
+mod outbox;
 
 /// GSI overloaded per table (see docs/data-model.md).
 pub const GSI1: &str = "gsi1";
@@ -335,6 +336,11 @@ impl DynamoStore {
         let inbound_seq = chat.inbound_count + u64::from(inbound);
         let mut item = message_item(m)?;
         item.insert("inbound_seq".into(), n(inbound_seq));
+        // A send: in the outbound log, counted as queued for its day.
+        let queued = !inbound && m.delivery.is_some();
+        if queued {
+            outbox::log_fields(&mut item, chat, m);
+        }
         writes.push(put_write(table, item, true)?);
 
         let mut after = chat.clone();
@@ -400,6 +406,15 @@ impl DynamoStore {
                 .update(update.build().map_err(build_err)?)
                 .build(),
         );
+        if queued {
+            let day = m.received_at.format("%Y-%m-%d").to_string();
+            writes.extend(outbox::stats_write(
+                table,
+                &day,
+                chat.customer_type.as_str(),
+                &[("queued", 1)],
+            )?);
+        }
         let delta = Counts::delta(
             Some((chat.status, chat.awaiting_reply)),
             (after.status, after.awaiting_reply),
@@ -882,35 +897,7 @@ impl ChatStore for DynamoStore {
     }
 
     async fn apply_delivery(&self, r: &MessageRef, d: &Delivery) -> Result<bool, StoreError> {
-        let mut values = HashMap::from([
-            (":status".to_owned(), s(d.status.as_str())),
-            (":rank".to_owned(), n(d.status.rank())),
-            (
-                ":errors".to_owned(),
-                AttributeValue::L(d.errors.iter().map(|e| s(e.as_str())).collect()),
-            ),
-        ]);
-        let mut set = "delivery_status = :status, delivery_rank = :rank, delivery_errors = :errors"
-            .to_owned();
-        if let Some(at) = d.at {
-            set.push_str(", delivery_at = :at");
-            values.insert(":at".to_owned(), t(at));
-        }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.chats)
-            .set_key(Some(key(chat_pk(&r.chat_id), format!("MSG#{}", r.message_id))))
-            .update_expression(format!("SET {set}"))
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :rank)")
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.move_delivery(r, d, None, false).await
     }
 
     async fn chat(&self, id: &ChatId) -> Result<Option<Chat>, StoreError> {

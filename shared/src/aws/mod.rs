@@ -12,7 +12,7 @@ pub mod websocket;
 pub use dynamo::DynamoStore;
 pub use events::EventBridgePublisher;
 pub use push::ApiGwPusher;
-pub use queue::{SqsForwardQueue, SqsInboundQueue};
+pub use queue::{SqsForwardQueue, SqsInboundQueue, SqsOutboundQueue};
 
 /// The SDK configuration from the Lambda environment (region, credentials,
 /// `AWS_ENDPOINT_URL_*` overrides). Built once per cold start.
@@ -36,6 +36,12 @@ pub fn pusher_from_env(sdk: &aws_config::SdkConfig) -> Result<ApiGwPusher, Strin
 pub fn inbound_queue_from_env(sdk: &aws_config::SdkConfig) -> Result<SqsInboundQueue, String> {
     let url = crate::config::env_required("INBOUND_QUEUE_URL")?;
     Ok(SqsInboundQueue::new(aws_sdk_sqs::Client::new(sdk), url))
+}
+
+/// The send queue, from `OUTBOUND_QUEUE_URL`.
+pub fn outbound_queue_from_env(sdk: &aws_config::SdkConfig) -> Result<SqsOutboundQueue, String> {
+    let url = crate::config::env_required("OUTBOUND_QUEUE_URL")?;
+    Ok(SqsOutboundQueue::new(aws_sdk_sqs::Client::new(sdk), url))
 }
 
 /// The Communication Master queue, from `FORWARD_QUEUE_URL`; `None` when

@@ -96,3 +96,53 @@ impl ForwardQueue for SqsForwardQueue {
         Ok(())
     }
 }
+
+/// The standard queue of messages to send (references to stored messages).
+#[derive(Clone, Debug)]
+pub struct SqsOutboundQueue {
+    client: Client,
+    url: String,
+}
+
+/// SQS hides a message for at most 12 hours.
+const MAX_VISIBILITY_SECS: u64 = 12 * 60 * 60;
+
+impl SqsOutboundQueue {
+    pub fn new(client: Client, url: String) -> Self {
+        Self { client, url }
+    }
+
+    /// Hides a received entry for `delay` (the retry's backoff), so it
+    /// comes back no sooner.
+    pub async fn retry_in(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        let secs = delay.as_secs_f64().ceil() as u64;
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(i32::try_from(secs.min(MAX_VISIBILITY_SECS)).unwrap_or(0))
+            .send()
+            .await
+            .map_err(|err| QueueError::Unavailable(Box::new(err)))?;
+        Ok(())
+    }
+}
+
+impl crate::store::OutboundQueue for SqsOutboundQueue {
+    async fn enqueue(&self, message: &crate::chat::MessageRef) -> Result<(), QueueError> {
+        let body =
+            serde_json::to_string(message).map_err(|err| QueueError::Unavailable(Box::new(err)))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|err| QueueError::Unavailable(Box::new(err)))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! Delivers queued WhatsApp sends: one entry per stored `queued` message.
+//! A send the provider takes is recorded (`accepted`, its provider id); a
+//! transient failure (429, 5xx, timeout) comes back after an exponential
+//! backoff with jitter; a permanent refusal, or the last attempt, marks the
+//! message `failed` and tells the chat's room. Entries are references to
+//! stored messages, so a redelivered entry finds its message already sent
+//! and does nothing: nothing is sent twice by the queue.
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+
+use shared::aws::SqsOutboundQueue;
+use shared::channel::ChannelTable;
+use shared::chat::MessageRef;
+use shared::sending::{Backoff, Delivered, Deliverer, DeliverySettings, Sender};
+use shared::store::{ChatStore, ConnectionStore, OutboxStore, Pusher};
+
+/// The template's default redrive limit for the send queue.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+/// A claimed send is kept from other consumers this long (longer than the
+/// function's timeout).
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
+pub struct State<S, D, P> {
+    pub store: S,
+    pub sender: D,
+    pub pusher: P,
+    pub queue: SqsOutboundQueue,
+    pub channels: ChannelTable,
+    pub settings: DeliverySettings,
+}
+
+/// Retry policy from the environment: `OUTBOUND_MAX_ATTEMPTS` (the
+/// queue's maxReceiveCount), `OUTBOUND_BACKOFF_BASE_MS`,
+/// `OUTBOUND_BACKOFF_CAP_SECS`.
+pub fn settings_from_env() -> anyhow::Result<DeliverySettings> {
+    let env = |name: &str, default: u64| {
+        shared::config::env_u64(name, default).map_err(anyhow::Error::msg)
+    };
+    Ok(DeliverySettings {
+        max_attempts: u32::try_from(env(
+            "OUTBOUND_MAX_ATTEMPTS",
+            u64::from(DEFAULT_MAX_ATTEMPTS),
+        )?)?,
+        backoff: Backoff {
+            base: std::time::Duration::from_millis(env(
+                "OUTBOUND_BACKOFF_BASE_MS",
+                Backoff::DEFAULT.base.as_millis() as u64,
+            )?),
+            cap: std::time::Duration::from_secs(env(
+                "OUTBOUND_BACKOFF_CAP_SECS",
+                Backoff::DEFAULT.cap.as_secs(),
+            )?),
+        },
+        lease: LEASE,
+    })
+}
+
+impl State<shared::aws::DynamoStore, shared::provider::PinbotClient, shared::aws::ApiGwPusher> {
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let sdk = shared::aws::sdk_config().await;
+        let channels = ChannelTable::from_env()?;
+        Ok(Self {
+            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            sender: shared::provider::PinbotClient::from_env(&channels)?,
+            pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            queue: shared::aws::outbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            channels,
+            settings: settings_from_env()?,
+        })
+    }
+}
+
+pub async fn handle<S, D, P>(
+    state: &State<S, D, P>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error>
+where
+    S: ChatStore + OutboxStore + ConnectionStore,
+    D: Sender,
+    P: Pusher,
+{
+    let deliverer = Deliverer {
+        store: &state.store,
+        sender: &state.sender,
+        pusher: &state.pusher,
+        channels: &state.channels,
+        settings: state.settings,
+    };
+    let mut failures = Vec::new();
+    for record in event.payload.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let attempt = shared::aws::sqs_event::receive_count(&record);
+        let body = record.body.as_deref().unwrap_or_default();
+        let job: MessageRef = match serde_json::from_str(body) {
+            Ok(job) => job,
+            Err(e) => {
+                // Not ours to guess at: retried, then kept in the DLQ.
+                tracing::error!(sqs_message_id = %id, error = %e, receive_count = attempt,
+                    "send queue entry is not a message reference; leaving it for the dead-letter queue");
+                failures.push(failure(id));
+                continue;
+            }
+        };
+        let retry_after = match deliverer.deliver(&job, attempt, fastrand::f64()).await {
+            Ok(Delivered::Done) => continue,
+            Ok(Delivered::RetryIn(wait)) => wait,
+            // Straight on to the dead-letter queue.
+            Ok(Delivered::GaveUp) => std::time::Duration::ZERO,
+            Err(e) => {
+                tracing::error!(sqs_message_id = %id, chat_id = %job.chat_id, message_id = %job.message_id,
+                    error = ?e, receive_count = attempt, "send could not be handled; it will be retried");
+                failures.push(failure(id));
+                continue;
+            }
+        };
+        if let Some(handle) = record.receipt_handle.as_deref()
+            && let Err(e) = state.queue.retry_in(handle, retry_after).await
+        {
+            tracing::warn!(sqs_message_id = %id, error = ?e,
+                "could not set the retry delay; the queue's visibility timeout applies");
+        }
+        failures.push(failure(id));
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    Ok(response)
+}
+
+fn failure(id: String) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id;
+    f
+}

@@ -1,0 +1,484 @@
+//! The outbound side of the chats table: send claims, provider ids,
+//! delivery states with their daily counters, and the message log.
+//!
+//! Every outbound message Smart Chat sends is also in two log partitions
+//! of the overloaded indexes: `gsi1` `OUTLOG#{day}` (all messages of a UTC
+//! day) and `gsi2` `OUTLOG#{customer}`, both sorted by queue time. Counters
+//! per day and team (`OUTSTATS#{day}` / `{team}`) move in the same
+//! transaction as the message's state, so they cannot drift.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{
+    DEDUPE_TTL_DAYS, DynamoStore, GSI1, GSI2, SkCond, any_condition_failed, build_err, chat_pk,
+    epoch_after, is_condition_failure, message_from, put_write,
+};
+use crate::aws::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
+use crate::channel::Stakeholder;
+use crate::chat::{Chat, Delivery, DeliveryStatus, Message, MessageRef};
+use crate::sending::{DeliveryStats, LogEntry, LogQuery, sent_change, stage_delta};
+use crate::store::{Claim, OutboxStore, StoreError};
+
+/// How many log items one request may read while filtering by state.
+const LOG_EXAMINE_BUDGET: usize = 1000;
+/// Optimistic retries when a message's state moves under us.
+const MOVE_ATTEMPTS: usize = 5;
+
+fn day(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+fn log_sk(at: DateTime<Utc>, message_id: &str) -> String {
+    format!("{}#{message_id}", time_key(at))
+}
+
+fn message_key(r: &MessageRef) -> Item {
+    key(chat_pk(&r.chat_id), format!("MSG#{}", r.message_id))
+}
+
+fn stats_key(day: &str, team: &str) -> Item {
+    key(format!("OUTSTATS#{day}"), team)
+}
+
+/// The log keys and attributes of an outbound message being queued.
+pub(super) fn log_fields(item: &mut Item, chat: &Chat, m: &Message) {
+    let sk = log_sk(m.received_at, &m.message_id);
+    item.insert("gsi1pk".into(), s(format!("OUTLOG#{}", day(m.received_at))));
+    item.insert("gsi1sk".into(), s(sk.clone()));
+    item.insert("gsi2pk".into(), s(format!("OUTLOG#{}", chat.customer)));
+    item.insert("gsi2sk".into(), s(sk));
+    item.insert("customer".into(), s(chat.customer.as_str()));
+    item.insert("stakeholder".into(), s(chat.customer_type.as_str()));
+    item.insert("attempts".into(), n(0));
+}
+
+/// `ADD` of the day's and team's counters, or nothing for no change.
+pub(super) fn stats_write(
+    table: &str,
+    day: &str,
+    team: &str,
+    deltas: &[(&str, i64)],
+) -> Result<Option<TransactWriteItem>, StoreError> {
+    let deltas: Vec<_> = deltas.iter().filter(|(_, d)| *d != 0).collect();
+    if deltas.is_empty() {
+        return Ok(None);
+    }
+    let mut update = Update::builder()
+        .table_name(table)
+        .set_key(Some(stats_key(day, team)));
+    let mut parts = Vec::new();
+    for (i, (name, d)) in deltas.iter().enumerate() {
+        parts.push(format!("#c{i} :c{i}"));
+        update = update
+            .expression_attribute_names(format!("#c{i}"), *name)
+            .expression_attribute_values(format!(":c{i}"), AttributeValue::N(d.to_string()));
+    }
+    let update = update
+        .update_expression(format!("ADD {}", parts.join(", ")))
+        .build()
+        .map_err(build_err)?;
+    Ok(Some(TransactWriteItem::builder().update(update).build()))
+}
+
+/// The stored delivery state of a message item (`None`: it has none).
+fn stored_status(item: &Item) -> Option<DeliveryStatus> {
+    item.str_opt("delivery_status")
+        .and_then(DeliveryStatus::parse)
+}
+
+fn signed(item: &Item, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+impl DynamoStore {
+    /// Moves a message's delivery state forward (`to`), with its counters,
+    /// in one transaction conditional on the state read; with `wa_id`, also
+    /// records the provider id and writes the marker status callbacks find
+    /// the message by. Returns whether the state moved.
+    pub(super) async fn move_delivery(
+        &self,
+        r: &MessageRef,
+        to: &Delivery,
+        wa_id: Option<&str>,
+        backwards: bool,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.chats;
+        for _ in 0..MOVE_ATTEMPTS {
+            let Some(item) = self.get(table, message_key(r)).await? else {
+                return Ok(false);
+            };
+            let from = stored_status(&item);
+            let from_rank = from.map(DeliveryStatus::rank);
+            let moves = if backwards {
+                from == Some(DeliveryStatus::Failed)
+            } else {
+                from_rank.is_none_or(|rank| rank < to.status.rank())
+            };
+            if !moves {
+                return Ok(false);
+            }
+            let at = to.at.unwrap_or_else(Utc::now);
+            let mut set = vec![
+                "delivery_status = :status",
+                "delivery_rank = :rank",
+                "delivery_errors = :errors",
+                "delivery_at = :at",
+            ];
+            let mut values = HashMap::from([
+                (":status".to_owned(), s(to.status.as_str())),
+                (":rank".to_owned(), n(to.status.rank())),
+                (
+                    ":errors".to_owned(),
+                    AttributeValue::L(to.errors.iter().map(|e| s(e.as_str())).collect()),
+                ),
+                (":at".to_owned(), t(at)),
+            ]);
+            if let Some(e) = to.errors.first() {
+                set.push("last_error = :last_error");
+                values.insert(":last_error".to_owned(), s(e.as_str()));
+            }
+            if let Some(id) = wa_id {
+                set.push("wa_message_id = :wa");
+                values.insert(":wa".to_owned(), s(id));
+            }
+            let condition = match from_rank {
+                Some(rank) => {
+                    values.insert(":was".to_owned(), n(rank));
+                    "delivery_rank = :was"
+                }
+                None => "attribute_exists(pk) AND attribute_not_exists(delivery_rank)",
+            };
+            // The counters of the day the message was queued, when it is
+            // one Smart Chat sent (inbound messages have none).
+            let mut stats = Vec::new();
+            let team = item.str_opt("stakeholder").map(str::to_owned);
+            let from = from.unwrap_or(DeliveryStatus::Queued);
+            if team.is_some() {
+                stats = stage_delta(from, to.status);
+                match sent_change(from, to.status) {
+                    1 => {
+                        let queued = item.time("received_at")?;
+                        let ms = (at - queued).num_milliseconds().max(0);
+                        set.push("to_sent_ms = :to_sent");
+                        values.insert(":to_sent".to_owned(), AttributeValue::N(ms.to_string()));
+                        stats.push(("to_sent_ms", ms));
+                        stats.push(("to_sent_count", 1));
+                    }
+                    -1 => {
+                        stats.push(("to_sent_ms", -signed(&item, "to_sent_ms")));
+                        stats.push(("to_sent_count", -1));
+                    }
+                    _ => {}
+                }
+            }
+            let update = Update::builder()
+                .table_name(table)
+                .set_key(Some(message_key(r)))
+                .update_expression(format!("SET {} REMOVE send_lease", set.join(", ")))
+                .condition_expression(condition)
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(build_err)?;
+            let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+            if let Some(team) = &team {
+                let queued_day = day(item.time("received_at")?);
+                writes.extend(stats_write(table, &queued_day, team, &stats)?);
+            }
+            if let Some(id) = wa_id {
+                let mut marker = key(format!("WAMSG#{id}"), "DEDUP");
+                marker.insert("chat_id".into(), s(r.chat_id.as_str()));
+                marker.insert("message_id".into(), s(&r.message_id));
+                marker.insert(
+                    "expires_at".into(),
+                    n(epoch_after(chrono::Duration::days(DEDUPE_TTL_DAYS))),
+                );
+                writes.push(put_write(table, marker, false)?);
+            }
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(true),
+                // Moved (or being moved) by someone else: read again.
+                Err(e) if any_condition_failed(&e) => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "message {} keeps changing",
+            r.message_id
+        )))
+    }
+
+    /// Reads one log partition newest first, `(low, high]`-bounded, up to
+    /// `limit` items.
+    async fn log_items(
+        &self,
+        index: &str,
+        pk: String,
+        low: String,
+        high: String,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (pk_name, sk_name) = if index == GSI1 {
+            ("gsi1pk", "gsi1sk")
+        } else {
+            ("gsi2pk", "gsi2sk")
+        };
+        let mut items = self
+            .query_desc(
+                &self.tables.chats,
+                Some(index),
+                pk_name,
+                pk,
+                Some(SkCond::Between(sk_name, low, high.clone())),
+                limit + 1,
+            )
+            .await?;
+        // The upper bound is the previous page's last entry: exclusive.
+        items.retain(|i| i.str_opt(sk_name) != Some(high.as_str()));
+        items.truncate(limit);
+        Ok(items)
+    }
+}
+
+fn log_entry(item: &Item) -> Result<LogEntry, StoreError> {
+    let m: Message = message_from(item)?;
+    let delivery = m.delivery.clone().unwrap_or(Delivery {
+        status: DeliveryStatus::Queued,
+        at: None,
+        errors: Vec::new(),
+    });
+    Ok(LogEntry {
+        chat_id: m.chat_id.clone(),
+        message_id: m.message_id.clone(),
+        customer: item.str_opt("customer").unwrap_or_default().to_owned(),
+        customer_type: item
+            .str_opt("stakeholder")
+            .and_then(|v| Stakeholder::parse(v).ok()),
+        sender: m.sender.clone(),
+        sender_type: m.sender_type,
+        kind: m.content.kind().to_owned(),
+        preview: m.preview.clone(),
+        state: delivery.status,
+        attempts: item.u64_or_zero("attempts")?,
+        errors: delivery.errors,
+        last_error: item.str_opt("last_error").map(str::to_owned),
+        wa_message_id: m.wa_message_id.clone(),
+        queued_at: m.received_at,
+        state_at: delivery.at,
+    })
+}
+
+impl OutboxStore for DynamoStore {
+    async fn claim_send(
+        &self,
+        r: &MessageRef,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let table = &self.tables.chats;
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(message_key(r)))
+            .update_expression("SET send_lease = :until ADD attempts :one")
+            .condition_expression(
+                "delivery_status = :queued AND (attribute_not_exists(send_lease) OR send_lease < :now)",
+            )
+            .expression_attribute_values(":until", t(lease_until))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":queued", s(DeliveryStatus::Queued.as_str()))
+            .expression_attribute_values(":now", t(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(Claim::Claimed(Box::new(message_from(&item)?)))
+            }
+            Err(e) if is_condition_failure(&e) => {
+                let Some(item) = self.get(table, message_key(r)).await? else {
+                    return Ok(Claim::Missing);
+                };
+                match stored_status(&item) {
+                    Some(DeliveryStatus::Queued) => match item.time_opt("send_lease")? {
+                        Some(until) => Ok(Claim::Busy(until)),
+                        // Released between our write and read: try soon.
+                        None => Ok(Claim::Busy(now)),
+                    },
+                    Some(other) => Ok(Claim::Finished(other)),
+                    None => Ok(Claim::Missing),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn record_accepted(
+        &self,
+        r: &MessageRef,
+        wa_message_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let accepted = Delivery {
+            status: DeliveryStatus::Accepted,
+            at: Some(at),
+            errors: Vec::new(),
+        };
+        self.move_delivery(r, &accepted, Some(wa_message_id), false)
+            .await
+    }
+
+    async fn release_send(&self, r: &MessageRef, reason: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.chats)
+            .set_key(Some(message_key(r)))
+            .update_expression("SET last_error = :reason REMOVE send_lease")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":reason", s(reason.chars().take(500).collect::<String>()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn requeue_failed(&self, r: &MessageRef) -> Result<bool, StoreError> {
+        let queued = Delivery {
+            status: DeliveryStatus::Queued,
+            at: Some(Utc::now()),
+            errors: Vec::new(),
+        };
+        self.move_delivery(r, &queued, None, true).await
+    }
+
+    async fn outbound_log(
+        &self,
+        q: &LogQuery,
+    ) -> Result<(Vec<LogEntry>, Option<String>), StoreError> {
+        let low = time_key(q.from);
+        // `~` sorts after every character of a message id.
+        let mut high = format!("{}#~", time_key(q.to));
+        if let Some(after) = &q.after
+            && after.as_str() < high.as_str()
+        {
+            high.clone_from(after);
+        }
+        let partitions: Vec<(&str, String)> = match &q.customer {
+            Some(c) => vec![(GSI2, format!("OUTLOG#{c}"))],
+            None => {
+                let last = high
+                    .get(..10)
+                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+                let first = q.from.date_naive();
+                let mut days = Vec::new();
+                let mut d = last.unwrap_or_else(|| q.to.date_naive());
+                while d >= first {
+                    days.push((GSI1, format!("OUTLOG#{}", d.format("%Y-%m-%d"))));
+                    match d.pred_opt() {
+                        Some(p) => d = p,
+                        None => break,
+                    }
+                }
+                days
+            }
+        };
+        let sk_name = |index: &str| if index == GSI1 { "gsi1sk" } else { "gsi2sk" };
+        let mut entries = Vec::new();
+        let mut examined = 0usize;
+        for (index, pk) in partitions {
+            loop {
+                let want =
+                    (q.limit + 1 - entries.len()).max(if q.state.is_some() { 50 } else { 1 });
+                let want = want.min(LOG_EXAMINE_BUDGET - examined).max(1);
+                let items = self
+                    .log_items(index, pk.clone(), low.clone(), high.clone(), want)
+                    .await?;
+                let exhausted = items.len() < want;
+                for item in &items {
+                    examined += 1;
+                    if let Some(sk) = item.str_opt(sk_name(index)) {
+                        high = sk.to_owned();
+                    }
+                    if q.state.is_none() || stored_status(item) == q.state {
+                        entries.push(log_entry(item)?);
+                        if entries.len() > q.limit {
+                            entries.truncate(q.limit);
+                            let next = entries.last().map(|e| log_sk(e.queued_at, &e.message_id));
+                            return Ok((entries, next));
+                        }
+                    }
+                }
+                if examined >= LOG_EXAMINE_BUDGET {
+                    // Out of budget: the caller continues from here.
+                    return Ok((entries, Some(high)));
+                }
+                if exhausted {
+                    break;
+                }
+            }
+            // The next (older) day starts from its end.
+            high = "9999".to_owned();
+        }
+        Ok((entries, None))
+    }
+
+    async fn outbound_stats(
+        &self,
+        days: &[NaiveDate],
+    ) -> Result<BTreeMap<Stakeholder, DeliveryStats>, StoreError> {
+        let teams = [
+            Stakeholder::Partner,
+            Stakeholder::Customer,
+            Stakeholder::Vendor,
+            Stakeholder::Srdp,
+            Stakeholder::Discount,
+        ];
+        let keys = days
+            .iter()
+            .flat_map(|d| {
+                let d = d.format("%Y-%m-%d").to_string();
+                teams.iter().map(move |team| stats_key(&d, team.as_str()))
+            })
+            .collect();
+        let mut out = BTreeMap::new();
+        for item in self.batch_get(&self.tables.chats, keys).await? {
+            let Some(team) = item.str_opt("sk").and_then(|v| Stakeholder::parse(v).ok()) else {
+                continue;
+            };
+            let mut day = DeliveryStats::default();
+            for name in [
+                "queued",
+                "accepted",
+                "sent",
+                "delivered",
+                "read",
+                "failed",
+                "to_sent_ms",
+                "to_sent_count",
+            ] {
+                day.set(name, signed(&item, name));
+            }
+            out.entry(team)
+                .or_insert_with(DeliveryStats::default)
+                .add(&day);
+        }
+        Ok(out)
+    }
+}
