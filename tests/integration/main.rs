@@ -15,6 +15,7 @@ mod internal_webhooks;
 mod live_dashboard;
 mod local_stack;
 mod media;
+mod outbound;
 mod status_and_counters;
 mod tags;
 mod webhook_security;

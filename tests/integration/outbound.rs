@@ -1,0 +1,764 @@
+//! Sending: every message type through the send queue, the outbound
+//! consumer and the Pinbot recorder, per channel; retries, permanent
+//! failures, the last attempt, status callbacks, the 24-hour window, the
+//! message log, its statistics and re-sending.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use shared::chat::{Chat, ChatId, DeliveryStatus, SenderType};
+use shared::outbound::{
+    ContactCard, ListRow, ListSection, MediaKind, MediaSource, Outbound, ReplyButton,
+};
+use shared::sending::{Author, NotQueued, queue_send};
+use shared::store::ChatStore;
+
+use smart_chat_tests::{
+    PARTNER_CHANNEL, Stack, eventually, status_webhook, text_webhook, wait_stored,
+};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A chat the customer has just written on (the window is open).
+async fn chat_on(stack: &Stack, channel: &str, customer: &str) -> anyhow::Result<Chat> {
+    let wa_id = format!("wamid.in-{customer}");
+    stack
+        .post_webhook(
+            channel,
+            &text_webhook(customer, "Customer", &wa_id, "hello"),
+        )
+        .await?;
+    let stored = wait_stored(&stack.store(), &[wa_id.as_str()]).await?;
+    stack
+        .store()
+        .chat(&stored[0].chat_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("chat"))
+}
+
+/// A signed-in Partner agent's token.
+async fn agent_token(stack: &Stack, id: &str) -> anyhow::Result<String> {
+    let email = format!("{id}@test.local");
+    stack
+        .add_executive(
+            id,
+            &email,
+            "agent-password-1",
+            shared::executive::Role::Agent,
+            &[shared::channel::Stakeholder::Partner],
+            false,
+        )
+        .await?;
+    stack.login(&email, "agent-password-1").await
+}
+
+/// Recorded sends (not media downloads), oldest first.
+async fn sends(stack: &Stack) -> anyhow::Result<Vec<Value>> {
+    Ok(stack
+        .recorded()
+        .await?
+        .into_iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/messages")))
+        .collect())
+}
+
+async fn wait_sends(stack: &Stack, n: usize) -> anyhow::Result<Vec<Value>> {
+    eventually(WAIT, || async {
+        let s = sends(stack).await?;
+        Ok((s.len() >= n).then_some(s))
+    })
+    .await
+}
+
+/// The stored delivery state of a message, once it is `want`.
+async fn wait_state(
+    stack: &Stack,
+    chat: &ChatId,
+    message_id: &str,
+    want: DeliveryStatus,
+) -> anyhow::Result<shared::chat::Message> {
+    eventually(WAIT, || async {
+        let m = stack.store().message(chat, message_id).await?;
+        Ok(m.filter(|m| m.delivery.as_ref().map(|d| d.status) == Some(want)))
+    })
+    .await
+}
+
+/// Queues `message` as the automations do (no dashboard involved).
+async fn queue(stack: &Stack, chat: &Chat, message: &Outbound) -> Result<String, NotQueued> {
+    let api = &stack.running.gateway.functions.api;
+    let author = Author {
+        sender: "automation".into(),
+        sender_type: SenderType::System,
+    };
+    let chat = stack
+        .store()
+        .chat(&chat.chat_id)
+        .await?
+        .ok_or(NotQueued::NoChat)?;
+    queue_send(
+        &stack.store(),
+        &api.outbox,
+        &api.messages,
+        &chat,
+        message,
+        &author,
+    )
+    .await
+    .map(|(_, m)| m.message_id)
+}
+
+#[tokio::test]
+async fn every_type_reaches_the_provider_on_its_channels_route() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    // (channel path id, customer, URL path, wanumber header, key)
+    let routes = [
+        (
+            PARTNER_CHANNEL,
+            "919811100001",
+            "/v2/messages",
+            Some("919099039188"),
+            "local-dev-wa_api_key_1",
+        ),
+        (
+            "8000247247",
+            "919811100002",
+            "/v3/687960561072454/messages",
+            None,
+            "local-dev-wa_api_key_2",
+        ),
+        (
+            "9726724247",
+            "919811100003",
+            "/v3/723917954136046/messages",
+            None,
+            "local-dev-wa_api_key_2",
+        ),
+        (
+            "9586924247",
+            "919811100004",
+            "/v2/messages",
+            Some("919586924247"),
+            "local-dev-wa_api_key_1",
+        ),
+    ];
+    let mut dash = stack.connect(&stack.admin_token().await?).await?;
+    for (i, (channel, customer, path, wanumber, key)) in routes.iter().enumerate() {
+        let chat = chat_on(&stack, channel, customer).await?;
+        let reply = dash
+            .request(
+                "send_message",
+                json!({"chat_id": chat.chat_id, "message": "Namaste 🙏 checking"}),
+            )
+            .await?;
+        assert_eq!(reply["event"], "send_message", "{reply}");
+        let recorded = wait_sends(&stack, i + 1).await?;
+        let r = &recorded[i];
+        assert_eq!(r["method"], "POST");
+        assert_eq!(r["path"], *path, "{channel}");
+        assert_eq!(r["headers"]["apikey"], *key, "{channel}");
+        assert_eq!(
+            r["headers"].get("wanumber").and_then(Value::as_str),
+            *wanumber,
+            "{channel}: v2 names the number in a header, v3 in its path"
+        );
+        assert_eq!(r["headers"]["content-type"], "application/json");
+        assert_eq!(
+            r["body"],
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": customer,
+                   "type": "text", "text": {"preview_url": false, "body": "Namaste 🙏 checking"}})
+        );
+    }
+
+    // Every other type, on the Partner chat.
+    let chat = chat_on(&stack, PARTNER_CHANNEL, "919811100001").await?;
+    let to = "919811100001";
+    let types = [
+        (
+            Outbound::ask_issue_resolved(),
+            json!({"type": "template", "template": {"name": "ask_issue_resolved", "language": {"code": "hi"}}}),
+        ),
+        (
+            Outbound::Template {
+                name: "trip_update".into(),
+                language: "en".into(),
+                params: shared::outbound::TemplateParams {
+                    body: vec!["Pune".into(), "Mumbai".into()],
+                    buttons: vec![shared::outbound::TemplateButton {
+                        index: 0,
+                        sub_type: "url".into(),
+                        value: "b/123".into(),
+                    }],
+                },
+            },
+            json!({"type": "template", "template": {"name": "trip_update", "language": {"code": "en"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "Pune"}, {"type": "text", "text": "Mumbai"}]},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "b/123"}]}
+            ]}}),
+        ),
+        (
+            Outbound::Buttons {
+                header: None,
+                body: "Was your issue resolved?".into(),
+                footer: Some("Inter-City Experts".into()),
+                buttons: vec![
+                    ReplyButton {
+                        id: "yes".into(),
+                        title: "Yes".into(),
+                    },
+                    ReplyButton {
+                        id: "no".into(),
+                        title: "No".into(),
+                    },
+                ],
+            },
+            json!({"type": "interactive", "interactive": {"type": "button",
+                "body": {"text": "Was your issue resolved?"}, "footer": {"text": "Inter-City Experts"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}},
+                                       {"type": "reply", "reply": {"id": "no", "title": "No"}}]}}}),
+        ),
+        (
+            Outbound::List {
+                header: None,
+                body: "Pick a route".into(),
+                footer: None,
+                button: "Routes".into(),
+                sections: vec![ListSection {
+                    title: Some("Maharashtra".into()),
+                    rows: vec![ListRow {
+                        id: "pune-mumbai".into(),
+                        title: "Pune → Mumbai".into(),
+                        description: None,
+                    }],
+                }],
+            },
+            json!({"type": "interactive", "interactive": {"type": "list", "body": {"text": "Pick a route"},
+                "action": {"button": "Routes", "sections": [{"title": "Maharashtra",
+                    "rows": [{"id": "pune-mumbai", "title": "Pune → Mumbai"}]}]}}}),
+        ),
+        (
+            Outbound::CtaUrl {
+                header: None,
+                body: "Book in the app".into(),
+                footer: None,
+                display_text: "Open app".into(),
+                url: "https://oneway.cab/app".into(),
+            },
+            json!({"type": "interactive", "interactive": {"type": "cta_url", "body": {"text": "Book in the app"},
+                "action": {"name": "cta_url", "parameters": {"display_text": "Open app", "url": "https://oneway.cab/app"}}}}),
+        ),
+        (
+            Outbound::Contact(ContactCard::oneway_cab()),
+            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "OneWay.Cab", "first_name": "OneWay.Cab"},
+                "emails": [{"email": "care@oneway.cab", "type": "WORK"}],
+                "urls": [{"url": "https://oneway.cab/", "type": "WORK"}]}]}),
+        ),
+        (
+            Outbound::Media {
+                kind: MediaKind::Video,
+                source: MediaSource::Link("https://oneway.cab/intro.mp4".into()),
+                caption: Some("How to book".into()),
+                filename: None,
+            },
+            json!({"type": "video", "video": {"link": "https://oneway.cab/intro.mp4", "caption": "How to book"}}),
+        ),
+        (
+            Outbound::Media {
+                kind: MediaKind::Document,
+                source: MediaSource::Id("1234567890".into()),
+                caption: None,
+                filename: Some("invoice.pdf".into()),
+            },
+            json!({"type": "document", "document": {"id": "1234567890", "filename": "invoice.pdf"}}),
+        ),
+    ];
+    let before = sends(&stack).await?.len();
+    for (n, (message, expected)) in types.iter().enumerate() {
+        let expected_body = {
+            let mut b =
+                json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to});
+            for (k, v) in expected.as_object().into_iter().flatten() {
+                b[k] = v.clone();
+            }
+            b
+        };
+        // Built by the same code the consumer runs, and exactly the shape above.
+        assert_eq!(message.body(to), expected_body, "{}", message.kind());
+        queue(&stack, &chat, message).await?;
+        let recorded = wait_sends(&stack, before + n + 1).await?;
+        assert_eq!(
+            recorded[before + n]["body"],
+            expected_body,
+            "{}",
+            message.kind()
+        );
+    }
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_messages_are_refused_before_any_call() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let chat = chat_on(&stack, PARTNER_CHANNEL, "919811100010").await?;
+    let four = Outbound::Buttons {
+        header: None,
+        body: "Choose".into(),
+        footer: None,
+        buttons: (0..4)
+            .map(|i| ReplyButton {
+                id: format!("b{i}"),
+                title: format!("Option {i}"),
+            })
+            .collect(),
+    };
+    let long_title = Outbound::Buttons {
+        header: None,
+        body: "Choose".into(),
+        footer: None,
+        buttons: vec![ReplyButton {
+            id: "a".into(),
+            title: "a title longer than twenty".into(),
+        }],
+    };
+    for bad in [four, long_title] {
+        match queue(&stack, &chat, &bad).await {
+            Err(NotQueued::Invalid(e)) => assert!(e.field.contains("buttons"), "{e}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    let mut dash = stack.connect(&stack.admin_token().await?).await?;
+    for (data, needle) in [
+        (
+            json!({"chat_id": chat.chat_id, "type": "image", "media": {"link": "http://insecure.example/a.jpg"}}),
+            "https",
+        ),
+        (
+            json!({"chat_id": chat.chat_id, "type": "template", "template": {"name": "free_money"}}),
+            "approved: ask_issue_resolved",
+        ),
+        (
+            json!({"chat_id": chat.chat_id, "type": "document", "media": {"id": "1", "link": "https://a/b"}}),
+            "exactly one",
+        ),
+        (
+            json!({"chat_id": chat.chat_id, "type": "sticker", "message": "x"}),
+            "not one of",
+        ),
+    ] {
+        let refused = dash.request("send_message", data).await?;
+        assert_eq!(refused["event"], "error", "{refused}");
+        assert_eq!(refused["data"]["code"], "invalid_data", "{refused}");
+        assert!(
+            refused["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle)),
+            "{refused}"
+        );
+    }
+    // Nothing was stored, nothing reached the provider.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(sends(&stack).await?.is_empty());
+    let (messages, _) = stack.store().messages(&chat.chat_id, None, 0, 10).await?;
+    assert_eq!(messages.len(), 1, "only the customer's message");
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_failures_then_success_sends_once_and_statuses_follow() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let customer = "919811100020";
+    let chat = chat_on(&stack, PARTNER_CHANNEL, customer).await?;
+    let admin = stack.admin_token().await?;
+    let mut dash = stack.connect(&admin).await?;
+    dash.request("join_chat", json!({"chat_id": chat.chat_id}))
+        .await?;
+    stack.recorder_fails(503, 2).await?;
+    let reply = dash
+        .request(
+            "send_message",
+            json!({"chat_id": chat.chat_id, "message": "On the way"}),
+        )
+        .await?;
+    let message_id = reply["data"]["message"]["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(reply["data"]["message"]["delivery_status"], "queued");
+
+    let accepted = dash
+        .expect("message_status", Duration::from_secs(20))
+        .await?;
+    assert_eq!(accepted["data"]["status"], "accepted", "{accepted}");
+    assert_eq!(accepted["data"]["message_id"], message_id.as_str());
+    let wa_id = accepted["data"]["wa_message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(wa_id.starts_with("wamid."), "{accepted}");
+
+    // Three attempts, the last one answered; then nothing more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let answered: Vec<_> = sends(&stack)
+        .await?
+        .iter()
+        .map(|r| r["answered"].clone())
+        .collect();
+    assert_eq!(answered, vec![json!(503), json!(503), json!(200)]);
+    assert!(
+        dash.quiet("message_status", Duration::from_millis(500))
+            .await,
+        "accepted once"
+    );
+    let stored = wait_state(&stack, &chat.chat_id, &message_id, DeliveryStatus::Accepted).await?;
+    assert_eq!(stored.wa_message_id.as_deref(), Some(wa_id.as_str()));
+
+    // The provider's callbacks find the message by its id.
+    for status in ["sent", "delivered", "read"] {
+        stack
+            .post_webhook(
+                PARTNER_CHANNEL,
+                &status_webhook(&wa_id, customer, status, json!([])),
+            )
+            .await?;
+        let pushed = dash
+            .expect("message_status", Duration::from_secs(10))
+            .await?;
+        assert_eq!(pushed["data"]["status"], status);
+        assert_eq!(pushed["data"]["message_id"], message_id.as_str());
+    }
+    wait_state(&stack, &chat.chat_id, &message_id, DeliveryStatus::Read).await?;
+
+    // The log and the statistics tell the same story.
+    let (code, log) = stack
+        .call(
+            Method::GET,
+            &format!("/api/messages?customer={customer}"),
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(code, 200, "{log}");
+    let entries = log["data"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["state"], "read");
+    assert_eq!(entries[0]["attempts"], 3);
+    assert_eq!(entries[0]["customer_type"], "Partner");
+    let (code, stats) = stack
+        .call(Method::GET, "/api/messages/stats", Some(&admin), None)
+        .await?;
+    assert_eq!(code, 200, "{stats}");
+    let partner = &stats["data"]["by_team"]["Partner"];
+    for (field, n) in [
+        ("queued", 1),
+        ("accepted", 1),
+        ("sent", 1),
+        ("delivered", 1),
+        ("read", 1),
+        ("failed", 0),
+    ] {
+        assert_eq!(partner[field], n, "{field}: {stats}");
+    }
+    assert!(partner["avg_seconds_to_sent"].is_number(), "{stats}");
+    assert_eq!(stats["data"]["total"]["read"], 1);
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_fails_at_once_and_an_admin_can_resend() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let customer = "919811100030";
+    let chat = chat_on(&stack, PARTNER_CHANNEL, customer).await?;
+    let admin = stack.admin_token().await?;
+    let mut dash = stack.connect(&admin).await?;
+    dash.request("join_chat", json!({"chat_id": chat.chat_id}))
+        .await?;
+    stack.recorder_fails(400, 5).await?;
+    let reply = dash
+        .request(
+            "send_message",
+            json!({"chat_id": chat.chat_id, "message": "Your refund is processed"}),
+        )
+        .await?;
+    let message_id = reply["data"]["message"]["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let failed = dash
+        .expect("message_status", Duration::from_secs(10))
+        .await?;
+    assert_eq!(failed["data"]["status"], "failed", "{failed}");
+    assert!(
+        failed["data"]["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("provider answered 400")),
+        "{failed}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sends(&stack).await?.len(), 1, "no retries after a 400");
+
+    let (code, log) = stack
+        .call(
+            Method::GET,
+            "/api/messages?state=failed",
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(code, 200, "{log}");
+    assert_eq!(
+        log["data"]["messages"][0]["message_id"],
+        message_id.as_str()
+    );
+    assert_eq!(log["data"]["messages"][0]["attempts"], 1);
+
+    // Agents may not re-send; admins may, once the provider takes it again.
+    let agent = agent_token(&stack, "agent-r").await?;
+    let path = format!("/api/messages/{}/{message_id}/resend", chat.chat_id);
+    let (code, _) = stack.call(Method::POST, &path, Some(&agent), None).await?;
+    assert_eq!(code, 403);
+    stack.recorder_fails(400, 0).await?;
+    let (code, body) = stack.call(Method::POST, &path, Some(&admin), None).await?;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["state"], "queued");
+    let queued = dash
+        .expect("message_status", Duration::from_secs(5))
+        .await?;
+    assert_eq!(queued["data"]["status"], "queued");
+    let accepted = dash
+        .expect("message_status", Duration::from_secs(10))
+        .await?;
+    assert_eq!(accepted["data"]["status"], "accepted");
+    assert_eq!(sends(&stack).await?.len(), 2);
+    // Only a failed message can be re-sent.
+    let (code, body) = stack.call(Method::POST, &path, Some(&admin), None).await?;
+    assert_eq!(code, 409, "{body}");
+    let (code, _) = stack
+        .call(
+            Method::POST,
+            &format!("/api/messages/{}/no-such-message/resend", chat.chat_id),
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(code, 404);
+
+    let (_, stats) = stack
+        .call(Method::GET, "/api/messages/stats", Some(&admin), None)
+        .await?;
+    let partner = &stats["data"]["by_team"]["Partner"];
+    assert_eq!(partner["queued"], 1, "{stats}");
+    assert_eq!(partner["failed"], 0, "re-sent: {stats}");
+    assert_eq!(partner["accepted"], 1, "{stats}");
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_last_attempt_marks_the_message_failed_and_dead_letters_it() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let chat = chat_on(&stack, PARTNER_CHANNEL, "919811100040").await?;
+    stack.recorder_fails(503, 1000).await?;
+    let message_id = queue(&stack, &chat, &Outbound::text("Are you there?")?)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let failed = eventually(Duration::from_secs(60), || async {
+        let m = stack.store().message(&chat.chat_id, &message_id).await?;
+        Ok(m.and_then(|m| m.delivery)
+            .filter(|d| d.status == DeliveryStatus::Failed))
+    })
+    .await?;
+    let max = outbound::DEFAULT_MAX_ATTEMPTS;
+    assert!(
+        failed.errors[0].starts_with(&format!("gave up after {max} attempts")),
+        "{:?}",
+        failed.errors
+    );
+    assert_eq!(sends(&stack).await?.len(), max as usize);
+    // The entry waits in the dead-letter queue.
+    let dlq = stack.running.resources.queue_url("OutboundDLQ")?;
+    let sqs = &stack.running.gateway.sqs;
+    let dead = eventually(Duration::from_secs(20), || async {
+        let out = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        Ok(out.messages.filter(|m| !m.is_empty()))
+    })
+    .await?;
+    let body: Value = serde_json::from_str(dead[0].body().unwrap_or_default())?;
+    assert_eq!(body["message_id"], message_id.as_str());
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn outside_the_window_only_templates_go() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let admin = stack.admin_token().await?;
+    let mut dash = stack.connect(&admin).await?;
+    // An agent opens a chat with someone who never wrote: the window is shut.
+    let opened = dash
+        .request(
+            "new_chat",
+            json!({"sender": "919811100050", "customer_type": "Partner"}),
+        )
+        .await?;
+    let chat_id = opened["data"]["chat"]["chat_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let refused = dash
+        .request(
+            "send_message",
+            json!({"chat_id": chat_id, "message": "Hello?"}),
+        )
+        .await?;
+    assert_eq!(refused["event"], "error", "{refused}");
+    assert_eq!(refused["data"]["code"], "window_closed");
+    assert_eq!(refused["data"]["templates"], json!(["ask_issue_resolved"]));
+    assert!(
+        refused["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("24-hour")),
+        "{refused}"
+    );
+    let template = dash
+        .request(
+            "send_message",
+            json!({"chat_id": chat_id, "type": "template", "template": {"name": "ask_issue_resolved"}}),
+        )
+        .await?;
+    assert_eq!(template["event"], "send_message", "{template}");
+    let recorded = wait_sends(&stack, 1).await?;
+    assert_eq!(recorded[0]["body"]["type"], "template");
+    assert_eq!(
+        recorded[0]["body"]["template"],
+        json!({"name": "ask_issue_resolved", "language": {"code": "hi"}})
+    );
+
+    // The seeds' route: JWT, an approved name, a number.
+    let (code, _) = stack
+        .call(
+            Method::GET,
+            "/api/chats/send_whatsapp_template?to=9811100051",
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(code, 401);
+    let (code, body) = stack
+        .call(
+            Method::GET,
+            "/api/chats/send_whatsapp_template?to=9811100051&name=free_money",
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = stack
+        .call(
+            Method::GET,
+            "/api/chats/send_whatsapp_template?to=abc",
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = stack
+        .call(
+            Method::GET,
+            "/api/chats/send_whatsapp_template?to=%2B91%2098111%2000051",
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["template"], "ask_issue_resolved");
+    let recorded = wait_sends(&stack, 2).await?;
+    assert_eq!(recorded[1]["body"]["to"], "919811100051");
+    assert_eq!(recorded[1]["headers"]["wanumber"], "919099039188");
+    // It is in the customer's (new) Partner chat, like any send.
+    let chat_id = ChatId::parse(body["data"]["chat_id"].as_str().unwrap_or_default())
+        .map_err(anyhow::Error::msg)?;
+    let message_id = body["data"]["message_id"].as_str().unwrap_or_default();
+    wait_state(&stack, &chat_id, message_id, DeliveryStatus::Accepted).await?;
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_message_log_pages_by_cursor_and_checks_its_input() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let admin = stack.admin_token().await?;
+    let a = chat_on(&stack, PARTNER_CHANNEL, "919811100060").await?;
+    let b = chat_on(&stack, "8000247247", "919811100061").await?;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let chat = if i % 2 == 0 { &a } else { &b };
+        let id = queue(&stack, chat, &Outbound::text(format!("update {i}"))?)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        ids.push(id);
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut path = "/api/messages?limit=2".to_owned();
+    for _ in 0..5 {
+        let (code, page) = stack.call(Method::GET, &path, Some(&admin), None).await?;
+        assert_eq!(code, 200, "{page}");
+        for m in page["data"]["messages"].as_array().into_iter().flatten() {
+            seen.push(m["message_id"].as_str().unwrap_or_default().to_owned());
+        }
+        match page["data"]["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/messages?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "newest first, each once");
+    let (_, only_b) = stack
+        .call(
+            Method::GET,
+            "/api/messages?customer=%2B919811100061",
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(only_b["data"]["messages"].as_array().map(Vec::len), Some(2));
+
+    for bad in [
+        "/api/messages?state=lost",
+        "/api/messages?limit=0",
+        "/api/messages?limit=101",
+        "/api/messages?cursor=%%%",
+        "/api/messages?from=yesterday",
+        "/api/messages?from=2026-01-01&to=2026-12-31",
+        "/api/messages?from=2026-03-02&to=2026-03-01",
+        "/api/messages/stats?from=2025-01-01",
+    ] {
+        let (code, body) = stack.call(Method::GET, bad, Some(&admin), None).await?;
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
+    let agent = agent_token(&stack, "agent-log").await?;
+    let (code, _) = stack
+        .call(Method::GET, "/api/messages", Some(&agent), None)
+        .await?;
+    assert_eq!(code, 403, "the log is for admins");
+    stack.stop().await;
+    Ok(())
+}
