@@ -86,6 +86,38 @@ async fn wait_state(
     .await
 }
 
+/// The admin, watching a fresh chat with `customer`, sends `text` while
+/// the provider answers the next `fail.1` requests with `fail.0`: the chat,
+/// the admin's token, their dashboard and the queued message's id.
+async fn watched_send(
+    stack: &Stack,
+    customer: &str,
+    fail: (u16, u32),
+    text: &str,
+) -> anyhow::Result<(Chat, String, smart_chat_tests::Dashboard, String)> {
+    let chat = chat_on(stack, PARTNER_CHANNEL, customer).await?;
+    let admin = stack.admin_token().await?;
+    let mut dash = stack.connect(&admin).await?;
+    dash.request("join_chat", json!({"chat_id": chat.chat_id}))
+        .await?;
+    stack.recorder_fails(fail.0, fail.1).await?;
+    let reply = dash
+        .request(
+            "send_message",
+            json!({"chat_id": chat.chat_id, "message": text}),
+        )
+        .await?;
+    assert_eq!(
+        reply["data"]["message"]["delivery_status"], "queued",
+        "{reply}"
+    );
+    let message_id = reply["data"]["message"]["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((chat, admin, dash, message_id))
+}
+
 /// Queues `message` as the automations do (no dashboard involved).
 async fn queue(stack: &Stack, chat: &Chat, message: &Outbound) -> Result<String, NotQueued> {
     let api = &stack.running.gateway.functions.api;
@@ -374,23 +406,8 @@ async fn invalid_messages_are_refused_before_any_call() -> anyhow::Result<()> {
 async fn two_failures_then_success_sends_once_and_statuses_follow() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let customer = "919811100020";
-    let chat = chat_on(&stack, PARTNER_CHANNEL, customer).await?;
-    let admin = stack.admin_token().await?;
-    let mut dash = stack.connect(&admin).await?;
-    dash.request("join_chat", json!({"chat_id": chat.chat_id}))
-        .await?;
-    stack.recorder_fails(503, 2).await?;
-    let reply = dash
-        .request(
-            "send_message",
-            json!({"chat_id": chat.chat_id, "message": "On the way"}),
-        )
-        .await?;
-    let message_id = reply["data"]["message"]["message_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(reply["data"]["message"]["delivery_status"], "queued");
+    let (chat, admin, mut dash, message_id) =
+        watched_send(&stack, customer, (503, 2), "On the way").await?;
 
     let accepted = dash
         .expect("message_status", Duration::from_secs(20))
@@ -478,23 +495,8 @@ async fn two_failures_then_success_sends_once_and_statuses_follow() -> anyhow::R
 #[tokio::test]
 async fn a_permanent_refusal_fails_at_once_and_an_admin_can_resend() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    let customer = "919811100030";
-    let chat = chat_on(&stack, PARTNER_CHANNEL, customer).await?;
-    let admin = stack.admin_token().await?;
-    let mut dash = stack.connect(&admin).await?;
-    dash.request("join_chat", json!({"chat_id": chat.chat_id}))
-        .await?;
-    stack.recorder_fails(400, 5).await?;
-    let reply = dash
-        .request(
-            "send_message",
-            json!({"chat_id": chat.chat_id, "message": "Your refund is processed"}),
-        )
-        .await?;
-    let message_id = reply["data"]["message"]["message_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let (chat, admin, mut dash, message_id) =
+        watched_send(&stack, "919811100030", (400, 5), "Your refund is processed").await?;
     let failed = dash
         .expect("message_status", Duration::from_secs(10))
         .await?;

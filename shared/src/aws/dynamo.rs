@@ -83,6 +83,19 @@ fn list_sk(chat: &Chat) -> String {
     format!("{}#{}", time_key(chat.last_message_time), chat.chat_id)
 }
 
+/// The marker a WhatsApp message id leads to our message by (dedupe,
+/// statuses, replies), expiring after the dedupe window.
+fn wa_marker(wa_id: &str, chat: &ChatId, message_id: &str) -> Item {
+    let mut marker = key(format!("WAMSG#{wa_id}"), "DEDUP");
+    marker.insert("chat_id".into(), s(chat.as_str()));
+    marker.insert("message_id".into(), s(message_id));
+    marker.insert(
+        "expires_at".into(),
+        n(epoch_after(Duration::days(DEDUPE_TTL_DAYS))),
+    );
+    marker
+}
+
 fn conn_pk(id: &ConnectionId) -> String {
     format!("CONN#{id}")
 }
@@ -322,13 +335,7 @@ impl DynamoStore {
         let inbound = m.direction == Direction::Inbound;
         let mut writes = Vec::with_capacity(3);
         if let Some(wa_id) = m.wa_message_id.as_deref() {
-            let mut marker = key(format!("WAMSG#{wa_id}"), "DEDUP");
-            marker.insert("chat_id".into(), s(chat.chat_id.as_str()));
-            marker.insert("message_id".into(), s(&m.message_id));
-            marker.insert(
-                "expires_at".into(),
-                n(epoch_after(Duration::days(DEDUPE_TTL_DAYS))),
-            );
+            let marker = wa_marker(wa_id, &chat.chat_id, &m.message_id);
             writes.push(put_write(table, marker, true)?);
         }
         // The customer messages up to and including this one: exact, as the

@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    DEDUPE_TTL_DAYS, DynamoStore, GSI1, GSI2, SkCond, any_condition_failed, build_err, chat_pk,
-    epoch_after, is_condition_failure, message_from, put_write,
+    DynamoStore, GSI1, GSI2, SkCond, any_condition_failed, build_err, chat_pk,
+    is_condition_failure, message_from, put_write, wa_marker,
 };
 use crate::aws::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
 use crate::channel::Stakeholder;
@@ -191,13 +191,7 @@ impl DynamoStore {
                 writes.extend(stats_write(table, &queued_day, team, &stats)?);
             }
             if let Some(id) = wa_id {
-                let mut marker = key(format!("WAMSG#{id}"), "DEDUP");
-                marker.insert("chat_id".into(), s(r.chat_id.as_str()));
-                marker.insert("message_id".into(), s(&r.message_id));
-                marker.insert(
-                    "expires_at".into(),
-                    n(epoch_after(chrono::Duration::days(DEDUPE_TTL_DAYS))),
-                );
+                let marker = wa_marker(id, &r.chat_id, &r.message_id);
                 writes.push(put_write(table, marker, false)?);
             }
             match self
