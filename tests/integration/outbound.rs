@@ -654,33 +654,23 @@ async fn outside_the_window_only_templates_go() -> anyhow::Result<()> {
     );
 
     // The seeds' route: JWT, an approved name, a number.
-    let (code, _) = stack
-        .call(
-            Method::GET,
-            "/api/chats/send_whatsapp_template?to=9811100051",
-            None,
-            None,
-        )
-        .await?;
-    assert_eq!(code, 401);
-    let (code, body) = stack
-        .call(
-            Method::GET,
-            "/api/chats/send_whatsapp_template?to=9811100051&name=free_money",
-            Some(&admin),
-            None,
-        )
-        .await?;
-    assert_eq!(code, 400, "{body}");
-    let (code, body) = stack
-        .call(
-            Method::GET,
-            "/api/chats/send_whatsapp_template?to=abc",
-            Some(&admin),
-            None,
-        )
-        .await?;
-    assert_eq!(code, 400, "{body}");
+    let route = "/api/chats/send_whatsapp_template";
+    for (query, token, want) in [
+        ("?to=9811100051", None, 401),
+        ("?to=9811100051&name=free_money", Some(admin.as_str()), 400),
+        ("?to=abc", Some(admin.as_str()), 400),
+        ("?name=ask_issue_resolved", Some(admin.as_str()), 400),
+        (
+            "?to=9811100051&customer_type=Nobody",
+            Some(admin.as_str()),
+            400,
+        ),
+    ] {
+        let (code, body) = stack
+            .call(Method::GET, &format!("{route}{query}"), token, None)
+            .await?;
+        assert_eq!(code, want, "{query}: {body}");
+    }
     let (code, body) = stack
         .call(
             Method::GET,
