@@ -129,13 +129,21 @@ impl DynamoStore {
         if let Some(counter) = counter_update(&self.tables.chats, delta)? {
             writes.push(counter);
         }
-        Ok(self
-            .client
+        Ok(self.transact_writes(writes).await)
+    }
+
+    /// Sends `writes` as one transaction; DynamoDB's answer, for the
+    /// caller to classify.
+    async fn transact_writes(
+        &self,
+        writes: Vec<TransactWriteItem>,
+    ) -> Result<(), SdkError<TransactWriteItemsError, HttpResponse>> {
+        self.client
             .transact_write_items()
             .set_transact_items(Some(writes))
             .send()
             .await
-            .map(|_| ()))
+            .map(|_| ())
     }
 
     async fn put(&self, table: &str, item: Item) -> Result<(), StoreError> {
@@ -1358,13 +1366,7 @@ impl ExecutiveStore for DynamoStore {
                 .map_err(build_err)?;
             writes.push(TransactWriteItem::builder().delete(release).build());
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
+        match self.transact_writes(writes).await {
             Ok(_) => Ok(()),
             Err(err) if first_condition_failed(&err) => Err(StoreError::Conflict(format!(
                 "e-mail {} belongs to another executive",

@@ -49,13 +49,7 @@ impl TagStore for DynamoStore {
         for tag in tags {
             writes.push(put_write(table, tag_item(team, tag), false)?);
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
+        match self.transact_writes(writes).await {
             Ok(_) => Ok(()),
             // Seeded already, by another container: nothing to do.
             Err(e) if first_condition_failed(&e) => Ok(()),

@@ -194,13 +194,7 @@ impl DynamoStore {
                 let marker = wa_marker(id, &r.chat_id, &r.message_id);
                 writes.push(put_write(table, marker, false)?);
             }
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(writes))
-                .send()
-                .await
-            {
+            match self.transact_writes(writes).await {
                 Ok(_) => return Ok(true),
                 // Moved (or being moved) by someone else: read again.
                 Err(e) if any_condition_failed(&e) => continue,
