@@ -229,6 +229,9 @@ async fn statuses_move_outbound_messages_forward_and_push_message_status() -> an
             &text_webhook(customer, "C", "wamid.in-1", "hello"),
         )
         .await?;
+    // The chat exists before its first message is stored: wait for the
+    // message, or the appends below race the consumer's.
+    wait_stored(&store, &["wamid.in-1"]).await?;
     let chat = eventually(Duration::from_secs(10), || async {
         Ok(store
             .current_chat(
