@@ -128,6 +128,7 @@ impl Stack {
                 role,
                 stakeholders: stakeholders.to_vec(),
                 disabled,
+                capacity: shared::executive::DEFAULT_CAPACITY,
             })
             .await?;
         Ok(())

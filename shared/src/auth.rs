@@ -153,6 +153,7 @@ mod tests {
             role: Role::Agent,
             stakeholders: vec![Stakeholder::Partner],
             disabled: false,
+            capacity: crate::executive::DEFAULT_CAPACITY,
         }
     }
 

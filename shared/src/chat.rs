@@ -88,8 +88,20 @@ pub struct Chat {
     pub status_updated_at: Option<DateTime<Utc>>,
     /// Tags applied to the chat, sorted (their display names).
     pub tags: Vec<String>,
-    /// The executive who owns the chat, if any.
+    /// The executive who owns the chat, if any (cleared on resolving).
     pub assigned_to: Option<ExecutiveId>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// When the chat was opened or last reopened (resolution time runs
+    /// from here).
+    pub opened_at: Option<DateTime<Utc>>,
+    /// The start of the current waiting episode: the first customer
+    /// message after the last agent reply. `None` while nobody waits.
+    pub wait_started_at: Option<DateTime<Utc>>,
+    /// The episode (its start) the SLA alert / escalation was raised for.
+    pub sla_alerted_for: Option<DateTime<Utc>>,
+    pub sla_escalated_for: Option<DateTime<Utc>>,
+    /// The first agent reply (first-response time runs from `created_at`).
+    pub first_response_at: Option<DateTime<Utc>>,
 }
 
 /// Where a chat stands in a chat list: latest activity first, ties broken
@@ -163,6 +175,12 @@ impl Chat {
             status_updated_at: None,
             tags: Vec::new(),
             assigned_to: None,
+            assigned_at: None,
+            opened_at: Some(now),
+            wait_started_at: None,
+            sla_alerted_for: None,
+            sla_escalated_for: None,
+            first_response_at: None,
         }
     }
 

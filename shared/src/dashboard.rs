@@ -14,9 +14,10 @@ use crate::fanout::{push_room_update, push_stats, push_to_room, push_to_rooms};
 use crate::protocol::{
     self, ChatListQuery, ChatTarget, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
 };
+use crate::assignment;
 use crate::store::{
     ChatStore, Connection, ConnectionId, ConnectionStore, CustomerStore, ExecutiveStore,
-    OutboundQueue, PushError, Pusher, Room, StoreError, TagStore,
+    OutboundQueue, PushError, Pusher, Room, RoutingStore, StoreError, TagStore,
 };
 use crate::tags::{AWAITING_CUSTOMER_RESPONSE, MAX_TAGS_PER_CHAT, TagCatalog, TagName, team_tags};
 use crate::views::{ChatView, MessageView};
@@ -80,13 +81,21 @@ where
     Ok(connection)
 }
 
-/// `$disconnect`: forgets the connection and its rooms.
-pub async fn disconnect<S: ConnectionStore>(
-    store: &S,
-    id: &ConnectionId,
-) -> Result<(), StoreError> {
+/// `$disconnect`: forgets the connection and its rooms. An executive
+/// whose last connection this was goes offline (their chats handed on).
+pub async fn disconnect<S, P>(store: &S, pusher: &P, id: &ConnectionId) -> Result<(), StoreError>
+where
+    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore,
+    P: Pusher,
+{
+    let gone = store.connection(id).await?;
     store.remove_connection(id).await?;
     tracing::info!(connection_id = %id, "dashboard disconnected");
+    if let Some(c) = gone
+        && let Some(exec) = store.executive(&c.executive_id).await?
+    {
+        assignment::offline_unless_connected(store, pusher, &exec).await?;
+    }
     Ok(())
 }
 
@@ -123,7 +132,7 @@ pub async fn handle_frame<S, P, Q>(
     text: &str,
 ) -> Result<(), PushError>
 where
-    S: ChatStore + ConnectionStore + CustomerStore + TagStore,
+    S: ChatStore + ConnectionStore + CustomerStore + TagStore + ExecutiveStore + RoutingStore,
     P: Pusher,
     Q: OutboundQueue,
 {
@@ -186,6 +195,19 @@ enum Followup {
         from: ChatStatus,
         by: crate::executive::ExecutiveId,
     },
+    /// An executive went online / offline: everyone hears, and chats are
+    /// given out or handed on.
+    Presence {
+        executive: Box<crate::executive::Executive>,
+        online: bool,
+        changed: bool,
+        at: chrono::DateTime<Utc>,
+    },
+    /// An admin gave a chat to someone.
+    Assigned {
+        chat: Chat,
+        from: Option<crate::executive::ExecutiveId>,
+    },
     /// A tag was applied or removed: the chat's watchers and its team.
     Tagged {
         chat: Chat,
@@ -198,10 +220,26 @@ enum Followup {
 impl Followup {
     async fn announce<S, P>(self, store: &S, pusher: &P)
     where
-        S: ChatStore + ConnectionStore,
+        S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore,
         P: Pusher,
     {
         match self {
+            Followup::Presence {
+                executive,
+                online,
+                changed,
+                at,
+            } => {
+                if let Err(e) =
+                    assignment::presence_changed(store, pusher, &executive, online, changed, at).await
+                {
+                    tracing::error!(executive_id = %executive.executive_id, error = ?e,
+                        "chats not given out / handed on; the scheduled sweep will");
+                }
+            }
+            Followup::Assigned { chat, from } => {
+                assignment::announce(store, pusher, &chat, from.as_ref(), "manual").await;
+            }
             Followup::ChatOpened(chat) => {
                 push_room_update(store, pusher, &chat).await;
                 push_stats(store, pusher).await;
@@ -231,6 +269,19 @@ impl Followup {
                 push_to_room(store, pusher, &Room::Chat(chat.chat_id.clone()), &update).await;
                 push_room_update(store, pusher, &chat).await;
                 push_stats(store, pusher).await;
+                // Resolving frees its owner's capacity for a waiting chat;
+                // reopening needs an owner.
+                let routed = match chat.status {
+                    ChatStatus::Resolved => assignment::drain(store, pusher, chat.customer_type)
+                        .await
+                        .map(|_| ()),
+                    ChatStatus::Active => assignment::route(store, pusher, chat.clone(), None)
+                        .await
+                        .map(|_| ()),
+                };
+                if let Err(e) = routed {
+                    tracing::error!(chat_id = %chat.chat_id, error = ?e, "assignment after a status change failed; the sweep retries");
+                }
             }
             Followup::Tagged {
                 chat,
@@ -284,7 +335,7 @@ async fn answer<S, Q>(
     then: &mut Vec<Followup>,
 ) -> Result<(&'static str, serde_json::Value), ProtocolError>
 where
-    S: ChatStore + ConnectionStore + CustomerStore + TagStore,
+    S: ChatStore + ConnectionStore + CustomerStore + TagStore + ExecutiveStore + RoutingStore,
     Q: OutboundQueue,
 {
     let channels = &catalogs.channels;
@@ -335,6 +386,11 @@ where
             chat_id,
             message_id,
         } => mark_seen(store, &connection, &chat_id, message_id.as_deref()).await?,
+        ClientEvent::SetStatus { online } => set_status(store, &connection, online, then).await?,
+        ClientEvent::AssignChat {
+            chat_id,
+            executive_id,
+        } => assign_chat(store, &connection, &chat_id, &executive_id, then).await?,
         ClientEvent::LeaveChat { chat_id } => {
             store
                 .leave(connection_id, &Room::Chat(chat_id.clone()))
@@ -575,7 +631,7 @@ async fn config<S: TagStore>(
         "channels": channels,
         "tags": tags,
         "system_tags": [AWAITING_CUSTOMER_RESPONSE],
-        "templates": catalogs.messages.templates,
+        "templates": catalogs.messages.customer_templates().collect::<Vec<_>>(),
         "texts": catalogs.messages.texts,
     }))
 }
@@ -879,5 +935,86 @@ async fn send_message<S: ChatStore, Q: OutboundQueue>(
             ErrorCode::Internal,
             "the send queue is unavailable; the message is marked failed and can be re-sent",
         )),
+    }
+}
+
+/// `set_status {status}`: the caller online or offline. The reply says
+/// what they are now; `executive_status` and the chats given out or handed
+/// on follow.
+async fn set_status<S: ExecutiveStore + RoutingStore>(
+    store: &S,
+    connection: &Connection,
+    online: bool,
+    then: &mut Vec<Followup>,
+) -> Result<serde_json::Value, ProtocolError> {
+    let Some(executive) = store
+        .executive(&connection.executive_id)
+        .await
+        .map_err(internal)?
+    else {
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            "only executives registered here have a status",
+        ));
+    };
+    if executive.disabled {
+        return Err(ProtocolError::new(ErrorCode::Forbidden, "executive is disabled"));
+    }
+    let at = Utc::now();
+    let before = store
+        .set_online(&executive.executive_id, online, at)
+        .await
+        .map_err(internal)?;
+    let changed = before.online != online;
+    let reply = json!({
+        "executive_id": executive.executive_id,
+        "status": if online { "online" } else { "offline" },
+        "changed": changed,
+        "at": at,
+    });
+    then.push(Followup::Presence {
+        executive: Box::new(executive),
+        online,
+        changed,
+        at,
+    });
+    Ok(reply)
+}
+
+/// `assign_chat {chat_id, executive_id}`: an admin gives a chat to an
+/// executive serving its team (capacity and presence are the admin's
+/// call); `chat_assigned` / `chat_reassigned` follow.
+async fn assign_chat<S>(
+    store: &S,
+    connection: &Connection,
+    chat_id: &ChatId,
+    to: &crate::executive::ExecutiveId,
+    then: &mut Vec<Followup>,
+) -> Result<serde_json::Value, ProtocolError>
+where
+    S: ChatStore + ExecutiveStore + RoutingStore,
+{
+    use assignment::ManualError;
+    if connection.role != crate::executive::Role::Admin {
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            "only admins assign chats by hand",
+        ));
+    }
+    let chat = visible_chat(store, connection, chat_id).await?;
+    match assignment::assign_manually(store, chat, to, &connection.executive_id).await {
+        Ok((chat, None)) => Ok(json!({"chat": ChatView::new(&chat, 0), "changed": false})),
+        Ok((chat, Some(from))) => {
+            let reply = json!({"chat": ChatView::new(&chat, 0), "changed": true, "from": from});
+            then.push(Followup::Assigned { chat, from });
+            Ok(reply)
+        }
+        Err(ManualError::NoExecutive(_)) => Err(ProtocolError::new(
+            ErrorCode::NotFound,
+            format!("no executive {to}"),
+        )),
+        Err(ManualError::Store(e)) => Err(internal(e)),
+        Err(ManualError::KeepsChanging) => Err(keeps_changing()),
+        Err(e) => Err(ProtocolError::invalid(e.to_string())),
     }
 }

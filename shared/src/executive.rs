@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::channel::Stakeholder;
 use crate::customer::FieldErrors;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ExecutiveId(String);
 
@@ -81,7 +81,14 @@ pub struct Executive {
     pub role: Role,
     pub stakeholders: Vec<Stakeholder>,
     pub disabled: bool,
+    /// Most open chats round robin gives this executive at once.
+    pub capacity: u32,
 }
+
+/// Open chats an executive takes when nobody set a capacity.
+pub const DEFAULT_CAPACITY: u32 = 10;
+/// Largest capacity an admin may set.
+pub const MAX_CAPACITY: u32 = 200;
 
 impl Executive {
     /// The stakeholders whose dashboards this executive sees: admins see all.
@@ -128,6 +135,7 @@ pub struct NewExecutive {
     pub password: String,
     pub role: Role,
     pub stakeholders: Vec<Stakeholder>,
+    pub capacity: u32,
 }
 
 /// `PATCH /api/executives/{id}`: only the fields sent change.
@@ -139,15 +147,17 @@ pub struct ExecutivePatch {
     pub role: Option<Role>,
     pub stakeholders: Option<Vec<Stakeholder>>,
     pub disabled: Option<bool>,
+    pub capacity: Option<u32>,
 }
 
-const EXECUTIVE_FIELDS: [&str; 6] = [
+const EXECUTIVE_FIELDS: [&str; 7] = [
     "name",
     "email",
     "password",
     "role",
     "stakeholders",
     "disabled",
+    "capacity",
 ];
 
 /// Reads the executive fields present in `body`, collecting every problem.
@@ -225,6 +235,16 @@ fn executive_fields(body: &serde_json::Value) -> Result<ExecutivePatch, FieldErr
         Some(Value::Bool(b)) => patch.disabled = Some(*b),
         Some(_) => errors.add("disabled", "must be true or false"),
     }
+    match obj.get("capacity") {
+        None => {}
+        Some(v) => match v.as_u64().and_then(|c| u32::try_from(c).ok()) {
+            Some(c) if (1..=MAX_CAPACITY).contains(&c) => patch.capacity = Some(c),
+            _ => errors.add(
+                "capacity",
+                format!("must be a whole number from 1 to {MAX_CAPACITY}"),
+            ),
+        },
+    }
     errors.into_result(|| patch)
 }
 
@@ -259,6 +279,7 @@ impl NewExecutive {
             password: patch.password.unwrap_or_default(),
             role,
             stakeholders,
+            capacity: patch.capacity.unwrap_or(DEFAULT_CAPACITY),
         })
     }
 
@@ -271,6 +292,7 @@ impl NewExecutive {
             role: self.role,
             stakeholders: self.stakeholders,
             disabled: false,
+            capacity: self.capacity,
         })
     }
 }
@@ -305,6 +327,9 @@ impl ExecutivePatch {
         }
         if let Some(d) = self.disabled {
             e.disabled = d;
+        }
+        if let Some(c) = self.capacity {
+            e.capacity = c;
         }
         let mut errors = FieldErrors::default();
         if e.role == Role::Agent && e.stakeholders.is_empty() {

@@ -114,7 +114,7 @@ fn message_received(chat: &Chat, message: &Message) -> DomainEvent {
 
 impl<S, P, E> Inbound<'_, S, P, E>
 where
-    S: ChatStore + ConnectionStore,
+    S: ChatStore + ConnectionStore + crate::store::ExecutiveStore + crate::store::RoutingStore,
     P: Pusher,
     E: EventPublisher,
 {
@@ -207,6 +207,14 @@ where
         );
         if created || !moved.is_zero() {
             push_stats(self.store, self.pusher).await;
+        }
+        // A chat nobody owns gets an owner by round robin (or waits in its
+        // team's line). The message is stored either way: a failure here is
+        // left to the scheduled sweep rather than redelivering the message.
+        if chat.assigned_to.is_none()
+            && let Err(e) = crate::assignment::route(self.store, self.pusher, chat.clone(), None).await
+        {
+            tracing::warn!(chat_id = %chat.chat_id, error = ?e, "chat not assigned now; the sweep will");
         }
         Ok(Outcome::Stored {
             chat_id: chat.chat_id,

@@ -5,6 +5,7 @@
 //! ports in `store`; `aws` implements those ports.
 
 pub mod auth;
+pub mod assignment;
 pub mod aws;
 pub mod channel;
 pub mod chat;
@@ -17,12 +18,15 @@ pub mod fanout;
 pub mod http;
 pub mod inbound;
 pub mod login;
+pub mod metrics;
 mod newtype;
 pub mod outbound;
 pub mod protocol;
+pub mod repair;
 pub mod provider;
 pub mod secret;
 pub mod sending;
+pub mod sla;
 pub mod store;
 pub mod tags;
 pub mod telemetry;

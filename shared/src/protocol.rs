@@ -71,8 +71,10 @@ impl ProtocolError {
 }
 
 /// The events this server answers today.
-pub const SUPPORTED_EVENTS: [&str; 14] = [
+pub const SUPPORTED_EVENTS: [&str; 16] = [
     "config",
+    "set_status",
+    "assign_chat",
     "send_message",
     "fetch_context_history",
     "search_chat",
@@ -126,6 +128,15 @@ pub enum ClientEvent {
     SendMessage {
         chat_id: ChatId,
         send: SendRequest,
+    },
+    /// `set_status {status: online|offline}`: the caller's presence.
+    SetStatus {
+        online: bool,
+    },
+    /// `assign_chat {chat_id, executive_id}` (admins).
+    AssignChat {
+        chat_id: ChatId,
+        executive_id: crate::executive::ExecutiveId,
     },
     /// `apply_tag` (`applied`) or `remove_tag`.
     Tag {
@@ -252,6 +263,8 @@ impl ClientEvent {
             ClientEvent::MarkSeen { .. } => "mark_seen",
             ClientEvent::FetchContextHistory { .. } => "fetch_context_history",
             ClientEvent::SendMessage { .. } => "send_message",
+            ClientEvent::SetStatus { .. } => "set_status",
+            ClientEvent::AssignChat { .. } => "assign_chat",
             ClientEvent::Tag { applied: true, .. } => "apply_tag",
             ClientEvent::Tag { applied: false, .. } => "remove_tag",
         }
@@ -387,6 +400,22 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
                 applied: name == "apply_tag",
             }
         }
+        "set_status" => ClientEvent::SetStatus {
+            online: match opt_str(&data, "status")?.map(|v| v.trim().to_ascii_lowercase()) {
+                Some(v) if v == "online" => true,
+                Some(v) if v == "offline" => false,
+                Some(_) => return Err(ProtocolError::invalid("`status` must be online or offline")),
+                None => return Err(ProtocolError::invalid("`status` (online or offline) is required")),
+            },
+        },
+        "assign_chat" => ClientEvent::AssignChat {
+            chat_id: chat_id(&data)?,
+            executive_id: match opt_str(&data, "executive_id")? {
+                Some(e) => crate::executive::ExecutiveId::parse(e.trim())
+                    .map_err(|e| ProtocolError::invalid(format!("`executive_id`: {e}")))?,
+                None => return Err(ProtocolError::invalid("`executive_id` is required")),
+            },
+        },
         "update_chat_status" => {
             let status = match opt_str(&data, "status")? {
                 Some(s) => ChatStatus::parse(s).map_err(ProtocolError::invalid)?,

@@ -154,6 +154,10 @@ pub struct ApprovedTemplate {
     pub body_params: usize,
     #[serde(default)]
     pub description: String,
+    /// Sent to staff by the system (SLA alerts), never offered to agents
+    /// or sent to customers.
+    #[serde(default)]
+    pub internal: bool,
 }
 
 /// Approved templates and predefined texts (`config/messages.yaml`).
@@ -217,8 +221,13 @@ impl MessageCatalog {
         }
     }
 
+    /// The templates agents may send to customers.
+    pub fn customer_templates(&self) -> impl Iterator<Item = &ApprovedTemplate> {
+        self.templates.iter().filter(|t| !t.internal)
+    }
+
     pub fn template_names(&self) -> Vec<String> {
-        self.templates.iter().map(|t| t.name.clone()).collect()
+        self.customer_templates().map(|t| t.name.clone()).collect()
     }
 
     /// The predefined text for `key`, or the `default` one.
@@ -232,7 +241,25 @@ impl MessageCatalog {
     /// An approved template with its body values; refuses unknown names
     /// and a wrong number of values, naming what is allowed.
     pub fn template(&self, name: &str, body: Vec<String>) -> Result<Outbound, Invalid> {
-        let Some(t) = self.templates.iter().find(|t| t.name == name) else {
+        self.build_template(name, body, false)
+    }
+
+    /// A staff-facing template (`internal: true`) with its body values.
+    pub fn internal_template(&self, name: &str, body: Vec<String>) -> Result<Outbound, Invalid> {
+        self.build_template(name, body, true)
+    }
+
+    fn build_template(
+        &self,
+        name: &str,
+        body: Vec<String>,
+        internal: bool,
+    ) -> Result<Outbound, Invalid> {
+        let found = self
+            .templates
+            .iter()
+            .find(|t| t.name == name && t.internal == internal);
+        let Some(t) = found else {
             return Err(Invalid::new(
                 "template",
                 format!(
@@ -717,6 +744,63 @@ where
             announce_delivery(self.store, self.pusher, job, None, &failed).await;
         }
         Ok(Delivered::Done)
+    }
+}
+
+impl<S, D, P> Deliverer<'_, S, D, P>
+where
+    S: crate::store::SlaStore,
+    D: Sender,
+{
+    /// One attempt at sending a staff alert (same lease, backoff and
+    /// attempt limit as chat messages).
+    pub async fn deliver_alert(
+        &self,
+        alert_id: &str,
+        attempt: u32,
+        jitter: f64,
+    ) -> Result<Delivered, StoreError> {
+        use crate::store::{AlertClaim, AlertOutcome};
+        let now = Utc::now();
+        let lease = chrono::Duration::from_std(self.settings.lease)
+            .unwrap_or_else(|_| chrono::Duration::seconds(60));
+        let job = match self.store.claim_alert(alert_id, now, now + lease).await? {
+            AlertClaim::Claimed(job) => job,
+            AlertClaim::Finished => return Ok(Delivered::Done),
+            AlertClaim::Busy(until) => {
+                let wait = (until - now).to_std().unwrap_or_default();
+                return Ok(Delivered::RetryIn(wait.max(Duration::from_secs(1))));
+            }
+            AlertClaim::Missing => {
+                tracing::error!(alert_id, "queued alert names no stored alert; dropping the entry");
+                return Ok(Delivered::Done);
+            }
+        };
+        let Some(channel) = self.channels.get(job.channel.as_str()) else {
+            let reason = format!("no channel {}", job.channel);
+            self.store.finish_alert(alert_id, AlertOutcome::Failed(&reason), Utc::now()).await?;
+            return Ok(Delivered::Done);
+        };
+        let (outcome, delivered) = match self.sender.send(channel, &job.to, &job.message).await {
+            Ok(wa_id) => {
+                tracing::info!(alert_id, chat_id = %job.chat_id, level = job.level.as_str(), wa_message_id = %wa_id, "SLA alert sent");
+                self.store.finish_alert(alert_id, AlertOutcome::Sent(&wa_id), Utc::now()).await?;
+                return Ok(Delivered::Done);
+            }
+            Err(SendError::Permanent(reason)) => (reason, Delivered::Done),
+            Err(SendError::Retryable { reason, retry_after }) if attempt < self.settings.max_attempts => {
+                self.store.finish_alert(alert_id, AlertOutcome::Retry(&reason), Utc::now()).await?;
+                let wait = self.settings.backoff.delay(attempt, jitter, retry_after);
+                tracing::warn!(alert_id, reason = %reason, attempt, "SLA alert not sent; will retry");
+                return Ok(Delivered::RetryIn(wait));
+            }
+            Err(SendError::Retryable { reason, .. }) => {
+                (format!("gave up after {attempt} attempts: {reason}"), Delivered::GaveUp)
+            }
+        };
+        tracing::error!(alert_id, chat_id = %job.chat_id, reason = %outcome, "SLA alert failed");
+        self.store.finish_alert(alert_id, AlertOutcome::Failed(&outcome), Utc::now()).await?;
+        Ok(delivered)
     }
 }
 

@@ -553,3 +553,225 @@ pub trait InboundQueue: Send + Sync {
 
     fn ping(&self) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
+
+/// An executive's availability for round robin (the routing record).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Presence {
+    pub online: bool,
+    pub changed_at: Option<DateTime<Utc>>,
+    /// When round robin (or an admin) last gave them a chat.
+    pub last_assigned_at: Option<DateTime<Utc>>,
+    /// Active chats they own.
+    pub open_chats: u32,
+}
+
+/// Whom a chat is given to, and on what grounds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Grant {
+    /// Round robin: only if their routing record is still as read (online,
+    /// same last assignment, same open chats) — so two assigners racing
+    /// for the same executive cannot both win.
+    RoundRobin(Presence),
+    /// An admin's choice: no conditions on the executive.
+    Manual,
+}
+
+/// What a claim on a chat did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claimed {
+    /// The chat is theirs; the header as it is now.
+    Assigned(Box<Chat>),
+    /// The chat is no longer as read (assigned by someone else, resolved):
+    /// read it again before deciding anything.
+    ChatChanged,
+    /// The executive's routing record moved on (another chat was given to
+    /// them, they went offline): pick again.
+    ExecutiveChanged,
+}
+
+/// Round robin's storage: presence, claims, the waiting line.
+pub trait RoutingStore: Send + Sync {
+    /// The routing records of these executives (strongly consistent); an
+    /// executive never seen online has the default (offline) record.
+    fn presence(
+        &self,
+        executives: &[ExecutiveId],
+    ) -> impl Future<Output = Result<HashMap<ExecutiveId, Presence>, StoreError>> + Send;
+
+    /// Sets online / offline; the record as it was before.
+    fn set_online(
+        &self,
+        executive: &ExecutiveId,
+        online: bool,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Presence, StoreError>> + Send;
+
+    /// Gives `chat` (as read: unassigned, or owned by `chat.assigned_to`)
+    /// to `to`, moving both executives' open-chat counts, atomically.
+    fn claim_chat(
+        &self,
+        chat: &Chat,
+        to: &ExecutiveId,
+        grant: &Grant,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
+
+    /// Takes `chat` (as read) from its owner and puts it back in the
+    /// waiting line; `None` when it changed meanwhile.
+    fn unassign(
+        &self,
+        chat: &Chat,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Chat>, StoreError>> + Send;
+
+    /// Active chats of a team nobody owns, longest waiting first.
+    fn unassigned_chats(
+        &self,
+        team: Stakeholder,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Chat>, StoreError>> + Send;
+
+    /// Active chats an executive owns.
+    fn assigned_chats(
+        &self,
+        executive: &ExecutiveId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Chat>, StoreError>> + Send;
+
+    /// Sets an executive's open-chat count to `to` if it is still `from`
+    /// (counter repair).
+    fn repair_open_chats(
+        &self,
+        executive: &ExecutiveId,
+        from: u32,
+        to: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Sets the dashboard counters to `to` if they are still `from`.
+    fn repair_counts(
+        &self,
+        from: &Counts,
+        to: &Counts,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// What the previous counter repair run saw (target → stored, counted).
+    fn repair_observations(
+        &self,
+    ) -> impl Future<Output = Result<HashMap<String, (i64, i64)>, StoreError>> + Send;
+
+    fn save_repair_observations(
+        &self,
+        seen: &HashMap<String, (i64, i64)>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// How far past its deadline a waiting customer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlaLevel {
+    /// `SLA_ALERT_AFTER_SECS`: the team's alert group hears of it.
+    Alert,
+    /// `SLA_ESCALATE_AFTER_SECS`: the shift lead hears of it.
+    Escalation,
+}
+
+impl SlaLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaLevel::Alert => "alert",
+            SlaLevel::Escalation => "escalation",
+        }
+    }
+}
+
+/// A WhatsApp alert to staff, stored with the SLA mark that raised it and
+/// sent through the send queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertJob {
+    /// `{chat_id}#{episode}#{level}`: one per episode and level.
+    pub alert_id: String,
+    pub chat_id: ChatId,
+    pub level: SlaLevel,
+    /// The channel it is sent from (the chat's).
+    pub channel: crate::channel::ChannelId,
+    pub to: String,
+    pub message: crate::outbound::Outbound,
+}
+
+/// What claiming an alert for sending found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlertClaim {
+    Claimed(Box<AlertJob>),
+    /// Sent or failed already.
+    Finished,
+    Busy(DateTime<Utc>),
+    Missing,
+}
+
+/// What one attempt at sending an alert came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertOutcome<'a> {
+    /// The provider took it: its message id.
+    Sent(&'a str),
+    /// Refused for good, or the last attempt failed.
+    Failed(&'a str),
+    /// Failed for now; the queue brings it back.
+    Retry(&'a str),
+}
+
+/// The SLA's storage: waiting episodes, exactly-once marks, staff alerts.
+pub trait SlaStore: Send + Sync {
+    /// Active chats of a team whose customer has waited since at or before
+    /// `started_by`, longest waiting first.
+    fn waiting_since(
+        &self,
+        team: Stakeholder,
+        started_by: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Chat>, StoreError>> + Send;
+
+    /// Marks the chat's current episode (`chat.wait_started_at`) as alerted
+    /// / escalated, stores `alert` and counts the breach, atomically —
+    /// unless that episode was marked already or has ended: then `false`.
+    fn mark_sla(
+        &self,
+        chat: &Chat,
+        level: SlaLevel,
+        alert: Option<&AlertJob>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn claim_alert(
+        &self,
+        alert_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<AlertClaim, StoreError>> + Send;
+
+    /// What one send attempt came to; the lease ends.
+    fn finish_alert(
+        &self,
+        alert_id: &str,
+        outcome: AlertOutcome<'_>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Alerts still unsent that were stored before `before` (their queue
+    /// entry may have been lost): ids, oldest first.
+    fn unsent_alerts(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Service metrics of these days: per team, and per team × executive.
+    fn service_stats(
+        &self,
+        days: &[chrono::NaiveDate],
+    ) -> impl Future<Output = Result<Vec<crate::metrics::ServiceRow>, StoreError>> + Send;
+}
+
+/// The send queue's second kind of entry: staff alerts.
+pub trait AlertQueue: Send + Sync {
+    fn enqueue_alert(&self, alert_id: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+}

@@ -43,6 +43,11 @@ pub struct ChatView<'a> {
     pub tags: &'a [String],
     /// The executive who owns the chat (null while unassigned).
     pub assigned_to: Option<&'a str>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// When the customer's current wait began (the SLA countdown's
+    /// start); null while nobody waits.
+    pub wait_started_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
 }
 
 impl<'a> ChatView<'a> {
@@ -67,6 +72,9 @@ impl<'a> ChatView<'a> {
             status_updated_at: chat.status_updated_at,
             tags: &chat.tags,
             assigned_to: chat.assigned_to.as_ref().map(|a| a.as_str()),
+            assigned_at: chat.assigned_at,
+            wait_started_at: chat.wait_started_at,
+            first_response_at: chat.first_response_at,
         }
     }
 }

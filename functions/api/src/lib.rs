@@ -19,7 +19,7 @@ use shared::secret::Secret;
 use shared::sending::MessageCatalog;
 use shared::store::{
     ChatStore, ConnectionStore, ExecutiveStore, InboundQueue, LoginGuardStore, OutboundQueue,
-    OutboxStore, Pusher, ResponseCache, StoreError, TagStore,
+    OutboxStore, Pusher, ResponseCache, RoutingStore, SlaStore, StoreError, TagStore,
 };
 use shared::tags::TagCatalog;
 
@@ -32,6 +32,8 @@ pub trait Store:
     + LoginGuardStore
     + ResponseCache
     + OutboxStore
+    + RoutingStore
+    + SlaStore
 {
 }
 
@@ -43,6 +45,8 @@ impl<T> Store for T where
         + LoginGuardStore
         + ResponseCache
         + OutboxStore
+        + RoutingStore
+        + SlaStore
 {
 }
 

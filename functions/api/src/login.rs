@@ -69,10 +69,24 @@ where
                     tracing::error!(error = %e, "token signing failed");
                     ApiError::unavailable("login is unavailable; try again")
                 })?;
-                tracing::info!(executive_id = %executive.executive_id, "login");
+                // A fresh session starts offline until the executive
+                // toggles (an open dashboard elsewhere keeps them online).
+                let online = shared::assignment::offline_unless_connected(
+                    &self.store,
+                    &self.pusher,
+                    &executive,
+                )
+                .await
+                .map_err(unavailable("login"))?;
+                tracing::info!(executive_id = %executive.executive_id, online, "login");
                 Ok(json_response(
                     StatusCode::OK,
-                    &json!({"status": 1, "token": token, "executive": executive}),
+                    &json!({
+                        "status": 1,
+                        "token": token,
+                        "executive": executive,
+                        "presence": if online { "online" } else { "offline" },
+                    }),
                 ))
             }
             None => {

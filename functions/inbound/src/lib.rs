@@ -9,7 +9,7 @@ use lambda_runtime::{Error, LambdaEvent};
 
 use shared::channel::ChannelTable;
 use shared::inbound::{Inbound, QueuedEvent};
-use shared::store::{ChatStore, ConnectionStore, EventPublisher, Pusher};
+use shared::store::{ChatStore, ConnectionStore, EventPublisher, ExecutiveStore, Pusher, RoutingStore};
 
 pub struct State<S, P, E> {
     pub store: S,
@@ -45,7 +45,7 @@ pub async fn handle<S, P, E>(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error>
 where
-    S: ChatStore + ConnectionStore,
+    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore,
     P: Pusher,
     E: EventPublisher,
 {

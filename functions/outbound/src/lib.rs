@@ -1,4 +1,5 @@
-//! Delivers queued WhatsApp sends: one entry per stored `queued` message.
+//! Delivers queued WhatsApp sends: one entry per stored `queued` message
+//! (or per staff alert the SLA scan stored: `{"alert_id"}`).
 //! A send the provider takes is recorded (`accepted`, its provider id); a
 //! transient failure (429, 5xx, timeout) comes back after an exponential
 //! backoff with jitter; a permanent refusal, or the last attempt, marks the
@@ -13,7 +14,7 @@ use shared::aws::SqsOutboundQueue;
 use shared::channel::ChannelTable;
 use shared::chat::MessageRef;
 use shared::sending::{Backoff, Delivered, Deliverer, DeliverySettings, Sender};
-use shared::store::{ChatStore, ConnectionStore, OutboxStore, Pusher};
+use shared::store::{ChatStore, ConnectionStore, OutboxStore, Pusher, SlaStore};
 
 /// The template's default redrive limit for the send queue.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
@@ -76,7 +77,7 @@ pub async fn handle<S, D, P>(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error>
 where
-    S: ChatStore + OutboxStore + ConnectionStore,
+    S: ChatStore + OutboxStore + ConnectionStore + SlaStore,
     D: Sender,
     P: Pusher,
 {
@@ -92,7 +93,7 @@ where
         let id = record.message_id.clone().unwrap_or_default();
         let attempt = shared::aws::sqs_event::receive_count(&record);
         let body = record.body.as_deref().unwrap_or_default();
-        let job: MessageRef = match serde_json::from_str(body) {
+        let job: Job = match serde_json::from_str(body) {
             Ok(job) => job,
             Err(e) => {
                 // Not ours to guess at: retried, then kept in the DLQ.
@@ -102,13 +103,21 @@ where
                 continue;
             }
         };
-        let retry_after = match deliverer.deliver(&job, attempt, fastrand::f64()).await {
+        let result = match &job {
+            Job::Message(m) => deliverer.deliver(m, attempt, fastrand::f64()).await,
+            Job::Alert { alert_id } => {
+                deliverer
+                    .deliver_alert(alert_id, attempt, fastrand::f64())
+                    .await
+            }
+        };
+        let retry_after = match result {
             Ok(Delivered::Done) => continue,
             Ok(Delivered::RetryIn(wait)) => wait,
             // Straight on to the dead-letter queue.
             Ok(Delivered::GaveUp) => std::time::Duration::ZERO,
             Err(e) => {
-                tracing::error!(sqs_message_id = %id, chat_id = %job.chat_id, message_id = %job.message_id,
+                tracing::error!(sqs_message_id = %id, job = ?job,
                     error = ?e, receive_count = attempt, "send could not be handled; it will be retried");
                 failures.push(failure(id));
                 continue;
@@ -125,6 +134,14 @@ where
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     Ok(response)
+}
+
+/// One entry of the send queue: a stored chat message, or a staff alert.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum Job {
+    Alert { alert_id: String },
+    Message(MessageRef),
 }
 
 fn failure(id: String) -> BatchItemFailure {

@@ -6,7 +6,10 @@ use lambda_runtime::{Error, LambdaEvent};
 
 use shared::aws::websocket::{body_text, connection_id, response};
 use shared::protocol::{ErrorCode, ProtocolError, error_frame};
-use shared::store::{ChatStore, ConnectionStore, CustomerStore, OutboundQueue, Pusher, TagStore};
+use shared::store::{
+    ChatStore, ConnectionStore, CustomerStore, ExecutiveStore, OutboundQueue, Pusher,
+    RoutingStore, TagStore,
+};
 
 pub struct State<S, P, Q> {
     pub store: S,
@@ -33,7 +36,7 @@ pub async fn handle<S, P, Q>(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error>
 where
-    S: ChatStore + ConnectionStore + CustomerStore + TagStore,
+    S: ChatStore + ConnectionStore + CustomerStore + TagStore + ExecutiveStore + RoutingStore,
     P: Pusher,
     Q: OutboundQueue,
 {

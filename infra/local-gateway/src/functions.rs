@@ -2,6 +2,7 @@
 //! and invoked by binary name as the template routes them.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
 
@@ -21,12 +22,16 @@ pub struct Functions {
     pub outbound: outbound::State<DynamoStore, PinbotClient, ApiGwPusher>,
     pub inbound: inbound::State<DynamoStore, ApiGwPusher, EventBridgePublisher>,
     pub ws_connect: ws_connect::State<DynamoStore>,
-    pub ws_disconnect: ws_disconnect::State<DynamoStore>,
+    pub ws_disconnect: ws_disconnect::State<DynamoStore, ApiGwPusher>,
+    pub sla_scan: sla_scan::State<DynamoStore, ApiGwPusher, SqsOutboundQueue>,
+    pub counter_sync: counter_sync::State<DynamoStore, ApiGwPusher>,
     pub ws_events: ws_events::State<DynamoStore, ApiGwPusher, SqsOutboundQueue>,
 }
 
 /// The binaries the gateway can run; the template must name no other.
-pub const KNOWN: [&str; 9] = [
+pub const KNOWN: [&str; 11] = [
+    "sla-scan",
+    "counter-sync",
     "webhook",
     "forward",
     "outbound",
@@ -84,6 +89,36 @@ impl Functions {
             "forward" => forward::handle(&self.forward, event).await,
             "outbound" => outbound::handle(&self.outbound, event).await,
             other => Err(format!("{other} is not a queue consumer").into()),
+        }
+    }
+
+    /// Runs a scheduled function with an EventBridge scheduled event;
+    /// what it reports, as JSON.
+    pub async fn invoke_schedule(
+        &self,
+        binary: &str,
+        event: EventBridgeEvent,
+    ) -> Result<serde_json::Value, BoxError> {
+        let event = LambdaEvent::new(event, Context::default());
+        match binary {
+            "sla-scan" => sla_scan::handle(&self.sla_scan, event).await.map(|r| {
+                serde_json::json!({
+                    "examined": r.examined,
+                    "alerts": r.alerts,
+                    "escalations": r.escalations,
+                    "requeued": r.requeued,
+                })
+            }),
+            "counter-sync" => counter_sync::handle(&self.counter_sync, event)
+                .await
+                .map(|r| {
+                    serde_json::json!({
+                        "drifting": r.drifting,
+                        "repaired": r.repaired,
+                        "went_offline": r.went_offline,
+                    })
+                }),
+            other => Err(format!("{other} is not a scheduled function").into()),
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   the functions push through (with `aws-sdk-apigatewaymanagement`).
 //! - The SQS consumers (inbound, forward, outbound), polling the real
 //!   (moto) queues as Lambda's event source mappings would.
+//! - EventBridge's schedules (SLA scan, counter repair), invoking the
+//!   functions with scheduled-event JSON.
 //! - A Pinbot stand-in that records what would have been sent.
 
 pub mod bootstrap;
@@ -16,6 +18,7 @@ pub mod functions;
 pub mod http_api;
 pub mod moto;
 pub mod recorder;
+pub mod scheduler;
 pub mod template;
 pub mod websocket;
 
@@ -95,6 +98,12 @@ pub struct Config {
     /// Waits between send attempts (`OUTBOUND_BACKOFF_BASE_MS` /
     /// `OUTBOUND_BACKOFF_CAP_SECS` in AWS).
     pub outbound_backoff: shared::sending::Backoff,
+    /// SLA thresholds and alert recipients (`SLA_*` in AWS).
+    pub sla: shared::sla::SlaSettings,
+    /// How often the scheduler runs the scheduled functions
+    /// (`LOCAL_SCHEDULE_PERIOD_SECS`); `None`: each at its template rate,
+    /// `Some(ZERO)`: never (tests invoke them by hand).
+    pub schedule_period: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -128,6 +137,8 @@ impl Config {
                 base: std::time::Duration::from_millis(200),
                 cap: std::time::Duration::from_secs(2),
             },
+            sla: shared::sla::SlaSettings::default(),
+            schedule_period: Some(std::time::Duration::ZERO),
         }
     }
 }
@@ -191,6 +202,7 @@ async fn seed_dev_admin(store: &DynamoStore, admin: &DevAdmin) -> anyhow::Result
         role: Role::Admin,
         stakeholders: Stakeholder::SERVED.to_vec(),
         disabled: false,
+        capacity: shared::executive::DEFAULT_CAPACITY,
     };
     store
         .put_executive(&executive)
@@ -230,6 +242,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         .iter()
         .map(|r| &r.binary)
         .chain(template.ws_routes.iter().map(|r| &r.binary))
+        .chain(template.schedules.iter().map(|s| &s.binary))
     {
         anyhow::ensure!(
             functions::KNOWN.contains(&r.as_str()),
@@ -376,6 +389,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         },
         ws_disconnect: ws_disconnect::State {
             store: store.clone(),
+            pusher: pusher.clone(),
+        },
+        sla_scan: sla_scan::State {
+            store: store.clone(),
+            pusher: pusher.clone(),
+            queue: outbox.clone(),
+            messages: catalogs.messages.clone(),
+            settings: cfg.sla.clone(),
+        },
+        counter_sync: counter_sync::State {
+            store: store.clone(),
+            pusher: pusher.clone(),
         },
         ws_events: ws_events::State {
             store,
@@ -442,6 +467,21 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 stop_rx.clone(),
             )));
         }
+    }
+
+    // EventBridge's schedules, as the template declares them.
+    for schedule in gateway.template.schedules.clone() {
+        let every = match cfg.schedule_period {
+            Some(p) if p.is_zero() => continue,
+            Some(p) => p,
+            None => schedule.every,
+        };
+        tasks.push(tokio::spawn(scheduler::run(
+            gateway.clone(),
+            schedule,
+            every,
+            stop_rx.clone(),
+        )));
     }
 
     Ok(Running {

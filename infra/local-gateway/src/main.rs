@@ -115,6 +115,19 @@ async fn main() -> anyhow::Result<()> {
             .filter(|v| !v.is_empty()),
         // The same variables the outbound Lambda reads.
         outbound_backoff: outbound::settings_from_env()?.backoff,
+        // The same variables the sla-scan Lambda reads.
+        sla: shared::sla::SlaSettings::from_env().map_err(anyhow::Error::msg)?,
+        // Unset: each schedule at its template rate (1 and 5 minutes).
+        schedule_period: std::env::var("LOCAL_SCHEDULE_PERIOD_SECS")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map(std::time::Duration::from_secs)
+                    .map_err(|_| anyhow::anyhow!("LOCAL_SCHEDULE_PERIOD_SECS must be whole seconds"))
+            })
+            .transpose()?,
     };
     let running = local_gateway::start(cfg).await?;
 

@@ -135,6 +135,30 @@ pub struct WsRoute {
     pub binary: String,
 }
 
+/// A function run on a schedule (a `Schedule` event of a function).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleSource {
+    /// `{function logical id}{event name}`, as the rule's name.
+    pub rule: String,
+    pub binary: String,
+    /// The rule's period, from `rate(n minute(s)|hour(s))`.
+    pub every: std::time::Duration,
+}
+
+/// The period of a `rate(…)` schedule expression.
+pub fn rate(expression: &str) -> Option<std::time::Duration> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    let secs = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(n * secs))
+}
+
 /// A function consuming a queue (an `SQS` event of a function).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqsSource {
@@ -150,6 +174,7 @@ pub struct Template {
     pub http_routes: Vec<HttpRoute>,
     pub ws_routes: Vec<WsRoute>,
     pub sqs_sources: Vec<SqsSource>,
+    pub schedules: Vec<ScheduleSource>,
     /// Logical ids of `AWS::Events::EventBus` resources.
     pub event_buses: Vec<String>,
 }
@@ -228,7 +253,22 @@ impl Template {
                         })?;
                     binaries.insert(id.to_owned(), binary.to_owned());
                     if let Some(events) = get(&props, "Events").and_then(Value::as_mapping) {
-                        for ev in events.values() {
+                        for (name, ev) in events {
+                            if get(ev, "Type").and_then(Value::as_str) == Some("Schedule") {
+                                let expr = get(ev, "Properties")
+                                    .and_then(|p| get(p, "Schedule"))
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default();
+                                let every = rate(expr).ok_or_else(|| {
+                                    shape(format!("{id}: Schedule must be rate(n minutes|hours|days), got {expr:?}"))
+                                })?;
+                                t.schedules.push(ScheduleSource {
+                                    rule: format!("{id}{}", name.as_str().unwrap_or_default()),
+                                    binary: binary.to_owned(),
+                                    every,
+                                });
+                                continue;
+                            }
                             if get(ev, "Type").and_then(Value::as_str) == Some("SQS") {
                                 let queue = get(ev, "Properties")
                                     .and_then(|p| get(p, "Queue"))
@@ -369,6 +409,23 @@ fn queue(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedules_are_read_with_their_rates() {
+        let t = repo_template();
+        let every = |binary: &str| {
+            t.schedules
+                .iter()
+                .find(|s| s.binary == binary)
+                .map(|s| s.every.as_secs())
+        };
+        assert_eq!(every("sla-scan"), Some(60));
+        assert_eq!(every("counter-sync"), Some(300));
+        assert_eq!(rate("rate(1 minute)"), Some(std::time::Duration::from_secs(60)));
+        assert_eq!(rate("rate(2 hours)"), Some(std::time::Duration::from_secs(7200)));
+        assert_eq!(rate("cron(0 * * * ? *)"), None);
+        assert_eq!(rate("rate(0 minutes)"), None);
+    }
 
     fn repo_template() -> Template {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");

@@ -27,11 +27,14 @@ use crate::store::{
     Appended, ChatStore, Connection, ConnectionId, ConnectionStore, CustomerStore, ExecutiveStore,
     Member, Room, StoreError,
 };
-use crate::tags::{MAX_TAGS_PER_CHAT, TagName};
+use crate::tags::{AWAITING_CUSTOMER_RESPONSE, MAX_TAGS_PER_CHAT, TagName};
 use crate::whatsapp::SenderId;
 
 mod ops;
 mod outbox;
+mod routing;
+
+pub use routing::{GSI3, GSI4};
 
 /// GSI overloaded per table (see docs/data-model.md).
 pub const GSI1: &str = "gsi1";
@@ -181,6 +184,23 @@ impl DynamoStore {
         sk: Option<SkCond<'_>>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
+        self.query(table, index, pk_name, pk, sk, limit, false)
+            .await
+    }
+
+    /// Queries one partition (of the table or its GSI) in sort-key order
+    /// (`forward`) or reversed, up to `limit` items across result pages.
+    #[allow(clippy::too_many_arguments)]
+    async fn query(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        pk_name: &str,
+        pk: String,
+        sk: Option<SkCond<'_>>,
+        limit: usize,
+        forward: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -191,7 +211,7 @@ impl DynamoStore {
                 .table_name(table)
                 .set_index_name(index.map(str::to_owned))
                 .expression_attribute_values(":pk", s(pk.clone()))
-                .scan_index_forward(false)
+                .scan_index_forward(forward)
                 .limit(
                     i32::try_from(limit.saturating_sub(items.len()).clamp(1, 1000)).unwrap_or(1000),
                 )
@@ -400,6 +420,66 @@ impl DynamoStore {
             ":awaiting".to_owned(),
             AttributeValue::Bool(after.awaiting_reply),
         );
+        let mut remove: Vec<&str> = Vec::new();
+        let mut condition =
+            "#status = :was_status AND awaiting_reply = :was_awaiting AND inbound_count = :was_count"
+                .to_owned();
+        let mut metrics = Vec::new();
+        let staffed = routing::staffed(chat.customer_type);
+        // A resolved chat the customer writes to is open again, and waits
+        // in its team's line for an owner.
+        if inbound && chat.status == ChatStatus::Resolved {
+            set.push_str(", opened_at = :at");
+            if staffed {
+                let (pk3, sk3) = routing::line_keys(chat.customer_type, m.received_at, &chat.chat_id);
+                set.push_str(", gsi3pk = :pk3, gsi3sk = :sk3");
+                values.insert(":pk3".to_owned(), s(pk3));
+                values.insert(":sk3".to_owned(), s(sk3));
+            }
+        }
+        let system_tag = AttributeValue::Ss(vec![AWAITING_CUSTOMER_RESPONSE.to_owned()]);
+        let mut tags = "";
+        match m.sender_type {
+            SenderType::Customer => {
+                tags = " DELETE tags :system_tag";
+                values.insert(":system_tag".to_owned(), system_tag);
+                // The first customer message after the last agent reply
+                // starts a waiting episode (the SLA clock).
+                if !chat.awaiting_reply && staffed {
+                    let (pk4, sk4) = routing::waiting_keys(chat.customer_type, m.received_at, &chat.chat_id);
+                    set.push_str(", wait_started_at = :at, gsi4pk = :pk4, gsi4sk = :sk4");
+                    values.insert(":pk4".to_owned(), s(pk4));
+                    values.insert(":sk4".to_owned(), s(sk4));
+                }
+            }
+            SenderType::Agent => {
+                add.push_str(", tags :system_tag");
+                values.insert(":system_tag".to_owned(), system_tag);
+                if chat.awaiting_reply {
+                    remove.extend(["wait_started_at", "gsi4pk", "gsi4sk"]);
+                }
+                // The chat's first answer to a customer who wrote.
+                if chat.first_response_at.is_none() && chat.inbound_count > 0 {
+                    let secs = crate::metrics::seconds(chat.created_at, m.received_at);
+                    set.push_str(", first_response_at = :at, first_response_secs = :frs");
+                    values.insert(":frs".to_owned(), n(u64::try_from(secs).unwrap_or(0)));
+                    condition.push_str(" AND attribute_not_exists(first_response_at)");
+                    metrics = routing::metrics_writes(
+                        table,
+                        m.received_at,
+                        chat.customer_type,
+                        Some(&m.sender),
+                        &[(crate::metrics::FIRST_RESPONSES, 1), (crate::metrics::FIRST_RESPONSE_SECS, secs)],
+                    )?;
+                }
+            }
+            SenderType::System => {}
+        }
+        let remove = if remove.is_empty() {
+            String::new()
+        } else {
+            format!(" REMOVE {}", remove.join(", "))
+        };
         // The header must still be as read, or the counters would drift.
         values.insert(":was_status".to_owned(), s(chat.status.as_str()));
         values.insert(
@@ -410,10 +490,8 @@ impl DynamoStore {
         let update = Update::builder()
             .table_name(table)
             .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
-            .update_expression(format!("SET {set} ADD {add}"))
-            .condition_expression(
-                "#status = :was_status AND awaiting_reply = :was_awaiting AND inbound_count = :was_count",
-            )
+            .update_expression(format!("SET {set} ADD {add}{remove}{tags}"))
+            .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values));
         writes.push(
@@ -421,6 +499,7 @@ impl DynamoStore {
                 .update(update.build().map_err(build_err)?)
                 .build(),
         );
+        writes.extend(metrics);
         if queued {
             let day = m.received_at.format("%Y-%m-%d").to_string();
             writes.extend(outbox::stats_write(
@@ -502,6 +581,32 @@ fn chat_item(chat: &Chat) -> Item {
         "assigned_to",
         chat.assigned_to.as_ref().map(ExecutiveId::as_str),
     );
+    for (name, at) in [
+        ("assigned_at", chat.assigned_at),
+        ("opened_at", chat.opened_at),
+        ("wait_started_at", chat.wait_started_at),
+        ("sla_alerted_for", chat.sla_alerted_for),
+        ("sla_escalated_for", chat.sla_escalated_for),
+        ("first_response_at", chat.first_response_at),
+    ] {
+        if let Some(at) = at {
+            item.insert(name.into(), t(at));
+        }
+    }
+    // The sparse indexes: owner or waiting line, and waiting customers.
+    if chat.status == ChatStatus::Active && routing::staffed(chat.customer_type) {
+        let (pk3, sk3) = match &chat.assigned_to {
+            Some(owner) => routing::owner_keys(owner, chat.assigned_at.unwrap_or(chat.created_at), &chat.chat_id),
+            None => routing::line_keys(chat.customer_type, chat.created_at, &chat.chat_id),
+        };
+        item.insert("gsi3pk".into(), s(pk3));
+        item.insert("gsi3sk".into(), s(sk3));
+        if let Some(since) = chat.wait_started_at {
+            let (pk4, sk4) = routing::waiting_keys(chat.customer_type, since, &chat.chat_id);
+            item.insert("gsi4pk".into(), s(pk4));
+            item.insert("gsi4sk".into(), s(sk4));
+        }
+    }
     item
 }
 
@@ -616,6 +721,12 @@ fn chat_from(item: &Item) -> Result<Chat, StoreError> {
             .map(ExecutiveId::parse)
             .transpose()
             .map_err(|_| bad("assigned_to"))?,
+        assigned_at: item.time_opt("assigned_at")?,
+        opened_at: item.time_opt("opened_at")?,
+        wait_started_at: item.time_opt("wait_started_at")?,
+        sla_alerted_for: item.time_opt("sla_alerted_for")?,
+        sla_escalated_for: item.time_opt("sla_escalated_for")?,
+        first_response_at: item.time_opt("first_response_at")?,
     })
 }
 
@@ -805,14 +916,14 @@ impl ChatStore for DynamoStore {
         let table = &self.tables.chats;
         // Resolving answers nobody: a resolved chat awaits no reply.
         let awaiting = to == ChatStatus::Active && chat.awaiting_reply;
-        let header = Update::builder()
+        let mut set = "#status = :to, gsi1pk = :list, awaiting_reply = :awaiting, \
+                       status_updated_by = :by, status_updated_at = :at"
+            .to_owned();
+        let mut remove = "";
+        let mut extra = Vec::new();
+        let mut header = Update::builder()
             .table_name(table)
             .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
-            .update_expression(
-                "SET #status = :to, gsi1pk = :list, awaiting_reply = :awaiting, \
-                 status_updated_by = :by, status_updated_at = :at",
-            )
-            .condition_expression("#status = :was_status AND awaiting_reply = :was_awaiting")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":list", s(list_pk(to, chat.customer_type)))
@@ -820,7 +931,50 @@ impl ChatStore for DynamoStore {
             .expression_attribute_values(":by", s(by.as_str()))
             .expression_attribute_values(":at", t(at))
             .expression_attribute_values(":was_status", s(chat.status.as_str()))
-            .expression_attribute_values(":was_awaiting", AttributeValue::Bool(chat.awaiting_reply))
+            .expression_attribute_values(":was_awaiting", AttributeValue::Bool(chat.awaiting_reply));
+        let mut condition = "#status = :was_status AND awaiting_reply = :was_awaiting".to_owned();
+        match &chat.assigned_to {
+            Some(owner) => {
+                condition.push_str(" AND assigned_to = :owner");
+                header = header.expression_attribute_values(":owner", s(owner.as_str()));
+            }
+            None => condition.push_str(" AND attribute_not_exists(assigned_to)"),
+        }
+        match to {
+            ChatStatus::Resolved => {
+                // Resolved: out of the owner's hands (their capacity freed),
+                // out of the waiting line and the SLA's watch; timed.
+                let secs = crate::metrics::seconds(chat.opened_at.unwrap_or(chat.created_at), at);
+                set.push_str(", resolution_secs = :rs");
+                header = header.expression_attribute_values(":rs", n(u64::try_from(secs).unwrap_or(0)));
+                remove = " REMOVE assigned_to, assigned_at, gsi3pk, gsi3sk, wait_started_at, gsi4pk, gsi4sk";
+                if let Some(owner) = &chat.assigned_to {
+                    set.push_str(", last_assignee = :owner");
+                    extra.push(routing::open_chats_write(&self.tables.executives, owner, -1)?);
+                }
+                let credited = chat.assigned_to.as_ref().unwrap_or(by);
+                extra.extend(routing::metrics_writes(
+                    table,
+                    at,
+                    chat.customer_type,
+                    Some(credited.as_str()),
+                    &[(crate::metrics::RESOLUTIONS, 1), (crate::metrics::RESOLUTION_SECS, secs)],
+                )?);
+            }
+            ChatStatus::Active => {
+                set.push_str(", opened_at = :at");
+                if routing::staffed(chat.customer_type) && chat.assigned_to.is_none() {
+                    let (pk3, sk3) = routing::line_keys(chat.customer_type, at, &chat.chat_id);
+                    set.push_str(", gsi3pk = :pk3, gsi3sk = :sk3");
+                    header = header
+                        .expression_attribute_values(":pk3", s(pk3))
+                        .expression_attribute_values(":sk3", s(sk3));
+                }
+            }
+        }
+        let header = header
+            .update_expression(format!("SET {set}{remove}"))
+            .condition_expression(condition)
             .build()
             .map_err(build_err)?;
         // The resolution log: who moved the chat where, when.
@@ -832,10 +986,11 @@ impl ChatStore for DynamoStore {
         log.insert("to".into(), s(to.as_str()));
         log.insert("by".into(), s(by.as_str()));
         log.insert("at".into(), t(at));
-        let writes = vec![
+        let mut writes = vec![
             TransactWriteItem::builder().update(header).build(),
             put_write(table, log, false)?,
         ];
+        writes.extend(extra);
         let delta = Counts::delta(Some((chat.status, chat.awaiting_reply)), (to, awaiting));
         match self.transact(writes, &delta).await? {
             Ok(_) => {}
@@ -1261,8 +1416,11 @@ impl ConnectionStore for DynamoStore {
                 usize::MAX,
             )
             .await?;
+        // A record whose `$disconnect` was lost lingers until TTL deletes it.
+        let now = epoch_after(Duration::zero());
         items
             .iter()
+            .filter(|i| i.u64_or_zero("expires_at").map_or(true, |e| e == 0 || e > now))
             .map(|i| Ok(ConnectionId(i.str("connection_id")?.to_owned())))
             .collect()
     }
@@ -1286,6 +1444,10 @@ fn executive_from(item: &Item) -> Result<Executive, StoreError> {
             .map(|x| Stakeholder::parse(x).map_err(|_| bad("stakeholders")))
             .collect::<Result<_, _>>()?,
         disabled: item.bool_or("disabled", false),
+        capacity: match item.get("capacity") {
+            None => crate::executive::DEFAULT_CAPACITY,
+            Some(_) => u32::try_from(item.u64_or_zero("capacity")?).map_err(|_| bad("capacity"))?,
+        },
     })
 }
 
@@ -1333,6 +1495,7 @@ impl ExecutiveStore for DynamoStore {
             AttributeValue::L(e.stakeholders.iter().map(|x| s(x.as_str())).collect()),
         );
         profile.insert("disabled".into(), AttributeValue::Bool(e.disabled));
+        profile.insert("capacity".into(), n(u64::from(e.capacity)));
         // One partition lists every executive (tens, not millions).
         profile.insert("gsi1pk".into(), s(EXECUTIVES_LIST));
         profile.insert("gsi1sk".into(), s(e.email.as_str()));

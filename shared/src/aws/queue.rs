@@ -132,10 +132,8 @@ impl SqsOutboundQueue {
     }
 }
 
-impl crate::store::OutboundQueue for SqsOutboundQueue {
-    async fn enqueue(&self, message: &crate::chat::MessageRef) -> Result<(), QueueError> {
-        let body =
-            serde_json::to_string(message).map_err(|err| QueueError::Unavailable(Box::new(err)))?;
+impl SqsOutboundQueue {
+    async fn send(&self, body: String) -> Result<(), QueueError> {
         self.client
             .send_message()
             .queue_url(&self.url)
@@ -146,3 +144,20 @@ impl crate::store::OutboundQueue for SqsOutboundQueue {
         Ok(())
     }
 }
+
+impl crate::store::OutboundQueue for SqsOutboundQueue {
+    async fn enqueue(&self, message: &crate::chat::MessageRef) -> Result<(), QueueError> {
+        let body =
+            serde_json::to_string(message).map_err(|err| QueueError::Unavailable(Box::new(err)))?;
+        self.send(body).await
+    }
+}
+
+/// Staff alerts share the send queue: `{"alert_id": …}` entries.
+impl crate::store::AlertQueue for SqsOutboundQueue {
+    async fn enqueue_alert(&self, alert_id: &str) -> Result<(), QueueError> {
+        self.send(serde_json::json!({ "alert_id": alert_id }).to_string())
+            .await
+    }
+}
+

@@ -62,13 +62,20 @@ pub(super) fn stats_write(
     team: &str,
     deltas: &[(&str, i64)],
 ) -> Result<Option<TransactWriteItem>, StoreError> {
+    counter_write(table, stats_key(day, team), deltas)
+}
+
+/// `ADD` of counters on the item at `k`, or nothing for no change.
+pub(super) fn counter_write(
+    table: &str,
+    k: Item,
+    deltas: &[(&str, i64)],
+) -> Result<Option<TransactWriteItem>, StoreError> {
     let deltas: Vec<_> = deltas.iter().filter(|(_, d)| *d != 0).collect();
     if deltas.is_empty() {
         return Ok(None);
     }
-    let mut update = Update::builder()
-        .table_name(table)
-        .set_key(Some(stats_key(day, team)));
+    let mut update = Update::builder().table_name(table).set_key(Some(k));
     let mut parts = Vec::new();
     for (i, (name, d)) in deltas.iter().enumerate() {
         parts.push(format!("#c{i} :c{i}"));

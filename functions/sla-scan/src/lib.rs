@@ -1,0 +1,77 @@
+//! The SLA scan, on an EventBridge schedule (every minute): customers
+//! waiting past `SLA_ALERT_AFTER_SECS` / `SLA_ESCALATE_AFTER_SECS` raise one
+//! `sla_alert` and one WhatsApp alert per waiting episode and level (see
+//! `shared::sla`). It also gives waiting chats to executives with room, as
+//! a safety net behind the event-driven assignment. A failed run returns an
+//! error so Lambda retries it; a retried or overlapping run raises nothing
+//! twice.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::Utc;
+use lambda_runtime::{Error, LambdaEvent};
+
+use shared::assignment;
+use shared::channel::Stakeholder;
+use shared::sending::MessageCatalog;
+use shared::sla::{ScanReport, SlaSettings};
+use shared::store::{
+    AlertQueue, ChatStore, ConnectionStore, ExecutiveStore, Pusher, RoutingStore, SlaStore,
+};
+
+pub struct State<S, P, Q> {
+    pub store: S,
+    pub pusher: P,
+    pub queue: Q,
+    pub messages: MessageCatalog,
+    pub settings: SlaSettings,
+}
+
+impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher, shared::aws::SqsOutboundQueue> {
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let sdk = shared::aws::sdk_config().await;
+        Ok(Self {
+            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            queue: shared::aws::outbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            messages: MessageCatalog::from_env()?,
+            settings: SlaSettings::from_env().map_err(anyhow::Error::msg)?,
+        })
+    }
+}
+
+pub async fn handle<S, P, Q>(
+    state: &State<S, P, Q>,
+    event: LambdaEvent<EventBridgeEvent>,
+) -> Result<ScanReport, Error>
+where
+    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore + SlaStore,
+    P: Pusher,
+    Q: AlertQueue,
+{
+    let scheduled = event.payload.time;
+    let now = Utc::now();
+    let report = shared::sla::scan(
+        &state.store,
+        &state.pusher,
+        &state.queue,
+        &state.messages,
+        &state.settings,
+        now,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = ?e, "SLA scan failed; Lambda retries it");
+        e
+    })?;
+    let mut assigned = 0;
+    for team in Stakeholder::SERVED {
+        match assignment::drain(&state.store, &state.pusher, team).await {
+            Ok(n) => assigned += n,
+            Err(e) => tracing::warn!(team = %team, error = ?e, "waiting chats not given out this run"),
+        }
+    }
+    tracing::info!(event_id = ?event.payload.id, scheduled = ?scheduled, examined = report.examined,
+        alerts = report.alerts, escalations = report.escalations, requeued = report.requeued,
+        assigned, "SLA scan done");
+    Ok(report)
+}
