@@ -105,6 +105,71 @@ impl Stack {
         Ok(())
     }
 
+    /// Runs a scheduled function once, as EventBridge would (a scheduled
+    /// event JSON for the template's rule); what it reported.
+    pub async fn run_schedule(&self, binary: &str) -> anyhow::Result<Value> {
+        let rule = self
+            .running
+            .gateway
+            .template
+            .schedules
+            .iter()
+            .find(|s| s.binary == binary)
+            .map(|s| s.rule.clone())
+            .with_context(|| format!("the template schedules no {binary}"))?;
+        let event = serde_json::from_value(local_gateway::scheduler::scheduled_event(
+            &rule,
+            chrono::Utc::now(),
+        ))?;
+        self.run_scheduled_event(binary, event).await
+    }
+
+    /// Runs a scheduled function with this event (a retry re-sends one).
+    pub async fn run_scheduled_event(
+        &self,
+        binary: &str,
+        event: aws_lambda_events::eventbridge::EventBridgeEvent,
+    ) -> anyhow::Result<Value> {
+        self.running
+            .gateway
+            .functions
+            .invoke_schedule(binary, event)
+            .await
+            .map_err(|e| anyhow::anyhow!("{binary}: {e}"))
+    }
+
+    /// An agent with this capacity, logged in and connected, put online
+    /// with `set_status` (the reply checked).
+    pub async fn online_agent(
+        &self,
+        id: &str,
+        teams: &[Stakeholder],
+        capacity: u32,
+    ) -> anyhow::Result<Dashboard> {
+        let email = format!("{id}@test.local");
+        let password = format!("{id}-password");
+        self.store()
+            .put_executive(&Executive {
+                executive_id: ExecutiveId::parse(id).map_err(anyhow::Error::msg)?,
+                name: id.to_owned(),
+                email: Email::parse(&email).map_err(anyhow::Error::msg)?,
+                password_hash: hash_password(&password)?,
+                role: Role::Agent,
+                stakeholders: teams.to_vec(),
+                disabled: false,
+                capacity,
+            })
+            .await?;
+        let mut dash = self.connect(&self.login(&email, &password).await?).await?;
+        let reply = dash
+            .request("set_status", json!({"status": "online"}))
+            .await?;
+        if reply["data"]["status"] != "online" {
+            bail!("set_status answered {reply}");
+        }
+        Ok(dash)
+    }
+
     pub fn store(&self) -> DynamoStore {
         self.running.gateway.functions.ws_events.store.clone()
     }
@@ -300,6 +365,24 @@ impl Dashboard {
                 .await
                 .with_context(|| format!("no `{event}` with {data}"))?;
             if &frame["data"] == data {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// The next `event` frame whose data satisfies `wanted` (others are
+    /// skipped), within `wait`.
+    pub async fn expect_where(
+        &mut self,
+        event: &str,
+        wanted: impl Fn(&Value) -> bool,
+        wait: Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = self.expect(event, left).await?;
+            if wanted(&frame["data"]) {
                 return Ok(frame);
             }
         }

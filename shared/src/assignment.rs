@@ -25,7 +25,7 @@ use crate::views::ChatView;
 
 /// How often one assignment re-reads and tries again after losing a race;
 /// a chat still unowned after that waits for the next sweep.
-const CLAIM_ATTEMPTS: u32 = 24;
+const CLAIM_ATTEMPTS: u32 = 40;
 /// Waiting chats examined per round of draining a team's line.
 const DRAIN_BATCH: usize = 25;
 /// Most chats one executive's hand-off moves in one go.
@@ -232,8 +232,13 @@ where
 }
 
 /// `executive_status` to every dashboard.
-async fn announce_presence<S, P>(store: &S, pusher: &P, exec: &Executive, online: bool, at: DateTime<Utc>)
-where
+async fn announce_presence<S, P>(
+    store: &S,
+    pusher: &P,
+    exec: &Executive,
+    online: bool,
+    at: DateTime<Utc>,
+) where
     S: ConnectionStore,
     P: Pusher,
 {
@@ -397,7 +402,10 @@ where
             return Ok((chat, None));
         }
         let from = chat.assigned_to.clone();
-        match store.claim_chat(&chat, to, &Grant::Manual, Utc::now()).await? {
+        match store
+            .claim_chat(&chat, to, &Grant::Manual, Utc::now())
+            .await?
+        {
             Claimed::Assigned(after) => {
                 tracing::info!(chat_id = %after.chat_id, executive_id = %to, by = %by,
                     from = ?from.as_ref().map(ExecutiveId::as_str), "chat assigned by an admin");

@@ -4,6 +4,7 @@
 use chrono::Utc;
 use serde_json::json;
 
+use crate::assignment;
 use crate::auth::{AuthError, JwtKeys};
 use crate::channel::ChannelTable;
 use crate::channel::Stakeholder;
@@ -14,7 +15,6 @@ use crate::fanout::{push_room_update, push_stats, push_to_room, push_to_rooms};
 use crate::protocol::{
     self, ChatListQuery, ChatTarget, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
 };
-use crate::assignment;
 use crate::store::{
     ChatStore, Connection, ConnectionId, ConnectionStore, CustomerStore, ExecutiveStore,
     OutboundQueue, PushError, Pusher, Room, RoutingStore, StoreError, TagStore,
@@ -231,7 +231,8 @@ impl Followup {
                 at,
             } => {
                 if let Err(e) =
-                    assignment::presence_changed(store, pusher, &executive, online, changed, at).await
+                    assignment::presence_changed(store, pusher, &executive, online, changed, at)
+                        .await
                 {
                     tracing::error!(executive_id = %executive.executive_id, error = ?e,
                         "chats not given out / handed on; the scheduled sweep will");
@@ -958,7 +959,10 @@ async fn set_status<S: ExecutiveStore + RoutingStore>(
         ));
     };
     if executive.disabled {
-        return Err(ProtocolError::new(ErrorCode::Forbidden, "executive is disabled"));
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            "executive is disabled",
+        ));
     }
     let at = Utc::now();
     let before = store

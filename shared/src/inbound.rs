@@ -212,7 +212,8 @@ where
         // team's line). The message is stored either way: a failure here is
         // left to the scheduled sweep rather than redelivering the message.
         if chat.assigned_to.is_none()
-            && let Err(e) = crate::assignment::route(self.store, self.pusher, chat.clone(), None).await
+            && let Err(e) =
+                crate::assignment::route(self.store, self.pusher, chat.clone(), None).await
         {
             tracing::warn!(chat_id = %chat.chat_id, error = ?e, "chat not assigned now; the sweep will");
         }

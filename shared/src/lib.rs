@@ -4,8 +4,8 @@
 //! nothing of AWS; the services (`inbound`, `dashboard`) work over the
 //! ports in `store`; `aws` implements those ports.
 
-pub mod auth;
 pub mod assignment;
+pub mod auth;
 pub mod aws;
 pub mod channel;
 pub mod chat;
@@ -22,8 +22,8 @@ pub mod metrics;
 mod newtype;
 pub mod outbound;
 pub mod protocol;
-pub mod repair;
 pub mod provider;
+pub mod repair;
 pub mod secret;
 pub mod sending;
 pub mod sla;

@@ -103,7 +103,10 @@ pub fn report(rows: &[ServiceRow]) -> serde_json::Value {
                     (t, c.view())
                 })
                 .collect();
-            (e, serde_json::json!({"total": all.view(), "teams": by_team}))
+            (
+                e,
+                serde_json::json!({"total": all.view(), "teams": by_team}),
+            )
         })
         .collect();
     serde_json::json!({
@@ -144,7 +147,10 @@ mod tests {
         assert_eq!(r["total"]["avg_first_response_secs"], 40.0);
         assert_eq!(r["total"]["sla_alerts"], 2);
         assert_eq!(r["teams"]["Partner"]["first_responses"], 4);
-        assert_eq!(r["executives"]["asha"]["total"]["avg_first_response_secs"], 30.0);
+        assert_eq!(
+            r["executives"]["asha"]["total"]["avg_first_response_secs"],
+            30.0
+        );
         assert_eq!(r["total"]["avg_resolution_secs"], serde_json::Value::Null);
     }
 }

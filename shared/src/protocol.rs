@@ -404,8 +404,14 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
             online: match opt_str(&data, "status")?.map(|v| v.trim().to_ascii_lowercase()) {
                 Some(v) if v == "online" => true,
                 Some(v) if v == "offline" => false,
-                Some(_) => return Err(ProtocolError::invalid("`status` must be online or offline")),
-                None => return Err(ProtocolError::invalid("`status` (online or offline) is required")),
+                Some(_) => {
+                    return Err(ProtocolError::invalid("`status` must be online or offline"));
+                }
+                None => {
+                    return Err(ProtocolError::invalid(
+                        "`status` (online or offline) is required",
+                    ));
+                }
             },
         },
         "assign_chat" => ClientEvent::AssignChat {

@@ -50,9 +50,8 @@ where
     let mut report = RepairReport::default();
     let previous = store.repair_observations().await?;
     let mut seen: HashMap<String, (i64, i64)> = HashMap::new();
-    let confirmed = |target: &str, stored: i64, counted: i64| {
-        previous.get(target) == Some(&(stored, counted))
-    };
+    let confirmed =
+        |target: &str, stored: i64, counted: i64| previous.get(target) == Some(&(stored, counted));
 
     let stored = store.counts().await?;
     let counted = store.recount().await?;
@@ -93,7 +92,10 @@ where
         let Some(p) = presence.get(&exec.executive_id) else {
             continue;
         };
-        let owned = store.assigned_chats(&exec.executive_id, OWNED_MAX).await?.len();
+        let owned = store
+            .assigned_chats(&exec.executive_id, OWNED_MAX)
+            .await?
+            .len();
         let owned = u32::try_from(owned).unwrap_or(u32::MAX);
         if owned != p.open_chats {
             let target = format!("open_chats.{}", exec.executive_id);

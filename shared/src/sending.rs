@@ -772,34 +772,49 @@ where
                 return Ok(Delivered::RetryIn(wait.max(Duration::from_secs(1))));
             }
             AlertClaim::Missing => {
-                tracing::error!(alert_id, "queued alert names no stored alert; dropping the entry");
+                tracing::error!(
+                    alert_id,
+                    "queued alert names no stored alert; dropping the entry"
+                );
                 return Ok(Delivered::Done);
             }
         };
         let Some(channel) = self.channels.get(job.channel.as_str()) else {
             let reason = format!("no channel {}", job.channel);
-            self.store.finish_alert(alert_id, AlertOutcome::Failed(&reason), Utc::now()).await?;
+            self.store
+                .finish_alert(alert_id, AlertOutcome::Failed(&reason), Utc::now())
+                .await?;
             return Ok(Delivered::Done);
         };
         let (outcome, delivered) = match self.sender.send(channel, &job.to, &job.message).await {
             Ok(wa_id) => {
                 tracing::info!(alert_id, chat_id = %job.chat_id, level = job.level.as_str(), wa_message_id = %wa_id, "SLA alert sent");
-                self.store.finish_alert(alert_id, AlertOutcome::Sent(&wa_id), Utc::now()).await?;
+                self.store
+                    .finish_alert(alert_id, AlertOutcome::Sent(&wa_id), Utc::now())
+                    .await?;
                 return Ok(Delivered::Done);
             }
             Err(SendError::Permanent(reason)) => (reason, Delivered::Done),
-            Err(SendError::Retryable { reason, retry_after }) if attempt < self.settings.max_attempts => {
-                self.store.finish_alert(alert_id, AlertOutcome::Retry(&reason), Utc::now()).await?;
+            Err(SendError::Retryable {
+                reason,
+                retry_after,
+            }) if attempt < self.settings.max_attempts => {
+                self.store
+                    .finish_alert(alert_id, AlertOutcome::Retry(&reason), Utc::now())
+                    .await?;
                 let wait = self.settings.backoff.delay(attempt, jitter, retry_after);
                 tracing::warn!(alert_id, reason = %reason, attempt, "SLA alert not sent; will retry");
                 return Ok(Delivered::RetryIn(wait));
             }
-            Err(SendError::Retryable { reason, .. }) => {
-                (format!("gave up after {attempt} attempts: {reason}"), Delivered::GaveUp)
-            }
+            Err(SendError::Retryable { reason, .. }) => (
+                format!("gave up after {attempt} attempts: {reason}"),
+                Delivered::GaveUp,
+            ),
         };
         tracing::error!(alert_id, chat_id = %job.chat_id, reason = %outcome, "SLA alert failed");
-        self.store.finish_alert(alert_id, AlertOutcome::Failed(&outcome), Utc::now()).await?;
+        self.store
+            .finish_alert(alert_id, AlertOutcome::Failed(&outcome), Utc::now())
+            .await?;
         Ok(delivered)
     }
 }

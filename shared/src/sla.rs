@@ -19,7 +19,9 @@ use crate::chat::{Chat, ChatStatus};
 use crate::fanout::push_to_rooms;
 use crate::protocol::frame;
 use crate::sending::MessageCatalog;
-use crate::store::{AlertJob, AlertQueue, ConnectionStore, Pusher, Room, SlaLevel, SlaStore, StoreError};
+use crate::store::{
+    AlertJob, AlertQueue, ConnectionStore, Pusher, Room, SlaLevel, SlaStore, StoreError,
+};
 use crate::whatsapp::SenderId;
 
 /// Default `SLA_ALERT_AFTER_SECS`.
@@ -150,7 +152,12 @@ pub fn alert_job(
     ];
     match catalog.internal_template(name, params) {
         Ok(message) => Some(AlertJob {
-            alert_id: format!("{}#{}#{}", chat.chat_id, episode.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), level.as_str()),
+            alert_id: format!(
+                "{}#{}#{}",
+                chat.chat_id,
+                episode.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                level.as_str()
+            ),
             chat_id: chat.chat_id.clone(),
             level,
             channel: chat.channel.clone(),
@@ -223,7 +230,9 @@ where
     for id in store.unsent_alerts(now - RESEND_AFTER, 100).await? {
         match queue.enqueue_alert(&id).await {
             Ok(()) => report.requeued += 1,
-            Err(e) => tracing::warn!(alert_id = %id, error = ?e, "unsent alert could not be queued again"),
+            Err(e) => {
+                tracing::warn!(alert_id = %id, error = ?e, "unsent alert could not be queued again")
+            }
         }
     }
     Ok(report)
@@ -300,7 +309,10 @@ mod tests {
             panic!("not a template: {:?}", job.message);
         };
         assert_eq!(name, ALERT_TEMPLATE);
-        assert_eq!(params.body, ["Ravi (919800000002)", "Partner", "4", "unassigned"]);
+        assert_eq!(
+            params.body,
+            ["Ravi (919800000002)", "Partner", "4", "unassigned"]
+        );
         // No shift lead configured: escalations reach dashboards only.
         assert!(alert_job(&catalog, &settings, &chat, t0, SlaLevel::Escalation, now).is_none());
     }

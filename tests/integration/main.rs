@@ -2,6 +2,7 @@
 //! loopback, and drives them over real HTTP and WebSocket.
 
 mod admin_routes;
+mod assignment;
 mod auth;
 mod bad_input;
 mod chat_lists;
@@ -16,6 +17,7 @@ mod live_dashboard;
 mod local_stack;
 mod media;
 mod outbound;
+mod sla;
 mod status_and_counters;
 mod tags;
 mod webhook_security;

@@ -179,6 +179,7 @@ where
         }
         (&Method::GET, ["api", "messages"]) => state.message_log(&req).await,
         (&Method::GET, ["api", "messages", "stats"]) => state.message_stats(&req).await,
+        (&Method::GET, ["api", "stats", "service"]) => state.service_stats(&req).await,
         (&Method::POST, ["api", "messages", chat_id, message_id, "resend"]) => {
             state.resend(&req, chat_id, message_id).await
         }

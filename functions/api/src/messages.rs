@@ -294,6 +294,28 @@ where
         ))
     }
 
+    /// `GET /api/stats/service?from=&to=` (admin): first-response and
+    /// resolution times and SLA breaches per team and per executive, by
+    /// the UTC day they happened.
+    pub(crate) async fn service_stats(
+        &self,
+        req: &Request,
+    ) -> Result<http::Response<String>, ApiError> {
+        self.authorize_admin(req).await?;
+        let (from, to) = period(req)?;
+        let days = days(from.date_naive(), to.date_naive(), MAX_PERIOD_DAYS)
+            .map_err(ApiError::bad_request)?;
+        let rows = self
+            .store
+            .service_stats(&days)
+            .await
+            .map_err(unavailable("service statistics"))?;
+        let mut body = shared::metrics::report(&rows);
+        body["from"] = json!(from.date_naive());
+        body["to"] = json!(to.date_naive());
+        Ok(answer(StatusCode::OK, body))
+    }
+
     /// `POST /api/messages/{chat_id}/{message_id}/resend` (admin): a
     /// `failed` message back to `queued` and onto the send queue.
     pub(crate) async fn resend(

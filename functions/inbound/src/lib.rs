@@ -9,7 +9,9 @@ use lambda_runtime::{Error, LambdaEvent};
 
 use shared::channel::ChannelTable;
 use shared::inbound::{Inbound, QueuedEvent};
-use shared::store::{ChatStore, ConnectionStore, EventPublisher, ExecutiveStore, Pusher, RoutingStore};
+use shared::store::{
+    ChatStore, ConnectionStore, EventPublisher, ExecutiveStore, Pusher, RoutingStore,
+};
 
 pub struct State<S, P, E> {
     pub store: S,

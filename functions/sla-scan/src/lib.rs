@@ -67,7 +67,9 @@ where
     for team in Stakeholder::SERVED {
         match assignment::drain(&state.store, &state.pusher, team).await {
             Ok(n) => assigned += n,
-            Err(e) => tracing::warn!(team = %team, error = ?e, "waiting chats not given out this run"),
+            Err(e) => {
+                tracing::warn!(team = %team, error = ?e, "waiting chats not given out this run")
+            }
         }
     }
     tracing::info!(event_id = ?event.payload.id, scheduled = ?scheduled, examined = report.examined,

@@ -7,8 +7,8 @@ use lambda_runtime::{Error, LambdaEvent};
 use shared::aws::websocket::{body_text, connection_id, response};
 use shared::protocol::{ErrorCode, ProtocolError, error_frame};
 use shared::store::{
-    ChatStore, ConnectionStore, CustomerStore, ExecutiveStore, OutboundQueue, Pusher,
-    RoutingStore, TagStore,
+    ChatStore, ConnectionStore, CustomerStore, ExecutiveStore, OutboundQueue, Pusher, RoutingStore,
+    TagStore,
 };
 
 pub struct State<S, P, Q> {

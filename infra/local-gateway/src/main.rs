@@ -125,7 +125,9 @@ async fn main() -> anyhow::Result<()> {
                 v.trim()
                     .parse::<u64>()
                     .map(std::time::Duration::from_secs)
-                    .map_err(|_| anyhow::anyhow!("LOCAL_SCHEDULE_PERIOD_SECS must be whole seconds"))
+                    .map_err(|_| {
+                        anyhow::anyhow!("LOCAL_SCHEDULE_PERIOD_SECS must be whole seconds")
+                    })
             })
             .transpose()?,
     };

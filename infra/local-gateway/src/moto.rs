@@ -19,20 +19,32 @@ impl MotoServer {
         format!("http://{}", self.addr)
     }
 
-    /// The `moto_server` of the project's virtualenv, or `MOTO_SERVER_BIN`.
-    pub fn binary(workspace: &Path) -> PathBuf {
-        std::env::var_os("MOTO_SERVER_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join(".venv/bin/moto_server"))
+    /// How moto is started: `MOTO_SERVER_BIN` when set, else the project's
+    /// virtualenv Python running `infra/scripts/moto_server.py` (moto with
+    /// each DynamoDB request atomic, as in DynamoDB).
+    pub fn binary(workspace: &Path) -> (PathBuf, Vec<PathBuf>) {
+        match std::env::var_os("MOTO_SERVER_BIN") {
+            Some(bin) => (PathBuf::from(bin), Vec::new()),
+            None => (
+                workspace.join(".venv/bin/python"),
+                vec![workspace.join("infra/scripts/moto_server.py")],
+            ),
+        }
     }
 
     /// Starts moto on `addr` (port 0: a free port) and waits until it answers.
-    pub async fn start(binary: &Path, addr: SocketAddr) -> anyhow::Result<Self> {
-        if !binary.exists() {
-            bail!(
-                "{} not found: run infra/scripts/python-tools.sh (make dev and make test do)",
-                binary.display()
-            );
+    pub async fn start(
+        command: &(PathBuf, Vec<PathBuf>),
+        addr: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let (binary, args) = command;
+        for needed in std::iter::once(binary).chain(args) {
+            if !needed.exists() {
+                bail!(
+                    "{} not found: run infra/scripts/python-tools.sh (make dev and make test do)",
+                    needed.display()
+                );
+            }
         }
         let addr = if addr.port() == 0 {
             // Ask the OS for a free port, then hand it to moto.
@@ -42,6 +54,7 @@ impl MotoServer {
             addr
         };
         let child = Command::new(binary)
+            .args(args)
             .arg("-H")
             .arg(addr.ip().to_string())
             .arg("-p")

@@ -43,16 +43,21 @@ pub async fn run(
             _ = stop.changed() => return,
             _ = ticks.tick() => {}
         }
-        let event: EventBridgeEvent = match serde_json::from_value(scheduled_event(&schedule.rule, Utc::now())) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, "scheduled event does not parse");
-                return;
-            }
-        };
+        let event: EventBridgeEvent =
+            match serde_json::from_value(scheduled_event(&schedule.rule, Utc::now())) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduled event does not parse");
+                    return;
+                }
+            };
         match gw.functions.invoke_schedule(&schedule.binary, event).await {
-            Ok(report) => tracing::debug!(function = %schedule.binary, %report, "scheduled run done"),
-            Err(e) => tracing::warn!(function = %schedule.binary, error = %e, "scheduled run failed"),
+            Ok(report) => {
+                tracing::debug!(function = %schedule.binary, %report, "scheduled run done")
+            }
+            Err(e) => {
+                tracing::warn!(function = %schedule.binary, error = %e, "scheduled run failed")
+            }
         }
     }
 }

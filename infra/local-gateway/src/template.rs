@@ -421,8 +421,14 @@ mod tests {
         };
         assert_eq!(every("sla-scan"), Some(60));
         assert_eq!(every("counter-sync"), Some(300));
-        assert_eq!(rate("rate(1 minute)"), Some(std::time::Duration::from_secs(60)));
-        assert_eq!(rate("rate(2 hours)"), Some(std::time::Duration::from_secs(7200)));
+        assert_eq!(
+            rate("rate(1 minute)"),
+            Some(std::time::Duration::from_secs(60))
+        );
+        assert_eq!(
+            rate("rate(2 hours)"),
+            Some(std::time::Duration::from_secs(7200))
+        );
         assert_eq!(rate("cron(0 * * * ? *)"), None);
         assert_eq!(rate("rate(0 minutes)"), None);
     }

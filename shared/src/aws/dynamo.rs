@@ -431,7 +431,8 @@ impl DynamoStore {
         if inbound && chat.status == ChatStatus::Resolved {
             set.push_str(", opened_at = :at");
             if staffed {
-                let (pk3, sk3) = routing::line_keys(chat.customer_type, m.received_at, &chat.chat_id);
+                let (pk3, sk3) =
+                    routing::line_keys(chat.customer_type, m.received_at, &chat.chat_id);
                 set.push_str(", gsi3pk = :pk3, gsi3sk = :sk3");
                 values.insert(":pk3".to_owned(), s(pk3));
                 values.insert(":sk3".to_owned(), s(sk3));
@@ -446,7 +447,8 @@ impl DynamoStore {
                 // The first customer message after the last agent reply
                 // starts a waiting episode (the SLA clock).
                 if !chat.awaiting_reply && staffed {
-                    let (pk4, sk4) = routing::waiting_keys(chat.customer_type, m.received_at, &chat.chat_id);
+                    let (pk4, sk4) =
+                        routing::waiting_keys(chat.customer_type, m.received_at, &chat.chat_id);
                     set.push_str(", wait_started_at = :at, gsi4pk = :pk4, gsi4sk = :sk4");
                     values.insert(":pk4".to_owned(), s(pk4));
                     values.insert(":sk4".to_owned(), s(sk4));
@@ -469,7 +471,10 @@ impl DynamoStore {
                         m.received_at,
                         chat.customer_type,
                         Some(&m.sender),
-                        &[(crate::metrics::FIRST_RESPONSES, 1), (crate::metrics::FIRST_RESPONSE_SECS, secs)],
+                        &[
+                            (crate::metrics::FIRST_RESPONSES, 1),
+                            (crate::metrics::FIRST_RESPONSE_SECS, secs),
+                        ],
                     )?;
                 }
             }
@@ -596,7 +601,11 @@ fn chat_item(chat: &Chat) -> Item {
     // The sparse indexes: owner or waiting line, and waiting customers.
     if chat.status == ChatStatus::Active && routing::staffed(chat.customer_type) {
         let (pk3, sk3) = match &chat.assigned_to {
-            Some(owner) => routing::owner_keys(owner, chat.assigned_at.unwrap_or(chat.created_at), &chat.chat_id),
+            Some(owner) => routing::owner_keys(
+                owner,
+                chat.assigned_at.unwrap_or(chat.created_at),
+                &chat.chat_id,
+            ),
             None => routing::line_keys(chat.customer_type, chat.created_at, &chat.chat_id),
         };
         item.insert("gsi3pk".into(), s(pk3));
@@ -931,7 +940,10 @@ impl ChatStore for DynamoStore {
             .expression_attribute_values(":by", s(by.as_str()))
             .expression_attribute_values(":at", t(at))
             .expression_attribute_values(":was_status", s(chat.status.as_str()))
-            .expression_attribute_values(":was_awaiting", AttributeValue::Bool(chat.awaiting_reply));
+            .expression_attribute_values(
+                ":was_awaiting",
+                AttributeValue::Bool(chat.awaiting_reply),
+            );
         let mut condition = "#status = :was_status AND awaiting_reply = :was_awaiting".to_owned();
         match &chat.assigned_to {
             Some(owner) => {
@@ -946,11 +958,16 @@ impl ChatStore for DynamoStore {
                 // out of the waiting line and the SLA's watch; timed.
                 let secs = crate::metrics::seconds(chat.opened_at.unwrap_or(chat.created_at), at);
                 set.push_str(", resolution_secs = :rs");
-                header = header.expression_attribute_values(":rs", n(u64::try_from(secs).unwrap_or(0)));
+                header =
+                    header.expression_attribute_values(":rs", n(u64::try_from(secs).unwrap_or(0)));
                 remove = " REMOVE assigned_to, assigned_at, gsi3pk, gsi3sk, wait_started_at, gsi4pk, gsi4sk";
                 if let Some(owner) = &chat.assigned_to {
                     set.push_str(", last_assignee = :owner");
-                    extra.push(routing::open_chats_write(&self.tables.executives, owner, -1)?);
+                    extra.push(routing::open_chats_write(
+                        &self.tables.executives,
+                        owner,
+                        -1,
+                    )?);
                 }
                 let credited = chat.assigned_to.as_ref().unwrap_or(by);
                 extra.extend(routing::metrics_writes(
@@ -958,7 +975,10 @@ impl ChatStore for DynamoStore {
                     at,
                     chat.customer_type,
                     Some(credited.as_str()),
-                    &[(crate::metrics::RESOLUTIONS, 1), (crate::metrics::RESOLUTION_SECS, secs)],
+                    &[
+                        (crate::metrics::RESOLUTIONS, 1),
+                        (crate::metrics::RESOLUTION_SECS, secs),
+                    ],
                 )?);
             }
             ChatStatus::Active => {
@@ -1420,7 +1440,10 @@ impl ConnectionStore for DynamoStore {
         let now = epoch_after(Duration::zero());
         items
             .iter()
-            .filter(|i| i.u64_or_zero("expires_at").map_or(true, |e| e == 0 || e > now))
+            .filter(|i| {
+                i.u64_or_zero("expires_at")
+                    .map_or(true, |e| e == 0 || e > now)
+            })
             .map(|i| Ok(ConnectionId(i.str("connection_id")?.to_owned())))
             .collect()
     }

@@ -160,4 +160,3 @@ impl crate::store::AlertQueue for SqsOutboundQueue {
             .await
     }
 }
-

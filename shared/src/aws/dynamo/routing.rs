@@ -25,8 +25,8 @@ use crate::chat::{Chat, ChatId, ChatStatus, Counts};
 use crate::executive::ExecutiveId;
 use crate::metrics::{ServiceCounters, ServiceRow};
 use crate::store::{
-    ChatStore, AlertClaim, AlertJob, AlertOutcome, Claimed, Grant, Presence, RoutingStore, SlaLevel,
-    SlaStore, StoreError,
+    AlertClaim, AlertJob, AlertOutcome, ChatStore, Claimed, Grant, Presence, RoutingStore,
+    SlaLevel, SlaStore, StoreError,
 };
 
 /// Chats by owner / the waiting line.
@@ -45,20 +45,41 @@ pub(super) fn staffed(team: Stakeholder) -> bool {
     team != Stakeholder::Discount
 }
 
-pub(super) fn line_keys(team: Stakeholder, since: DateTime<Utc>, chat: &ChatId) -> (String, String) {
-    (format!("UNASSIGNED#{team}"), format!("{}#{chat}", time_key(since)))
+pub(super) fn line_keys(
+    team: Stakeholder,
+    since: DateTime<Utc>,
+    chat: &ChatId,
+) -> (String, String) {
+    (
+        format!("UNASSIGNED#{team}"),
+        format!("{}#{chat}", time_key(since)),
+    )
 }
 
 pub(super) fn owner_keys(exec: &ExecutiveId, at: DateTime<Utc>, chat: &ChatId) -> (String, String) {
-    (format!("ASSIGNED#{exec}"), format!("{}#{chat}", time_key(at)))
+    (
+        format!("ASSIGNED#{exec}"),
+        format!("{}#{chat}", time_key(at)),
+    )
 }
 
-pub(super) fn waiting_keys(team: Stakeholder, since: DateTime<Utc>, chat: &ChatId) -> (String, String) {
-    (format!("WAITING#{team}"), format!("{}#{chat}", time_key(since)))
+pub(super) fn waiting_keys(
+    team: Stakeholder,
+    since: DateTime<Utc>,
+    chat: &ChatId,
+) -> (String, String) {
+    (
+        format!("WAITING#{team}"),
+        format!("{}#{chat}", time_key(since)),
+    )
 }
 
 /// `ADD open_chats :by` on an executive's routing record.
-pub(super) fn open_chats_write(table: &str, exec: &ExecutiveId, by: i64) -> Result<TransactWriteItem, StoreError> {
+pub(super) fn open_chats_write(
+    table: &str,
+    exec: &ExecutiveId,
+    by: i64,
+) -> Result<TransactWriteItem, StoreError> {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(routing_key(exec)))
@@ -84,7 +105,9 @@ pub(super) fn metrics_writes(
         rows.push(format!("{team}#{e}"));
     }
     rows.into_iter()
-        .filter_map(|row| super::outbox::counter_write(table, key(day.clone(), row), deltas).transpose())
+        .filter_map(|row| {
+            super::outbox::counter_write(table, key(day.clone(), row), deltas).transpose()
+        })
         .collect()
 }
 
@@ -99,13 +122,22 @@ fn presence_from(item: &Item) -> Result<Presence, StoreError> {
 }
 
 /// Which item of a cancelled transaction failed its condition.
-fn failed_item(err: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, impl std::fmt::Debug>) -> Option<usize> {
+fn failed_item(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        impl std::fmt::Debug,
+    >,
+) -> Option<usize> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-            .cancellation_reasons()
-            .iter()
-            .position(|r| matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))),
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            e.cancellation_reasons().iter().position(|r| {
+                matches!(
+                    r.code(),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                )
+            })
+        }
         _ => None,
     }
 }
@@ -133,12 +165,19 @@ fn alert_from(item: &Item) -> Result<AlertJob, StoreError> {
 impl DynamoStore {
     /// The header update giving a chat to `to`, conditional on the chat
     /// being active and still owned as read.
-    fn claim_header(&self, chat: &Chat, to: &ExecutiveId, at: DateTime<Utc>) -> Result<TransactWriteItem, StoreError> {
+    fn claim_header(
+        &self,
+        chat: &Chat,
+        to: &ExecutiveId,
+        at: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let (pk3, sk3) = owner_keys(to, at, &chat.chat_id);
         let mut update = Update::builder()
             .table_name(&self.tables.chats)
             .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
-            .update_expression("SET assigned_to = :to, assigned_at = :at, gsi3pk = :pk3, gsi3sk = :sk3")
+            .update_expression(
+                "SET assigned_to = :to, assigned_at = :at, gsi3pk = :pk3, gsi3sk = :sk3",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":at", t(at))
@@ -146,7 +185,8 @@ impl DynamoStore {
             .expression_attribute_values(":sk3", s(sk3))
             .expression_attribute_values(":active", s(ChatStatus::Active.as_str()));
         update = match &chat.assigned_to {
-            None => update.condition_expression("#status = :active AND attribute_not_exists(assigned_to)"),
+            None => update
+                .condition_expression("#status = :active AND attribute_not_exists(assigned_to)"),
             Some(from) => update
                 .condition_expression("#status = :active AND assigned_to = :from")
                 .expression_attribute_values(":from", s(from.as_str())),
@@ -179,7 +219,13 @@ impl DynamoStore {
         )
     }
 
-    async fn chats_in(&self, index: &'static str, pk: String, below: Option<String>, limit: usize) -> Result<Vec<Chat>, StoreError> {
+    async fn chats_in(
+        &self,
+        index: &'static str,
+        pk: String,
+        below: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Chat>, StoreError> {
         self.query_index(index, pk, below, limit)
             .await?
             .iter()
@@ -189,7 +235,10 @@ impl DynamoStore {
 }
 
 impl RoutingStore for DynamoStore {
-    async fn presence(&self, executives: &[ExecutiveId]) -> Result<HashMap<ExecutiveId, Presence>, StoreError> {
+    async fn presence(
+        &self,
+        executives: &[ExecutiveId],
+    ) -> Result<HashMap<ExecutiveId, Presence>, StoreError> {
         if executives.is_empty() {
             return Ok(HashMap::new());
         }
@@ -207,13 +256,19 @@ impl RoutingStore for DynamoStore {
         Ok(found)
     }
 
-    async fn set_online(&self, executive: &ExecutiveId, online: bool, at: DateTime<Utc>) -> Result<Presence, StoreError> {
+    async fn set_online(
+        &self,
+        executive: &ExecutiveId,
+        online: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Presence, StoreError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.tables.executives)
             .set_key(Some(routing_key(executive)))
-            .update_expression("SET online = :online, changed_at = :at, open_chats = if_not_exists(open_chats, :zero)")
+            .update_expression("SET #online = :online, changed_at = :at, open_chats = if_not_exists(open_chats, :zero)")
+            .expression_attribute_names("#online", "online")
             .expression_attribute_values(":online", AttributeValue::Bool(online))
             .expression_attribute_values(":at", t(at))
             .expression_attribute_values(":zero", n(0))
@@ -227,7 +282,13 @@ impl RoutingStore for DynamoStore {
         }
     }
 
-    async fn claim_chat(&self, chat: &Chat, to: &ExecutiveId, grant: &Grant, at: DateTime<Utc>) -> Result<Claimed, StoreError> {
+    async fn claim_chat(
+        &self,
+        chat: &Chat,
+        to: &ExecutiveId,
+        grant: &Grant,
+        at: DateTime<Utc>,
+    ) -> Result<Claimed, StoreError> {
         let execs = &self.tables.executives;
         let mut routing = Update::builder()
             .table_name(execs)
@@ -236,8 +297,9 @@ impl RoutingStore for DynamoStore {
             .expression_attribute_values(":at", t(at))
             .expression_attribute_values(":one", n(1));
         if let Grant::RoundRobin(p) = grant {
-            let mut cond = "online = :yes AND open_chats = :open".to_owned();
+            let mut cond = "#online = :yes AND open_chats = :open".to_owned();
             routing = routing
+                .expression_attribute_names("#online", "online")
                 .expression_attribute_values(":yes", AttributeValue::Bool(true))
                 .expression_attribute_values(":open", n(u64::from(p.open_chats)));
             match p.last_assigned_at {
@@ -303,22 +365,39 @@ impl RoutingStore for DynamoStore {
         }
     }
 
-    async fn unassigned_chats(&self, team: Stakeholder, limit: usize) -> Result<Vec<Chat>, StoreError> {
-        self.chats_in(GSI3, format!("UNASSIGNED#{team}"), None, limit).await
+    async fn unassigned_chats(
+        &self,
+        team: Stakeholder,
+        limit: usize,
+    ) -> Result<Vec<Chat>, StoreError> {
+        self.chats_in(GSI3, format!("UNASSIGNED#{team}"), None, limit)
+            .await
     }
 
-    async fn assigned_chats(&self, executive: &ExecutiveId, limit: usize) -> Result<Vec<Chat>, StoreError> {
-        self.chats_in(GSI3, format!("ASSIGNED#{executive}"), None, limit).await
+    async fn assigned_chats(
+        &self,
+        executive: &ExecutiveId,
+        limit: usize,
+    ) -> Result<Vec<Chat>, StoreError> {
+        self.chats_in(GSI3, format!("ASSIGNED#{executive}"), None, limit)
+            .await
     }
 
-    async fn repair_open_chats(&self, executive: &ExecutiveId, from: u32, to: u32) -> Result<bool, StoreError> {
+    async fn repair_open_chats(
+        &self,
+        executive: &ExecutiveId,
+        from: u32,
+        to: u32,
+    ) -> Result<bool, StoreError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.tables.executives)
             .set_key(Some(routing_key(executive)))
             .update_expression("SET open_chats = :to")
-            .condition_expression("open_chats = :from OR (attribute_not_exists(open_chats) AND :from = :zero)")
+            .condition_expression(
+                "open_chats = :from OR (attribute_not_exists(open_chats) AND :from = :zero)",
+            )
             .expression_attribute_values(":to", n(u64::from(to)))
             .expression_attribute_values(":from", n(u64::from(from)))
             .expression_attribute_values(":zero", n(0))
@@ -360,14 +439,20 @@ impl RoutingStore for DynamoStore {
     }
 
     async fn repair_observations(&self) -> Result<HashMap<String, (i64, i64)>, StoreError> {
-        let Some(item) = self.get(&self.tables.chats, key("REPAIR", "OBSERVATIONS")).await? else {
+        let Some(item) = self
+            .get(&self.tables.chats, key("REPAIR", "OBSERVATIONS"))
+            .await?
+        else {
             return Ok(HashMap::new());
         };
         serde_json::from_str(item.str("seen")?)
             .map_err(|e| StoreError::Corrupt(format!("repair observations: {e}")))
     }
 
-    async fn save_repair_observations(&self, seen: &HashMap<String, (i64, i64)>) -> Result<(), StoreError> {
+    async fn save_repair_observations(
+        &self,
+        seen: &HashMap<String, (i64, i64)>,
+    ) -> Result<(), StoreError> {
         let mut item = key("REPAIR", "OBSERVATIONS");
         let json = serde_json::to_string(seen).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         item.insert("seen".into(), s(json));
@@ -377,14 +462,26 @@ impl RoutingStore for DynamoStore {
 }
 
 impl SlaStore for DynamoStore {
-    async fn waiting_since(&self, team: Stakeholder, started_by: DateTime<Utc>, limit: usize) -> Result<Vec<Chat>, StoreError> {
+    async fn waiting_since(
+        &self,
+        team: Stakeholder,
+        started_by: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Chat>, StoreError> {
         // `~` sorts after every `#{chat_id}`: all episodes started at or
         // before `started_by`.
         let below = format!("{}~", time_key(started_by));
-        self.chats_in(GSI4, format!("WAITING#{team}"), Some(below), limit).await
+        self.chats_in(GSI4, format!("WAITING#{team}"), Some(below), limit)
+            .await
     }
 
-    async fn mark_sla(&self, chat: &Chat, level: SlaLevel, alert: Option<&AlertJob>, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn mark_sla(
+        &self,
+        chat: &Chat,
+        level: SlaLevel,
+        alert: Option<&AlertJob>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let Some(episode) = chat.wait_started_at else {
             return Ok(false);
         };
@@ -414,13 +511,17 @@ impl SlaStore for DynamoStore {
             item.insert("level".into(), s(job.level.as_str()));
             item.insert("channel".into(), s(job.channel.as_str()));
             item.insert("to".into(), s(&job.to));
-            let message = serde_json::to_string(&job.message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let message = serde_json::to_string(&job.message)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             item.insert("message".into(), s(message));
             item.insert("state".into(), s("queued"));
             item.insert("attempts".into(), n(0));
             item.insert("created_at".into(), t(at));
             item.insert("gsi1pk".into(), s(UNSENT_ALERTS));
-            item.insert("gsi1sk".into(), s(format!("{}#{}", time_key(at), job.alert_id)));
+            item.insert(
+                "gsi1sk".into(),
+                s(format!("{}#{}", time_key(at), job.alert_id)),
+            );
             writes.push(put_write(table, item, true)?);
         }
         let counter = match level {
@@ -441,15 +542,23 @@ impl SlaStore for DynamoStore {
         }
     }
 
-    async fn claim_alert(&self, alert_id: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<AlertClaim, StoreError> {
+    async fn claim_alert(
+        &self,
+        alert_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<AlertClaim, StoreError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.tables.chats)
             .set_key(Some(alert_key(alert_id)))
-            .update_expression("SET lease = :until ADD attempts :one")
-            .condition_expression("#state = :queued AND (attribute_not_exists(lease) OR lease < :now)")
+            .update_expression("SET #lease = :until ADD attempts :one")
+            .condition_expression(
+                "#state = :queued AND (attribute_not_exists(#lease) OR #lease < :now)",
+            )
             .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#lease", "lease")
             .expression_attribute_values(":until", t(lease_until))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":queued", s("queued"))
@@ -458,11 +567,15 @@ impl SlaStore for DynamoStore {
             .send()
             .await;
         match out {
-            Ok(o) => Ok(AlertClaim::Claimed(Box::new(alert_from(&o.attributes.unwrap_or_default())?))),
+            Ok(o) => Ok(AlertClaim::Claimed(Box::new(alert_from(
+                &o.attributes.unwrap_or_default(),
+            )?))),
             Err(e) if is_condition_failure(&e) => {
                 match self.get(&self.tables.chats, alert_key(alert_id)).await? {
                     None => Ok(AlertClaim::Missing),
-                    Some(item) if item.str_opt("state") != Some("queued") => Ok(AlertClaim::Finished),
+                    Some(item) if item.str_opt("state") != Some("queued") => {
+                        Ok(AlertClaim::Finished)
+                    }
                     Some(item) => Ok(AlertClaim::Busy(item.time_opt("lease")?.unwrap_or(now))),
                 }
             }
@@ -470,7 +583,12 @@ impl SlaStore for DynamoStore {
         }
     }
 
-    async fn finish_alert(&self, alert_id: &str, outcome: AlertOutcome<'_>, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn finish_alert(
+        &self,
+        alert_id: &str,
+        outcome: AlertOutcome<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let update = self
             .client
             .update_item()
@@ -479,36 +597,56 @@ impl SlaStore for DynamoStore {
             .expression_attribute_values(":at", t(at));
         let update = match outcome {
             AlertOutcome::Sent(wa_id) => update
-                .update_expression("SET #state = :sent, wa_message_id = :wa, sent_at = :at REMOVE lease, gsi1pk, gsi1sk")
+                .update_expression("SET #state = :sent, wa_message_id = :wa, sent_at = :at REMOVE #lease, gsi1pk, gsi1sk")
                 .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#lease", "lease")
                 .expression_attribute_values(":sent", s("sent"))
                 .expression_attribute_values(":wa", s(wa_id)),
             AlertOutcome::Failed(reason) => update
-                .update_expression("SET #state = :failed, last_error = :why, failed_at = :at REMOVE lease, gsi1pk, gsi1sk")
+                .update_expression("SET #state = :failed, last_error = :why, failed_at = :at REMOVE #lease, gsi1pk, gsi1sk")
                 .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#lease", "lease")
                 .expression_attribute_values(":failed", s("failed"))
                 .expression_attribute_values(":why", s(reason)),
             AlertOutcome::Retry(reason) => update
-                .update_expression("SET last_error = :why, last_attempt_at = :at REMOVE lease")
+                .update_expression("SET last_error = :why, last_attempt_at = :at REMOVE #lease")
+                .expression_attribute_names("#lease", "lease")
                 .expression_attribute_values(":why", s(reason)),
         };
         update.send().await.map_err(unavailable)?;
         Ok(())
     }
 
-    async fn unsent_alerts(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.query_index(GSI1, UNSENT_ALERTS.to_owned(), Some(time_key(before)), limit)
-            .await?
-            .iter()
-            .map(|i| Ok(i.str("alert_id")?.to_owned()))
-            .collect()
+    async fn unsent_alerts(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.query_index(
+            GSI1,
+            UNSENT_ALERTS.to_owned(),
+            Some(time_key(before)),
+            limit,
+        )
+        .await?
+        .iter()
+        .map(|i| Ok(i.str("alert_id")?.to_owned()))
+        .collect()
     }
 
     async fn service_stats(&self, days: &[NaiveDate]) -> Result<Vec<ServiceRow>, StoreError> {
         let mut rows = Vec::new();
         for day in days {
             let items = self
-                .query(&self.tables.chats, None, "pk", format!("METRICS#{}", day.format("%Y-%m-%d")), None, usize::MAX, true)
+                .query(
+                    &self.tables.chats,
+                    None,
+                    "pk",
+                    format!("METRICS#{}", day.format("%Y-%m-%d")),
+                    None,
+                    usize::MAX,
+                    true,
+                )
                 .await?;
             for item in items {
                 let sk = item.str("sk")?;
