@@ -124,6 +124,15 @@ pub enum Delivered {
     GaveUp,
 }
 
+impl Delivered {
+    /// Another consumer holds the item until `until`: come back then (at
+    /// least a second from now).
+    fn after_lease(until: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        let wait = (until - now).to_std().unwrap_or_default();
+        Delivered::RetryIn(wait.max(Duration::from_secs(1)))
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct DeliverySettings {
     /// Attempts before giving up (the queue's `maxReceiveCount`).
@@ -131,6 +140,12 @@ pub struct DeliverySettings {
     pub backoff: Backoff,
     /// How long a claimed send is kept from other consumers.
     pub lease: Duration,
+}
+
+impl DeliverySettings {
+    fn lease_length(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.lease).unwrap_or_else(|_| chrono::Duration::seconds(60))
+    }
 }
 
 // ------------------------------------------------------------------ window
@@ -652,8 +667,7 @@ where
         jitter: f64,
     ) -> Result<Delivered, StoreError> {
         let now = Utc::now();
-        let lease = chrono::Duration::from_std(self.settings.lease)
-            .unwrap_or_else(|_| chrono::Duration::seconds(60));
+        let lease = self.settings.lease_length();
         let message = match self.store.claim_send(job, now, now + lease).await? {
             Claim::Claimed(m) => m,
             Claim::Finished(status) => {
@@ -661,10 +675,7 @@ where
                     "send already handled; nothing to do");
                 return Ok(Delivered::Done);
             }
-            Claim::Busy(until) => {
-                let wait = (until - now).to_std().unwrap_or_default();
-                return Ok(Delivered::RetryIn(wait.max(Duration::from_secs(1))));
-            }
+            Claim::Busy(until) => return Ok(Delivered::after_lease(until, now)),
             Claim::Missing => {
                 tracing::error!(chat_id = %job.chat_id, message_id = %job.message_id,
                     "queued send names no stored message; dropping the entry");
@@ -762,15 +773,11 @@ where
     ) -> Result<Delivered, StoreError> {
         use crate::store::{AlertClaim, AlertOutcome};
         let now = Utc::now();
-        let lease = chrono::Duration::from_std(self.settings.lease)
-            .unwrap_or_else(|_| chrono::Duration::seconds(60));
+        let lease = self.settings.lease_length();
         let job = match self.store.claim_alert(alert_id, now, now + lease).await? {
             AlertClaim::Claimed(job) => job,
             AlertClaim::Finished => return Ok(Delivered::Done),
-            AlertClaim::Busy(until) => {
-                let wait = (until - now).to_std().unwrap_or_default();
-                return Ok(Delivered::RetryIn(wait.max(Duration::from_secs(1))));
-            }
+            AlertClaim::Busy(until) => return Ok(Delivered::after_lease(until, now)),
             AlertClaim::Missing => {
                 tracing::error!(
                     alert_id,

@@ -56,6 +56,15 @@ async fn alerts_to(stack: &Stack, to: &str) -> anyhow::Result<Vec<Value>> {
         .collect())
 }
 
+/// The alerts sent to `to`, once there are `n`.
+async fn wait_alerts(stack: &Stack, to: &str, n: usize) -> anyhow::Result<Vec<Value>> {
+    eventually(WAIT, || async {
+        let a = alerts_to(stack, to).await?;
+        Ok((a.len() >= n).then_some(a))
+    })
+    .await
+}
+
 /// Runs `n` scans at once; how many alerts and escalations they raised.
 async fn overlapping_scans(stack: &Stack, n: usize) -> anyhow::Result<(u64, u64)> {
     let runs = futures_util::future::join_all((0..n).map(|_| stack.run_schedule("sla-scan"))).await;
@@ -100,11 +109,7 @@ async fn alert_and_escalation_come_once_per_episode_however_scans_overlap_or_ret
         (retried["alerts"].as_u64(), retried["escalations"].as_u64()),
         (Some(0), Some(0))
     );
-    let group = eventually(WAIT, || async {
-        let a = alerts_to(&stack, GROUP).await?;
-        Ok((!a.is_empty()).then_some(a))
-    })
-    .await?;
+    let group = wait_alerts(&stack, GROUP, 1).await?;
     assert_eq!(group.len(), 1, "one WhatsApp alert to the group");
     assert_eq!(group[0]["body"]["type"], "template");
     assert_eq!(group[0]["body"]["template"]["name"], "sla_alert");
@@ -117,11 +122,7 @@ async fn alert_and_escalation_come_once_per_episode_however_scans_overlap_or_ret
         .expect_where("sla_alert", |d| d["level"] == "escalation", WAIT)
         .await?;
     assert_eq!(escalated["data"]["chat_id"], json!(chat.chat_id));
-    let lead = eventually(WAIT, || async {
-        let a = alerts_to(&stack, LEAD).await?;
-        Ok((!a.is_empty()).then_some(a))
-    })
-    .await?;
+    let lead = wait_alerts(&stack, LEAD, 1).await?;
     assert_eq!(lead.len(), 1, "one escalation to the shift lead");
     assert_eq!(lead[0]["body"]["template"]["name"], "sla_escalation");
     assert!(
@@ -156,10 +157,7 @@ async fn alert_and_escalation_come_once_per_episode_however_scans_overlap_or_ret
         .expect_where("sla_alert", |d| d["wait_started_at"] == json!(second), WAIT)
         .await?;
     assert_eq!(frame["data"]["level"], "alert");
-    eventually(WAIT, || async {
-        Ok((alerts_to(&stack, GROUP).await?.len() == 2).then_some(()))
-    })
-    .await?;
+    assert_eq!(wait_alerts(&stack, GROUP, 2).await?.len(), 2);
 
     // Breaches are counted for the team and the owner.
     let admin = stack.admin_token().await?;

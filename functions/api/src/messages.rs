@@ -22,6 +22,17 @@ use shared::whatsapp::SenderId;
 
 use crate::{State, Store, answer, unavailable};
 
+/// A stats query's period: its ends and its UTC days.
+type Period = (DateTime<Utc>, DateTime<Utc>, Vec<NaiveDate>);
+
+/// The period a stats query names, and its UTC days (at most 92).
+fn period_days(req: &Request) -> Result<Period, ApiError> {
+    let (from, to) = period(req)?;
+    let days =
+        days(from.date_naive(), to.date_naive(), MAX_PERIOD_DAYS).map_err(ApiError::bad_request)?;
+    Ok((from, to, days))
+}
+
 /// The template the seeds' route sends when no name is given.
 const DEFAULT_TEMPLATE: &str = "ask_issue_resolved";
 const DEFAULT_LOG_PAGE: usize = 50;
@@ -269,9 +280,7 @@ where
         req: &Request,
     ) -> Result<http::Response<String>, ApiError> {
         self.authorize_admin(req).await?;
-        let (from, to) = period(req)?;
-        let days = days(from.date_naive(), to.date_naive(), MAX_PERIOD_DAYS)
-            .map_err(ApiError::bad_request)?;
+        let (from, to, days) = period_days(req)?;
         let by_team = self
             .store
             .outbound_stats(&days)
@@ -302,9 +311,7 @@ where
         req: &Request,
     ) -> Result<http::Response<String>, ApiError> {
         self.authorize_admin(req).await?;
-        let (from, to) = period(req)?;
-        let days = days(from.date_naive(), to.date_naive(), MAX_PERIOD_DAYS)
-            .map_err(ApiError::bad_request)?;
+        let (from, to, days) = period_days(req)?;
         let rows = self
             .store
             .service_stats(&days)
