@@ -105,6 +105,30 @@ impl Stack {
         Ok(())
     }
 
+    /// A chat as stored now (an error when there is none).
+    pub async fn chat(&self, id: &shared::chat::ChatId) -> anyhow::Result<shared::chat::Chat> {
+        use shared::store::ChatStore;
+        self.store()
+            .chat(id)
+            .await?
+            .with_context(|| format!("no chat {id}"))
+    }
+
+    /// `customer` writes `text` on `channel` (WhatsApp id `wa_id`): their
+    /// chat once the consumer has stored the message.
+    pub async fn customer_writes(
+        &self,
+        channel: &str,
+        customer: &str,
+        wa_id: &str,
+        text: &str,
+    ) -> anyhow::Result<shared::chat::Chat> {
+        self.post_webhook(channel, &text_webhook(customer, "Customer", wa_id, text))
+            .await?;
+        let stored = wait_stored(&self.store(), &[wa_id]).await?;
+        self.chat(&stored[0].chat_id).await
+    }
+
     /// Runs a scheduled function once, as EventBridge would (a scheduled
     /// event JSON for the template's rule); what it reported.
     pub async fn run_schedule(&self, binary: &str) -> anyhow::Result<Value> {

@@ -42,29 +42,33 @@ pub enum Routed {
     NotNeeded,
 }
 
-/// The agents who may be given chats of `team`, with their routing
-/// records: enabled agents serving the team (admins are never given chats
-/// by round robin).
-pub async fn candidates<S>(
+/// The agents who may be given chats of `team`: enabled agents serving
+/// the team (admins are never given chats by round robin).
+pub async fn serving<S: ExecutiveStore>(
     store: &S,
     team: Stakeholder,
-) -> Result<Vec<(Executive, Presence)>, StoreError>
-where
-    S: ExecutiveStore + RoutingStore,
-{
-    let serving: Vec<Executive> = store
+) -> Result<Vec<Executive>, StoreError> {
+    Ok(store
         .executives()
         .await?
         .into_iter()
         .filter(|e| e.role == Role::Agent && !e.disabled && e.stakeholders.contains(&team))
-        .collect();
+        .collect())
+}
+
+/// `serving` with their routing records as they are now (strongly
+/// consistent: what a claim's conditions will be checked against).
+pub async fn with_presence<S: RoutingStore>(
+    store: &S,
+    serving: &[Executive],
+) -> Result<Vec<(Executive, Presence)>, StoreError> {
     let ids: Vec<ExecutiveId> = serving.iter().map(|e| e.executive_id.clone()).collect();
     let mut presence = store.presence(&ids).await?;
     Ok(serving
-        .into_iter()
+        .iter()
         .map(|e| {
             let p = presence.remove(&e.executive_id).unwrap_or_default();
-            (e, p)
+            (e.clone(), p)
         })
         .collect())
 }
@@ -112,11 +116,17 @@ where
     S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore,
     P: Pusher,
 {
+    if !needs_owner(&chat, leaving) {
+        return Ok(Routed::NotNeeded);
+    }
+    // Who serves the team does not change between attempts; their routing
+    // records do, and are read afresh each time.
+    let team = serving(store, chat.customer_type).await?;
     for attempt in 0..CLAIM_ATTEMPTS {
         if !needs_owner(&chat, leaving) {
             return Ok(Routed::NotNeeded);
         }
-        let found = candidates(store, chat.customer_type).await?;
+        let found = with_presence(store, &team).await?;
         let Some((exec, presence)) = pick(&found, leaving) else {
             if let Some(from) = leaving {
                 match store.unassign(&chat, Utc::now()).await? {

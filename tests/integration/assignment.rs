@@ -15,7 +15,7 @@ use shared::chat::{Chat, ChatId};
 use shared::executive::ExecutiveId;
 use shared::store::{ChatStore, RoutingStore};
 
-use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, fixture, text_webhook, wait_stored};
+use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, fixture};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -40,17 +40,8 @@ async fn owners(stack: &Stack, agents: &[&str]) -> anyhow::Result<HashMap<String
 async fn customer_writes(stack: &Stack, customer: &str, text: &str) -> anyhow::Result<Chat> {
     let wa = format!("wamid.{customer}-{}", text.len());
     stack
-        .post_webhook(
-            PARTNER_CHANNEL,
-            &text_webhook(customer, "Customer", &wa, text),
-        )
-        .await?;
-    let stored = wait_stored(&stack.store(), &[wa.as_str()]).await?;
-    stack
-        .store()
-        .chat(&stored[0].chat_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no chat"))
+        .customer_writes(PARTNER_CHANNEL, customer, &wa, text)
+        .await
 }
 
 /// The chat once its owner is `want` (None: waiting in the line).
@@ -205,11 +196,7 @@ async fn twenty_concurrent_consumers_never_assign_a_chat_twice() -> anyhow::Resu
         assert!(owned <= 40, "{a} is within capacity");
         // Each owned chat names that owner.
         for chat in &found[a] {
-            let c = stack
-                .store()
-                .chat(chat)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("chat"))?;
+            let c = stack.chat(chat).await?;
             assert_eq!(c.assigned_to, Some(id(a)));
         }
     }
@@ -231,11 +218,7 @@ async fn capacity_holds_and_waiting_chats_go_out_oldest_first_when_room_appears(
     owner_becomes(&stack, &chats[0].chat_id, Some("cap-a")).await?;
     owner_becomes(&stack, &chats[1].chat_id, Some("cap-a")).await?;
     for c in &chats[2..] {
-        let now = stack
-            .store()
-            .chat(&c.chat_id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("chat"))?;
+        let now = stack.chat(&c.chat_id).await?;
         assert_eq!(now.assigned_to, None, "over capacity: the chat waits");
     }
     let line = stack
@@ -261,11 +244,7 @@ async fn capacity_holds_and_waiting_chats_go_out_oldest_first_when_room_appears(
     let wanted = json!(chats[2].chat_id);
     solo.expect_where("chat_assigned", |d| d["chat_id"] == wanted, WAIT)
         .await?;
-    let resolved = stack
-        .store()
-        .chat(&chats[0].chat_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("chat"))?;
+    let resolved = stack.chat(&chats[0].chat_id).await?;
     assert_eq!(resolved.assigned_to, None, "a resolved chat has no owner");
 
     // Someone else coming online takes the rest of the line.

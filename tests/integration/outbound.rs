@@ -15,9 +15,7 @@ use shared::outbound::{
 use shared::sending::{Author, NotQueued, queue_send};
 use shared::store::ChatStore;
 
-use smart_chat_tests::{
-    PARTNER_CHANNEL, Stack, eventually, status_webhook, text_webhook, wait_stored,
-};
+use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, status_webhook};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -25,17 +23,8 @@ const WAIT: Duration = Duration::from_secs(15);
 async fn chat_on(stack: &Stack, channel: &str, customer: &str) -> anyhow::Result<Chat> {
     let wa_id = format!("wamid.in-{customer}");
     stack
-        .post_webhook(
-            channel,
-            &text_webhook(customer, "Customer", &wa_id, "hello"),
-        )
-        .await?;
-    let stored = wait_stored(&stack.store(), &[wa_id.as_str()]).await?;
-    stack
-        .store()
-        .chat(&stored[0].chat_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("chat"))
+        .customer_writes(channel, customer, &wa_id, "hello")
+        .await
 }
 
 /// A signed-in Partner agent's token.

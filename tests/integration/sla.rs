@@ -14,7 +14,7 @@ use shared::store::ChatStore;
 use shared::tags::AWAITING_CUSTOMER_RESPONSE;
 use shared::whatsapp::SenderId;
 
-use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, text_webhook, wait_stored};
+use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually};
 
 const WAIT: Duration = Duration::from_secs(15);
 const GROUP: &str = "910000000011";
@@ -33,17 +33,8 @@ async fn sla_stack(alert: u64, escalate: u64) -> anyhow::Result<Stack> {
 
 async fn customer_writes(stack: &Stack, customer: &str, wa: &str) -> anyhow::Result<Chat> {
     stack
-        .post_webhook(
-            PARTNER_CHANNEL,
-            &text_webhook(customer, "Customer", wa, "koi hai?"),
-        )
-        .await?;
-    let stored = wait_stored(&stack.store(), &[wa]).await?;
-    stack
-        .store()
-        .chat(&stored[0].chat_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no chat"))
+        .customer_writes(PARTNER_CHANNEL, customer, wa, "koi hai?")
+        .await
 }
 
 /// Alert templates the provider was asked to send to `to`.
@@ -139,11 +130,7 @@ async fn alert_and_escalation_come_once_per_episode_however_scans_overlap_or_ret
         )
         .await?;
     assert_eq!(reply["event"], "send_message", "{reply}");
-    let answered = stack
-        .store()
-        .chat(&chat.chat_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("chat"))?;
+    let answered = stack.chat(&chat.chat_id).await?;
     assert_eq!(answered.wait_started_at, None);
     assert!(answered.first_response_at.is_some());
     let again = customer_writes(&stack, "919400000001", "wamid.sla-2").await?;
@@ -200,11 +187,7 @@ async fn an_answered_customer_raises_nothing_and_carries_the_awaiting_tag() -> a
         )
         .await?;
     assert_eq!(reply["event"], "send_message", "{reply}");
-    let answered = stack
-        .store()
-        .chat(&chat.chat_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("chat"))?;
+    let answered = stack.chat(&chat.chat_id).await?;
     assert!(
         answered.has_tag(AWAITING_CUSTOMER_RESPONSE),
         "agent wrote last: {:?}",
