@@ -1,5 +1,5 @@
 # Smart Chat — the two commands.
-#   make dev    start the whole system locally (moto + local gateway)
+#   make dev    start the whole system locally (DynamoDB Local + moto + local gateway)
 #   make test   everything CI runs
 
 SHELL := /bin/bash
@@ -7,15 +7,17 @@ CARGO ?= cargo
 
 .PHONY: dev test tools fmt lint unit-and-integration cfn-lint bench clean
 
-## Start moto server, create tables/queues from template.yaml, seed, serve HTTP + WebSocket.
+## Start DynamoDB Local and moto server, create tables/queues from template.yaml, seed, serve HTTP + WebSocket.
 dev: tools
 	$(CARGO) run -p local-gateway
 
 ## Every check CI runs.
 test: tools fmt lint unit-and-integration cfn-lint
 
+## The local AWS: moto and cfn-lint in .venv/, DynamoDB Local (and Java if missing) in .local/.
 tools:
 	@bash infra/scripts/python-tools.sh
+	@bash infra/scripts/dynamodb-local.sh
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -24,7 +26,8 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Unit, handler and end-to-end tests (each end-to-end test starts its own
-# moto server on a free loopback port). Benches are compiled, not run.
+# gateway and moto server on free loopback ports; one DynamoDB Local serves
+# the whole suite, tables prefixed per test). Benches are compiled, not run.
 unit-and-integration:
 	$(CARGO) test --workspace --all-targets
 

@@ -1,6 +1,12 @@
-//! Test support: a real moto server and the local gateway on loopback
-//! ports, per test, plus clients that speak to them over real HTTP and
-//! WebSocket.
+//! Test support: the local AWS (DynamoDB Local, moto server) and the local
+//! gateway on loopback ports, plus clients that speak to them over real
+//! HTTP and WebSocket.
+//!
+//! Each test starts its own gateway and moto server (SQS, EventBridge) on
+//! free ports; DynamoDB Local is one process for the whole test binary
+//! (a JVM takes seconds to start), and each stack's tables carry a prefix
+//! of their own, so tests never see each other's data.
+//! `AWS_ENDPOINT_URL_DYNAMODB` runs the suite against another DynamoDB.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use local_gateway::moto::MotoServer;
+use local_gateway::emulators::{Emulator, Endpoints, Kind};
 use local_gateway::{Config, DevAdmin, Running};
 use shared::aws::DynamoStore;
 use shared::channel::Stakeholder;
@@ -33,11 +39,42 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
-/// One isolated stack: its own moto process, tables and ports.
+/// Where the test emulators write their logs.
+pub fn emulator_logs() -> PathBuf {
+    workspace().join(".local/logs/tests")
+}
+
+async fn start_emulator(kind: Kind) -> anyhow::Result<Emulator> {
+    Ok(Emulator::start(
+        kind,
+        ([127, 0, 0, 1], 0).into(),
+        &emulator_logs(),
+        |_, _| {},
+    )
+    .await?)
+}
+
+/// The DynamoDB every stack of this test binary shares.
+async fn shared_dynamodb() -> anyhow::Result<String> {
+    static DYNAMODB: tokio::sync::OnceCell<Emulator> = tokio::sync::OnceCell::const_new();
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        && !url.trim().is_empty()
+    {
+        return Ok(url);
+    }
+    let emulator = DYNAMODB
+        .get_or_try_init(|| start_emulator(Kind::dynamodb_local(&workspace())))
+        .await?;
+    Ok(emulator.endpoint())
+}
+
+/// One isolated stack: its own gateway, ports, moto process and tables.
 pub struct Stack {
     pub running: Running,
     pub http: reqwest::Client,
-    moto: Option<MotoServer>,
+    moto: Option<Emulator>,
+    /// A DynamoDB Local of this stack's own (outage tests stop it).
+    dynamodb: Option<Emulator>,
 }
 
 impl Stack {
@@ -46,12 +83,28 @@ impl Stack {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
-        let moto = MotoServer::start(
-            &MotoServer::binary(&workspace()),
-            ([127, 0, 0, 1], 0).into(),
-        )
-        .await?;
-        let mut cfg = Config::ephemeral(moto.endpoint(), &workspace());
+        Self::start_on(shared_dynamodb().await?, None, tweak).await
+    }
+
+    /// A stack with a DynamoDB Local of its own, so that
+    /// [`Stack::stop_emulator`] takes DynamoDB down too.
+    pub async fn start_with_own_dynamodb() -> anyhow::Result<Self> {
+        let own = start_emulator(Kind::dynamodb_local(&workspace())).await?;
+        Self::start_on(own.endpoint(), Some(own), |_| {}).await
+    }
+
+    async fn start_on(
+        dynamodb_endpoint: String,
+        dynamodb: Option<Emulator>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
+        let moto = start_emulator(Kind::moto(&workspace())).await?;
+        let endpoints = Endpoints {
+            dynamodb: dynamodb_endpoint,
+            sqs: moto.endpoint(),
+            eventbridge: moto.endpoint(),
+        };
+        let mut cfg = Config::ephemeral(endpoints, &workspace());
         cfg.dev_admin = Some(DevAdmin {
             email: Email::parse(ADMIN_EMAIL).map_err(anyhow::Error::msg)?,
             password: Secret::new(ADMIN_PASSWORD.into()),
@@ -63,6 +116,7 @@ impl Stack {
             running,
             http: reqwest::Client::new(),
             moto: Some(moto),
+            dynamodb,
         })
     }
 
@@ -83,16 +137,77 @@ impl Stack {
         Ok(format!("http://{addr}"))
     }
 
-    /// Every request the recorder got, oldest first.
+    /// Every request the recorder got, oldest first (an error, never an
+    /// empty list, when the listing is not the shape it should be).
     pub async fn recorded(&self) -> anyhow::Result<Vec<Value>> {
-        let listed: Value = self
+        let res = self
             .http
             .get(format!("{}/__recorded", self.recorder_url()?))
             .send()
-            .await?
-            .json()
             .await?;
-        Ok(listed["requests"].as_array().cloned().unwrap_or_default())
+        let status = res.status();
+        let listed: Value = res.json().await?;
+        if !status.is_success() {
+            bail!("the recorder answered {status}: {listed}");
+        }
+        match listed.get("requests") {
+            Some(Value::Array(requests)) => Ok(requests.clone()),
+            _ => bail!("the recorder's listing has no `requests` array: {listed}"),
+        }
+    }
+
+    /// Waits until this stack's queues are drained: nothing waiting, in
+    /// flight or delayed on the inbound, forward and send queues (their
+    /// dead-letter queues aside), on two reads in a row. After it, whatever
+    /// a consumer was going to do has been done, so "nothing else was
+    /// sent / stored" can be asserted without sleeping on a guess.
+    pub async fn settled(&self) -> anyhow::Result<()> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let sqs = &self.running.gateway.sqs;
+        let urls: Vec<&String> = self
+            .running
+            .resources
+            .queue_urls
+            .iter()
+            .filter(|(id, _)| !id.ends_with("DLQ"))
+            .map(|(_, url)| url)
+            .collect();
+        let empty_reads = std::cell::Cell::new(0u32);
+        eventually(Duration::from_secs(60), || {
+            let urls = urls.clone();
+            let empty_reads = &empty_reads;
+            async move {
+                let mut pending = 0u64;
+                for url in urls {
+                    let attrs = sqs
+                        .get_queue_attributes()
+                        .queue_url(url)
+                        .attribute_names(A::All)
+                        .send()
+                        .await?
+                        .attributes
+                        .unwrap_or_default();
+                    for name in [
+                        A::ApproximateNumberOfMessages,
+                        A::ApproximateNumberOfMessagesNotVisible,
+                        A::ApproximateNumberOfMessagesDelayed,
+                    ] {
+                        let count = attrs
+                            .get(&name)
+                            .with_context(|| format!("{url} has no {name:?}"))?;
+                        pending += count.parse::<u64>()?;
+                    }
+                }
+                empty_reads.set(if pending == 0 {
+                    empty_reads.get() + 1
+                } else {
+                    0
+                });
+                Ok((empty_reads.get() >= 2).then_some(()))
+            }
+        })
+        .await
+        .context("the queues did not drain")
     }
 
     /// Makes the recorder answer the next `times` requests with `status`.
@@ -302,10 +417,15 @@ impl Stack {
         Ok(Dashboard { ws })
     }
 
-    /// Kills the AWS emulator under a running gateway (dependency outage).
+    /// Stops the emulators this stack owns under its running gateway (a
+    /// dependency outage): moto (SQS, EventBridge), and DynamoDB Local when
+    /// the stack has its own. Returns once they are gone.
     pub async fn stop_emulator(&mut self) {
-        if let Some(m) = self.moto.take() {
-            m.stop().await;
+        for e in [self.moto.take(), self.dynamodb.take()]
+            .into_iter()
+            .flatten()
+        {
+            e.stop().await;
         }
     }
 
@@ -467,9 +587,26 @@ impl Dashboard {
         }
     }
 
-    /// True when no frame named `event` arrives within `wait`.
+    /// True when no frame named `event` arrives within `wait` and the
+    /// socket is still open at the end (a closed socket is not quiet: it
+    /// could not have received anything).
     pub async fn quiet(&mut self, event: &str, wait: Duration) -> bool {
-        self.expect(event, wait).await.is_err()
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.ws.next()).await {
+                Err(_) => return true,
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return false,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let named =
+                        serde_json::from_str::<Value>(&t).map_or(true, |v| v["event"] == event);
+                    if named {
+                        return false;
+                    }
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
     }
 
     pub async fn close(mut self) {

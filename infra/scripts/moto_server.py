@@ -1,20 +1,37 @@
-"""moto server with each DynamoDB request applied atomically.
+"""moto server as the local stack runs it: SQS and EventBridge (and
+DynamoDB, when someone points DynamoDB at it), with two corrections.
 
-DynamoDB applies every request, and every TransactWriteItems as a whole,
-atomically: a conditional write either sees and wins, or fails. moto's
-threaded server interleaves requests, and a transaction that fails restores
-table snapshots taken when it started, undoing writes other requests made
-meanwhile. Serialising DynamoDB requests (in-memory and fast) restores the
-semantics Smart Chat relies on (conditional claims, counters moved inside
-transactions); other services, such as SQS long polls, stay concurrent.
+1. Each DynamoDB request is applied atomically. DynamoDB applies every
+   request, and every TransactWriteItems as a whole, atomically: a
+   conditional write either sees and wins, or fails. moto's threaded server
+   interleaves requests, and a transaction that fails restores table
+   snapshots taken when it started, undoing writes other requests made
+   meanwhile. Serialising DynamoDB requests restores the semantics Smart
+   Chat relies on; other services, such as SQS long polls, stay concurrent.
+
+2. An SQS send costs what it touches, not the queue's depth. moto computes
+   every attribute of the queue (the Approximate* counts among them, each a
+   walk over every message with a datetime per message) several times per
+   SendMessage, only to read ContentBasedDeduplication: with a few hundred
+   messages queued a send took 30-60 ms. Sends now read the queue's
+   attributes without the counts, and "now" is read from the clock directly.
+   What a client sees is unchanged (GetQueueAttributes still counts).
+
+moto is pinned in infra/requirements.txt; these patches are checked against
+that version at start (a moto without the patched names fails loudly).
 """
 
+import json
 import threading
+import time
 
+import moto.sqs.models as sqs_models
 from moto.core.responses import BaseResponse
+from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
 
+# 1. One DynamoDB request at a time.
 _dynamodb = threading.RLock()
 _call_action = DynamoHandler.call_action if "call_action" in vars(DynamoHandler) else BaseResponse.call_action
 
@@ -25,6 +42,61 @@ def _one_at_a_time(self):
 
 
 DynamoHandler.call_action = _one_at_a_time
+
+# 2. Sends without counting the queue.
+_COUNTS = {
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesDelayed",
+    "ApproximateNumberOfMessagesNotVisible",
+}
+_sending = threading.local()
+_full_attributes = sqs_models.Queue.attributes.fget
+_send_message = sqs_models.SQSBackend.send_message
+_unix_time = sqs_models.unix_time
+
+
+def _attributes(self):
+    if not getattr(_sending, "active", False):
+        return _full_attributes(self)
+    # moto's Queue.attributes, less the counts.
+    result = {}
+    names = [a for a in self.BASE_ATTRIBUTES if a not in _COUNTS]
+    if self.fifo_queue:
+        names += self.FIFO_ATTRIBUTES
+    if self.kms_master_key_id:
+        names += self.KMS_ATTRIBUTES
+    for attribute in names:
+        result[attribute] = getattr(self, camelcase_to_underscores(attribute))
+    if self.policy:
+        result["Policy"] = self.policy
+    if self.redrive_policy:
+        result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+    for key in result:
+        if isinstance(result[key], bool):
+            result[key] = str(result[key]).lower()
+    return result
+
+
+def _send_without_counting(self, *args, **kwargs):
+    _sending.active = True
+    try:
+        return _send_message(self, *args, **kwargs)
+    finally:
+        _sending.active = False
+
+
+def _now(dt=None):
+    return time.time() if dt is None else _unix_time(dt)
+
+
+def _now_millis(dt=None):
+    return _now(dt) * 1000.0
+
+
+sqs_models.Queue.attributes = property(_attributes)
+sqs_models.SQSBackend.send_message = _send_without_counting
+sqs_models.unix_time = _now
+sqs_models.unix_time_millis = _now_millis
 
 if __name__ == "__main__":
     main()

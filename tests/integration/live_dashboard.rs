@@ -244,3 +244,59 @@ async fn a_gone_connection_is_deleted_on_the_first_failed_push() -> anyhow::Resu
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_connection_record_past_its_expiry_is_no_connection_before_ttl_deletes_it()
+-> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    let stack = Stack::start().await?;
+    let mut dash = stack
+        .connect_agent("expiring", Stakeholder::Partner)
+        .await?;
+    let live = dash
+        .request("fetch_all_chats", json!({"customer_type": "Partner"}))
+        .await?;
+    assert_eq!(live["event"], "fetch_all_chats", "{live}");
+
+    // The record's expiry passes; DynamoDB's TTL has not deleted it (it
+    // runs up to days late, and DynamoDB Local never does).
+    let table = stack.running.resources.table("ConnectionsTable")?;
+    let ids = stack
+        .running
+        .dynamo
+        .query()
+        .table_name(&table)
+        .index_name("gsi1")
+        .key_condition_expression("gsi1pk = :user")
+        .expression_attribute_values(":user", V::S("USER#expiring".into()))
+        .send()
+        .await?
+        .items
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 1, "one connection record: {ids:?}");
+    let pk = ids[0]
+        .get("pk")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no pk"))?;
+    let past = (chrono::Utc::now().timestamp() - 60).to_string();
+    stack
+        .running
+        .dynamo
+        .update_item()
+        .table_name(&table)
+        .key("pk", pk)
+        .key("sk", V::S("META".into()))
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(":past", V::N(past))
+        .send()
+        .await?;
+
+    let refused = dash
+        .request("fetch_all_chats", json!({"customer_type": "Partner"}))
+        .await?;
+    assert_eq!(refused["event"], "error", "{refused}");
+    assert_eq!(refused["data"]["code"], "forbidden", "{refused}");
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}

@@ -31,7 +31,7 @@ async fn health_and_readiness_check_the_real_dependencies() -> anyhow::Result<()
 
 #[tokio::test]
 async fn readiness_answers_503_when_the_store_is_down() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    let mut stack = Stack::start_with_own_dynamodb().await?;
     stack.stop_emulator().await;
     let res = stack
         .http

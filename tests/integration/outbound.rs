@@ -382,7 +382,7 @@ async fn invalid_messages_are_refused_before_any_call() -> anyhow::Result<()> {
         );
     }
     // Nothing was stored, nothing reached the provider.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.settled().await?;
     assert!(sends(&stack).await?.is_empty());
     let (messages, _) = stack.store().messages(&chat.chat_id, None, 0, 10).await?;
     assert_eq!(messages.len(), 1, "only the customer's message");
@@ -410,7 +410,7 @@ async fn two_failures_then_success_sends_once_and_statuses_follow() -> anyhow::R
     assert!(wa_id.starts_with("wamid."), "{accepted}");
 
     // Three attempts, the last one answered; then nothing more.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    stack.settled().await?;
     let answered: Vec<_> = sends(&stack)
         .await?
         .iter()
@@ -496,7 +496,7 @@ async fn a_permanent_refusal_fails_at_once_and_an_admin_can_resend() -> anyhow::
             .is_some_and(|e| e.contains("provider answered 400")),
         "{failed}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    stack.settled().await?;
     assert_eq!(sends(&stack).await?.len(), 1, "no retries after a 400");
 
     let (code, log) = stack

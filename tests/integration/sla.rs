@@ -197,6 +197,7 @@ async fn an_answered_customer_raises_nothing_and_carries_the_awaiting_tag() -> a
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(overlapping_scans(&stack, 3).await?, (0, 0));
     assert!(agent.quiet("sla_alert", Duration::from_millis(500)).await);
+    stack.settled().await?;
     assert!(alerts_to(&stack, GROUP).await?.is_empty());
     assert!(alerts_to(&stack, LEAD).await?.is_empty());
     // The customer answers: the tag goes, a new wait begins.

@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use serde_json::Value;
 use shared::channel::Stakeholder;
 use shared::chat::ChatStatus;
@@ -69,8 +67,8 @@ async fn signed_webhooks_are_checked_over_the_exact_raw_body() -> anyhow::Result
 
     let store = stack.store();
     let stored = wait_stored(&store, &["wamid.sig-1"]).await?;
-    // Give the second (duplicate) post time to be processed too.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The second (duplicate) post has been processed too.
+    stack.settled().await?;
     let chat = store
         .chat(&stored[0].chat_id)
         .await?

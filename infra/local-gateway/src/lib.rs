@@ -14,9 +14,9 @@
 
 pub mod bootstrap;
 pub mod consumer;
+pub mod emulators;
 pub mod functions;
 pub mod http_api;
-pub mod moto;
 pub mod recorder;
 pub mod scheduler;
 pub mod template;
@@ -48,6 +48,7 @@ use shared::store::ExecutiveStore;
 use shared::webhook_auth::WebhookAuth;
 
 use crate::bootstrap::Resources;
+use crate::emulators::Endpoints;
 use crate::functions::Functions;
 use crate::recorder::Recorder;
 use crate::template::Template;
@@ -69,8 +70,9 @@ pub struct Config {
     /// Where the Pinbot recorder listens; `None` when `PINBOT_BASE_URL`
     /// points at a real (or other) provider.
     pub recorder_addr: Option<SocketAddr>,
-    /// The local AWS endpoint (moto server).
-    pub aws_endpoint: String,
+    /// Where DynamoDB, SQS and EventBridge are served (DynamoDB Local and
+    /// moto, or what `AWS_ENDPOINT_URL*` name).
+    pub endpoints: Endpoints,
     pub template_path: PathBuf,
     /// Prefixed to every table and queue name (tests isolate themselves).
     pub name_prefix: String,
@@ -108,13 +110,13 @@ pub struct Config {
 
 impl Config {
     /// Loopback on free ports, a fresh secret: what tests start from.
-    pub fn ephemeral(aws_endpoint: String, workspace: &std::path::Path) -> Self {
+    pub fn ephemeral(endpoints: Endpoints, workspace: &std::path::Path) -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Self {
             http_addr: any,
             ws_addr: any,
             recorder_addr: Some(any),
-            aws_endpoint,
+            endpoints,
             template_path: workspace.join("template.yaml"),
             name_prefix: format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             jwt_secret: Secret::new(format!(
@@ -177,8 +179,10 @@ impl Running {
     }
 }
 
-/// SDK configuration pointing every client at the local emulator.
-pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+/// SDK configuration for the local stack: a region and fixed local
+/// credentials; each client gets its service's endpoint from
+/// [`LocalClients`].
+pub async fn local_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -188,9 +192,41 @@ pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
             None,
             "local-gateway",
         ))
-        .endpoint_url(endpoint)
         .load()
         .await
+}
+
+/// One client per AWS service, each pointed at the emulator serving it.
+#[derive(Clone, Debug)]
+pub struct LocalClients {
+    pub sdk: aws_config::SdkConfig,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+}
+
+impl LocalClients {
+    pub async fn new(endpoints: &Endpoints) -> Self {
+        let sdk = local_sdk_config().await;
+        Self {
+            dynamo: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(&endpoints.dynamodb)
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sdk)
+                    .endpoint_url(&endpoints.sqs)
+                    .build(),
+            ),
+            eventbridge: aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::config::Builder::from(&sdk)
+                    .endpoint_url(&endpoints.eventbridge)
+                    .build(),
+            ),
+            sdk,
+        }
+    }
 }
 
 async fn seed_dev_admin(store: &DynamoStore, admin: &DevAdmin) -> anyhow::Result<()> {
@@ -250,10 +286,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         );
     }
 
-    let sdk = local_sdk_config(&cfg.aws_endpoint).await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let eventbridge = aws_sdk_eventbridge::Client::new(&sdk);
+    let LocalClients {
+        sdk,
+        dynamo,
+        sqs,
+        eventbridge,
+    } = LocalClients::new(&cfg.endpoints).await;
     let resources = bootstrap::create_all(
         &template,
         &cfg.name_prefix,

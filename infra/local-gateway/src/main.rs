@@ -1,12 +1,12 @@
-//! `make dev`: moto server + tables/queues from template.yaml + seed data +
-//! the local gateway, until Ctrl-C.
+//! `make dev`: DynamoDB Local and moto server + tables/queues from
+//! template.yaml + seed data + the local gateway, until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 
-use local_gateway::moto::MotoServer;
+use local_gateway::emulators::{self, EndpointOverrides};
 use local_gateway::{Config, DevAdmin};
 use shared::executive::Email;
 use shared::secret::Secret;
@@ -29,23 +29,43 @@ fn var(name: &str, default: &str) -> String {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     shared::telemetry::init_pretty();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable paragraph, not a backtrace: which part did not
+            // start, and why (the emulators' errors name their log file).
+            eprintln!("\nThe local stack did not start: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let workspace = workspace.canonicalize().unwrap_or(workspace);
 
-    // Moto: an existing endpoint (AWS_ENDPOINT_URL) or one we start.
-    let (endpoint, moto) = match std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        Some(url) => (url, None),
-        None => {
-            let moto_addr = addr("MOTO_ADDR", "127.0.0.1:4566")?;
-            let server = MotoServer::start(&MotoServer::binary(&workspace), moto_addr).await?;
-            (server.endpoint(), Some(server))
-        }
-    };
+    // DynamoDB Local and moto, unless AWS_ENDPOINT_URL(_<SERVICE>) names
+    // an emulator already running.
+    let overrides = EndpointOverrides::from_env();
+    let log_dir = emulators::dev_log_dir(&workspace);
+    eprintln!(
+        "starting the local AWS (emulator logs in {})",
+        log_dir.display()
+    );
+    let (emulators, endpoints) = emulators::start_missing(
+        &workspace,
+        &overrides,
+        addr("DYNAMODB_LOCAL_ADDR", "127.0.0.1:8000")?,
+        addr("MOTO_ADDR", "127.0.0.1:4566")?,
+        &log_dir,
+        |name, waited| eprintln!("  waiting for {name}… {} s", waited.as_secs()),
+    )
+    .await?;
+    for e in &emulators {
+        eprintln!("  {} answers on {}", e.name(), e.endpoint());
+    }
 
     let generated_secret = std::env::var("JWT_SECRET_KEY")
         .ok()
@@ -81,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
         http_addr: addr("LOCAL_HTTP_ADDR", "127.0.0.1:3000")?,
         ws_addr: addr("LOCAL_WS_ADDR", "127.0.0.1:3001")?,
         recorder_addr,
-        aws_endpoint: endpoint.clone(),
+        endpoints: endpoints.clone(),
         template_path: workspace.join("template.yaml"),
         name_prefix: String::new(),
         jwt_secret,
@@ -143,7 +163,8 @@ async fn main() -> anyhow::Result<()> {
          \n  HTTP API        http://{http}\
          \n  WebSocket API   ws://{ws}/?token=<JWT>\
          \n  @connections    http://{ws}/@connections/{{id}}\
-         \n  AWS (moto)      {endpoint}   tables: {tables}\
+         \n  DynamoDB        {dynamodb}   tables: {tables}\
+         \n  SQS, events     {sqs}{events_line}\
          \n  Pinbot          {recorder_line}\
          \n  Comm. Master    {cm_line}\
          \n  Webhook auth    {auth_note}\
@@ -166,6 +187,13 @@ async fn main() -> anyhow::Result<()> {
             _ => "-".to_owned(),
         },
         http = running.http_addr,
+        dynamodb = endpoints.dynamodb,
+        sqs = endpoints.sqs,
+        events_line = if endpoints.eventbridge == endpoints.sqs {
+            String::new()
+        } else {
+            format!(" (EventBridge: {})", endpoints.eventbridge)
+        },
         ws = running.ws_addr,
         tables = running
             .resources
@@ -186,8 +214,8 @@ async fn main() -> anyhow::Result<()> {
         .context("waiting for Ctrl-C")?;
     println!("\nstopping…");
     running.shutdown().await;
-    if let Some(m) = moto {
-        m.stop().await;
+    for e in emulators {
+        e.stop().await;
     }
     Ok(())
 }

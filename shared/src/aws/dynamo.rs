@@ -1331,6 +1331,14 @@ impl ConnectionStore for DynamoStore {
         else {
             return Ok(None);
         };
+        // TTL deletion runs up to days late: an expired record is no
+        // connection, whether or not it has been deleted yet.
+        if item
+            .u64("expires_at")
+            .is_ok_and(|e| e < epoch_after(Duration::zero()))
+        {
+            return Ok(None);
+        }
         let bad = |what: &str| StoreError::Corrupt(format!("connection item: {what}"));
         Ok(Some(Connection {
             connection_id: id.clone(),
