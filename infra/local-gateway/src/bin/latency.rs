@@ -4,9 +4,9 @@
 //!
 //! ```sh
 //! make dev        # in one terminal
-//! cargo run --release -p local-gateway --bin latency -- one-at-a-time 100
-//! cargo run --release -p local-gateway --bin latency -- rate 20 60
-//! cargo run --release -p local-gateway --bin latency -- listed 300
+//! cargo run -p local-gateway --bin latency -- one-at-a-time 100
+//! cargo run -p local-gateway --bin latency -- rate 20 60
+//! cargo run -p local-gateway --bin latency -- listed 300
 //! ```
 //!
 //! - `one-at-a-time N`: N webhooks from N new senders, each posted once the
@@ -276,8 +276,7 @@ async fn listed(target: &Target, n: usize) -> anyhow::Result<()> {
         let mut cursor: Option<String> = None;
         loop {
             request += 1;
-            let mut data =
-                json!({"customer_type": "Partner", "status": "active", "page_size": 100});
+            let mut data = json!({"customer_type": "Partner", "status": "active", "page_size": 50});
             if let Some(c) = &cursor {
                 data["cursor"] = json!(c);
             }
@@ -297,6 +296,9 @@ async fn listed(target: &Target, n: usize) -> anyhow::Result<()> {
                     }
                 }
             };
+            if reply["event"] == "error" {
+                bail!("fetch_all_chats refused: {reply}");
+            }
             for chat in reply["data"]["chats"].as_array().into_iter().flatten() {
                 if chat["customer"]
                     .as_str()
