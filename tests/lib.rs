@@ -162,6 +162,12 @@ impl Stack {
     /// a consumer was going to do has been done, so "nothing else was
     /// sent / stored" can be asserted without sleeping on a guess.
     pub async fn settled(&self) -> anyhow::Result<()> {
+        self.settled_on(|id| !id.ends_with("DLQ")).await
+    }
+
+    /// [`Stack::settled`] for the queues (by template logical id) `which`
+    /// names.
+    pub async fn settled_on(&self, which: impl Fn(&str) -> bool) -> anyhow::Result<()> {
         use aws_sdk_sqs::types::QueueAttributeName as A;
         let sqs = &self.running.gateway.sqs;
         let urls: Vec<&String> = self
@@ -169,9 +175,10 @@ impl Stack {
             .resources
             .queue_urls
             .iter()
-            .filter(|(id, _)| !id.ends_with("DLQ"))
+            .filter(|(id, _)| which(id))
             .map(|(_, url)| url)
             .collect();
+        anyhow::ensure!(!urls.is_empty(), "no queue to wait for");
         let empty_reads = std::cell::Cell::new(0u32);
         eventually(Duration::from_secs(60), || {
             let urls = urls.clone();

@@ -134,8 +134,8 @@ async fn a_burst_of_500_webhooks_from_500_senders_is_stored_exactly_once() -> an
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     eprintln!("burst: stored in {:?}", started.elapsed());
-    // Every redelivery has landed (the queue is drained): count.
-    stack.settled().await?;
+    // Every redelivery has landed (the inbound queue is drained): count.
+    stack.settled_on(|id| id == "InboundQueue").await?;
     let chats = store
         .list_chats(ChatStatus::Active, Stakeholder::Partner, None, 1000)
         .await?
