@@ -6,7 +6,8 @@
 //! free ports; DynamoDB Local is one process for the whole test binary
 //! (a JVM takes seconds to start), and each stack's tables carry a prefix
 //! of their own, so tests never see each other's data.
-//! `AWS_ENDPOINT_URL_DYNAMODB` runs the suite against another DynamoDB.
+//! `AWS_ENDPOINT_URL_DYNAMODB` (or `AWS_ENDPOINT_URL`) runs the suite
+//! against another DynamoDB.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use local_gateway::emulators::{Emulator, Endpoints, Kind};
+use local_gateway::emulators::{Emulator, EndpointOverrides, Endpoints, Kind};
 use local_gateway::{Config, DevAdmin, Running};
 use shared::aws::DynamoStore;
 use shared::channel::Stakeholder;
@@ -57,9 +58,7 @@ async fn start_emulator(kind: Kind) -> anyhow::Result<Emulator> {
 /// The DynamoDB every stack of this test binary shares.
 async fn shared_dynamodb() -> anyhow::Result<String> {
     static DYNAMODB: tokio::sync::OnceCell<Emulator> = tokio::sync::OnceCell::const_new();
-    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        && !url.trim().is_empty()
-    {
+    if let Some(url) = EndpointOverrides::from_env().dynamodb {
         return Ok(url);
     }
     let emulator = DYNAMODB
@@ -466,6 +465,13 @@ pub fn chats_field(reply: &Value, field: &str) -> Vec<Value> {
         .collect()
 }
 
+/// What a dashboard socket gave before a deadline.
+enum Next {
+    Frame(Message),
+    Closed,
+    TimedOut,
+}
+
 /// A connected dashboard client.
 pub struct Dashboard {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -581,15 +587,24 @@ impl Dashboard {
         Ok(())
     }
 
+    /// The next frame before `deadline`, or why there is none.
+    async fn next_before(&mut self, deadline: tokio::time::Instant) -> Next {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, self.ws.next()).await {
+            Err(_) => Next::TimedOut,
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => Next::Closed,
+            Ok(Some(Ok(frame))) => Next::Frame(frame),
+        }
+    }
+
     /// True when the server closes the socket within `wait`.
     pub async fn closed_within(&mut self, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, self.ws.next()).await {
-                Err(_) => return false,
-                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
-                Ok(Some(Ok(_))) => continue,
+            match self.next_before(deadline).await {
+                Next::TimedOut => return false,
+                Next::Closed => return true,
+                Next::Frame(_) => continue,
             }
         }
     }
@@ -600,18 +615,17 @@ impl Dashboard {
     pub async fn quiet(&mut self, event: &str, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, self.ws.next()).await {
-                Err(_) => return true,
-                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return false,
-                Ok(Some(Ok(Message::Text(t)))) => {
+            match self.next_before(deadline).await {
+                Next::TimedOut => return true,
+                Next::Closed => return false,
+                Next::Frame(Message::Text(t)) => {
                     let named =
                         serde_json::from_str::<Value>(&t).map_or(true, |v| v["event"] == event);
                     if named {
                         return false;
                     }
                 }
-                Ok(Some(Ok(_))) => continue,
+                Next::Frame(_) => continue,
             }
         }
     }

@@ -9,8 +9,8 @@ const CONCURRENCY: usize = 16;
 
 /// API Gateway answers 410 to a push for a connection whose `$connect` has
 /// stored it but whose handshake has not completed yet. A connection
-/// younger than this is kept when a push finds it gone (a later push, or
-/// the stale-connection sweep, removes one that never opened).
+/// younger than this is kept when a push finds it gone; one that never
+/// opened is removed by the next push after it, or expires.
 pub const OPENING_GRACE: chrono::Duration = chrono::Duration::seconds(10);
 
 /// Forgets a connection a push found gone, unless it is still opening.
@@ -33,8 +33,9 @@ async fn forget_gone<C: ConnectionStore>(connections: &C, id: &ConnectionId) {
 }
 
 /// Sends each member of `room` the frame `make` builds for it. A connection
-/// that has gone is deleted (unless it is still opening); other failures are logged, never fatal: the
-/// data is stored and dashboards refetch on reconnect. Returns how many
+/// that has gone is deleted (unless it is still opening); other failures
+/// are logged, never fatal: the data is stored and dashboards refetch on
+/// reconnect. Returns how many
 /// connections got the frame.
 pub async fn push_to_members<C, P, F>(
     connections: &C,

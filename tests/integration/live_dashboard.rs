@@ -197,19 +197,30 @@ async fn dashboards_only_hear_about_the_stakeholders_they_serve() -> anyhow::Res
     Ok(())
 }
 
+/// The dev admin's Partner dashboard connection `id`, as `$connect` stores it.
+fn admin_connection(
+    id: &str,
+    connected_at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Connection> {
+    Ok(Connection {
+        connection_id: ConnectionId(id.into()),
+        executive_id: shared::executive::ExecutiveId::parse("dev-admin")
+            .map_err(anyhow::Error::msg)?,
+        role: shared::executive::Role::Admin,
+        stakeholders: vec![Stakeholder::Partner],
+        connected_at,
+    })
+}
+
 #[tokio::test]
 async fn a_gone_connection_is_deleted_on_the_first_failed_push() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let store = stack.store();
     // A connection API Gateway has already dropped, still in the table.
-    let ghost = Connection {
-        connection_id: ConnectionId("ghost0000000000".into()),
-        executive_id: shared::executive::ExecutiveId::parse("dev-admin")
-            .map_err(anyhow::Error::msg)?,
-        role: shared::executive::Role::Admin,
-        stakeholders: vec![Stakeholder::Partner],
-        connected_at: chrono::Utc::now() - chrono::Duration::minutes(5),
-    };
+    let ghost = admin_connection(
+        "ghost0000000000",
+        chrono::Utc::now() - chrono::Duration::minutes(5),
+    )?;
     store
         .add_connection(&ghost, &[Room::Dashboard(Stakeholder::Partner)])
         .await?;
@@ -251,14 +262,7 @@ async fn a_connection_still_opening_is_kept_when_a_push_finds_it_gone() -> anyho
     let store = stack.store();
     // `$connect` has stored it; API Gateway has not finished the handshake,
     // so a push to it is answered 410 (the local gateway does the same).
-    let opening = Connection {
-        connection_id: ConnectionId("opening00000000".into()),
-        executive_id: shared::executive::ExecutiveId::parse("dev-admin")
-            .map_err(anyhow::Error::msg)?,
-        role: shared::executive::Role::Admin,
-        stakeholders: vec![Stakeholder::Partner],
-        connected_at: chrono::Utc::now(),
-    };
+    let opening = admin_connection("opening00000000", chrono::Utc::now())?;
     store
         .add_connection(&opening, &[Room::Dashboard(Stakeholder::Partner)])
         .await?;

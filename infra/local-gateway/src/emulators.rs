@@ -21,7 +21,7 @@ pub enum Kind {
     /// AWS's DynamoDB Local (Java), in memory, one database for every
     /// credential and region.
     DynamoDbLocal { home: PathBuf },
-    /// moto server (Python) with each DynamoDB request atomic
+    /// moto server (Python) with the project's corrections
     /// (`infra/scripts/moto_server.py`), or `MOTO_SERVER_BIN`.
     Moto {
         program: PathBuf,
@@ -351,17 +351,6 @@ pub struct Endpoints {
     pub eventbridge: String,
 }
 
-impl Endpoints {
-    /// One emulator for every service.
-    pub fn all(endpoint: &str) -> Self {
-        Self {
-            dynamodb: endpoint.to_owned(),
-            sqs: endpoint.to_owned(),
-            eventbridge: endpoint.to_owned(),
-        }
-    }
-}
-
 /// What the environment says about each service's endpoint: the SDK's own
 /// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`, else nothing (an
 /// emulator is started for it). A blank value counts as unset.
@@ -416,11 +405,12 @@ pub async fn start_missing(
     let start = |given: &Option<String>, kind: Kind, addr: SocketAddr| {
         let needed = given.is_none();
         async move {
-            match needed {
-                true => Emulator::start(kind, addr, log_dir, progress)
+            if needed {
+                Emulator::start(kind, addr, log_dir, progress)
                     .await
-                    .map(Some),
-                false => Ok(None),
+                    .map(Some)
+            } else {
+                Ok(None)
             }
         }
     };
@@ -473,7 +463,7 @@ mod tests {
     }
 
     #[test]
-    fn nothing_set_starts_both_emulators() {
+    fn nothing_set_starts_an_emulator_for_every_service() {
         let o = EndpointOverrides::from_lookup(lookup(&[]));
         assert_eq!(o, EndpointOverrides::default());
     }

@@ -40,6 +40,7 @@ fn var(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
+#[derive(Clone)]
 struct Target {
     http: String,
     ws: String,
@@ -198,12 +199,7 @@ async fn one_at_a_time(target: &Target, n: usize) -> anyhow::Result<()> {
 async fn at_rate(target: &Target, rate: u32, seconds: u32) -> anyhow::Result<()> {
     let (arrivals, _) = watch(target).await?;
     let total = (rate * seconds) as usize;
-    let target = Arc::new(Target {
-        http: target.http.clone(),
-        ws: target.ws.clone(),
-        client: target.client.clone(),
-        token: target.token.clone(),
-    });
+    let target = Arc::new(target.clone());
     let mut posts = Vec::with_capacity(total);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
