@@ -15,6 +15,7 @@ fn parse_route_encode(channels: &ChannelTable, channel: &str, body: &[u8]) -> Ve
     let now = chrono::Utc::now();
     parse_webhook(body)
         .expect("valid body")
+        .events
         .into_iter()
         .enumerate()
         .map(|(i, event)| {

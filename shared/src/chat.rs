@@ -242,6 +242,9 @@ pub struct Message {
     /// one (set when stored): a read marker at this value has seen it.
     #[serde(default)]
     pub inbound_seq: u64,
+    /// The click-to-WhatsApp ad an inbound message came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<crate::whatsapp::Referral>,
 }
 
 /// Where an outbound message is on its way to the customer.

@@ -480,6 +480,7 @@ mod tests {
             documents_status: Some(d.into()),
             dco_status: Some(c.into()),
             in_journey_status: Some(j),
+            ..CustomerProfile::default()
         };
         assert!(ProfileFilter::ActiveApproved.matches(Some(&p("Approved", "Active", false))));
         assert!(!ProfileFilter::ActiveApproved.matches(Some(&p("Pending", "Active", false))));

@@ -85,6 +85,10 @@ pub struct CustomerProfile {
     pub documents_status: Option<String>,
     pub dco_status: Option<String>,
     pub in_journey_status: Option<bool>,
+    /// WhatsApp told us this customer now writes from another number.
+    pub changed_number_to: Option<String>,
+    /// …or that this number replaced an earlier one.
+    pub changed_number_from: Option<String>,
 }
 
 fn short_text(
@@ -149,6 +153,22 @@ const PROFILE_KNOWN: [&str; 5] = [
 ];
 
 impl ProfileUpdate {
+    /// WhatsApp said `old` now writes from `new`: each profile names the
+    /// other, so agents of either chat can find the history.
+    pub fn number_changed(old: &str, new: &str) -> [Self; 2] {
+        let link = |mobile: &str, field: &str, other: &str| Self {
+            mobile: mobile.to_owned(),
+            documents_status: None,
+            dco_status: None,
+            in_journey_status: None,
+            other: BTreeMap::from([(field.to_owned(), Value::String(other.to_owned()))]),
+        };
+        [
+            link(old, "changed_number_to", new),
+            link(new, "changed_number_from", old),
+        ]
+    }
+
     pub fn parse(body: &Value) -> Result<Self, FieldErrors> {
         let obj = object(body)?;
         let mut errors = FieldErrors::default();

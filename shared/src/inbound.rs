@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelId, ChannelTable};
 use crate::chat::{Chat, ChatId, Counts, Delivery, DeliveryStatus, Direction, Message, SenderType};
+use crate::customer::ProfileUpdate;
 use crate::fanout::{push_room_update, push_stats, push_to_room};
 use crate::protocol::frame;
 use crate::store::{
@@ -13,7 +14,7 @@ use crate::store::{
     QueueEntry, Room, StoreError,
 };
 use crate::views::{ChatView, MessageView};
-use crate::whatsapp::{InboundEvent, InboundMessage, StatusUpdate};
+use crate::whatsapp::{Content, InboundEvent, InboundMessage, StatusUpdate};
 
 /// What the webhook puts on the inbound queue: one WhatsApp event, the
 /// channel it came in on and when we received it.
@@ -114,7 +115,11 @@ fn message_received(chat: &Chat, message: &Message) -> DomainEvent {
 
 impl<S, P, E> Inbound<'_, S, P, E>
 where
-    S: ChatStore + ConnectionStore + crate::store::ExecutiveStore + crate::store::RoutingStore,
+    S: ChatStore
+        + ConnectionStore
+        + crate::store::ExecutiveStore
+        + crate::store::RoutingStore
+        + crate::store::CustomerStore,
     P: Pusher,
     E: EventPublisher,
 {
@@ -135,6 +140,19 @@ where
             .get(queued.channel.as_str())
             .ok_or_else(|| InboundError::UnknownChannel(queued.channel.clone()))?;
         let stakeholder = channel.stakeholder;
+        if let Content::System {
+            system_type,
+            new_wa_id: Some(new),
+            ..
+        } = &m.content
+            && system_type == "user_changed_number"
+        {
+            // Before the message: a retry of the event repeats it harmlessly.
+            for update in ProfileUpdate::number_changed(m.from.as_str(), new) {
+                self.store.upsert_profile(&update).await?;
+            }
+            tracing::info!(customer = %crate::telemetry::Masked(m.from.as_str()), "customer changed their number");
+        }
         let reply_to_message_id = match &m.reply_to {
             Some(quoted) => self.store.message_ref(quoted).await?.map(|r| r.message_id),
             None => None,
@@ -165,6 +183,7 @@ where
                 reply_to_message_id: reply_to_message_id.clone(),
                 delivery: None,
                 inbound_seq: 0,
+                referral: m.referral.clone(),
             };
             match self.store.append_inbound(&chat, &message).await {
                 Ok(Appended::Stored(after)) => break (before, created, *after, message),
@@ -315,7 +334,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::whatsapp::{Content, SenderId};
+    use crate::whatsapp::SenderId;
 
     #[test]
     fn queue_entries_group_by_customer_and_dedupe_by_message_id() {
@@ -331,6 +350,7 @@ mod tests {
                 sent_at: None,
                 reply_to: None,
                 content: Content::Text { body: "hi".into() },
+                referral: None,
             }),
         };
         let e = q.to_entry().unwrap();

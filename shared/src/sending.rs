@@ -565,6 +565,7 @@ where
             errors: Vec::new(),
         }),
         inbound_seq: 0,
+        referral: None,
     };
     let mut after = None;
     for _ in 0..CONFLICT_ATTEMPTS {

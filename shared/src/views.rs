@@ -104,6 +104,11 @@ pub struct MessageView<'a> {
     pub delivery_status: Option<DeliveryStatus>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub delivery_errors: &'a [String],
+    /// The ad the customer came from, and its label ("Ad: {headline}").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<&'a crate::whatsapp::Referral>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral_label: Option<String>,
 }
 
 impl<'a> MessageView<'a> {
@@ -130,6 +135,8 @@ impl<'a> MessageView<'a> {
                 .as_ref()
                 .map(|d| d.errors.as_slice())
                 .unwrap_or(&[]),
+            referral: m.referral.as_ref(),
+            referral_label: m.referral.as_ref().map(crate::whatsapp::Referral::label),
         }
     }
 }

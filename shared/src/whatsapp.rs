@@ -11,25 +11,37 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Why a body is not an acceptable WhatsApp webhook.
+/// Why a body is not a WhatsApp webhook at all. Only the envelope can be
+/// wrong: anything inside a valid envelope is kept as what we can read
+/// (see [`Skipped`] for the little that cannot be).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WebhookError {
     #[error("body is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("not a WhatsApp webhook payload: {0}")]
     NotWhatsApp(&'static str),
-    #[error("message {index} of change {change}: {reason}")]
-    BadMessage {
-        change: usize,
-        index: usize,
-        reason: String,
-    },
-    #[error("status {index} of change {change}: {reason}")]
-    BadStatus {
-        change: usize,
-        index: usize,
-        reason: String,
-    },
+}
+
+/// What a valid envelope held.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParsedWebhook {
+    /// Messages and statuses, in body order.
+    pub events: Vec<InboundEvent>,
+    /// Items that cannot be identified at all (a message with no sender,
+    /// a status with no id): logged and counted, never stored.
+    pub skipped: Vec<Skipped>,
+    /// `request_welcome` messages: a customer opened the chat window
+    /// without writing. Nothing is stored (docs/decisions.md).
+    pub welcomes: usize,
+}
+
+/// One item of a body that was left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub change: usize,
+    pub index: usize,
+    pub item: &'static str,
+    pub reason: String,
 }
 
 /// Who wrote: a phone number (`wa_id`) or, for WhatsApp username users, a
@@ -54,6 +66,26 @@ impl SenderId {
         }
         Ok(Self(v.to_owned()))
     }
+
+    /// What WhatsApp sent, made into an id: characters outside the
+    /// alphabet dropped (`91 98100/00001` → `919810000001`), an over-long
+    /// id replaced by a hash of itself. `None` when nothing is left.
+    pub fn lenient(value: &str) -> Option<Self> {
+        let kept: String = value
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+            .collect();
+        match kept.len() {
+            0 => None,
+            1..=64 => Some(Self(kept)),
+            _ => Some(Self(format!("h.{}", &hash_hex(value)[..40]))),
+        }
+    }
+}
+
+fn hash_hex(value: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(value.as_bytes()))
 }
 
 /// One thing a webhook told us.
@@ -69,7 +101,10 @@ impl InboundEvent {
     pub fn group_key(&self) -> &str {
         match self {
             InboundEvent::Message(m) => m.from.as_str(),
-            InboundEvent::Status(s) => s.recipient.as_str(),
+            InboundEvent::Status(s) => s
+                .recipient
+                .as_ref()
+                .map_or(s.wa_message_id.as_str(), SenderId::as_str),
         }
     }
 
@@ -96,6 +131,58 @@ pub struct InboundMessage {
     /// The WhatsApp message this one replies to (`context.id`).
     pub reply_to: Option<String>,
     pub content: Content,
+    /// The click-to-WhatsApp ad the customer came from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<Referral>,
+}
+
+/// A click-to-WhatsApp ad (or post) a message came from: what marketing
+/// attributes conversations with.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    /// `ad` or `post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    /// The ad id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Click id for conversion reporting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctwa_clid: Option<String>,
+}
+
+impl Referral {
+    /// "Ad: {headline}" for agents.
+    pub fn label(&self) -> String {
+        let what = if self.source_type.as_deref() == Some("post") {
+            "Post"
+        } else {
+            "Ad"
+        };
+        match self.headline.as_deref().or(self.source_id.as_deref()) {
+            Some(h) => format!("{what}: {h}"),
+            None => what.to_owned(),
+        }
+    }
+}
+
+/// One line of a catalog order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub product_retailer_id: String,
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_price: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// What a message carries.
@@ -137,6 +224,28 @@ pub enum Content {
         emoji: Option<String>,
         message_id: String,
     },
+    /// A WhatsApp Flows answer (`interactive.nfm_reply`): the form's
+    /// answers as the JSON string WhatsApp sent.
+    FlowReply {
+        name: Option<String>,
+        body: Option<String>,
+        response_json: String,
+    },
+    /// A catalog order.
+    Order {
+        catalog_id: Option<String>,
+        text: Option<String>,
+        items: Vec<OrderItem>,
+    },
+    /// A notice from WhatsApp about the customer (`user_changed_number`, …).
+    System {
+        system_type: String,
+        body: Option<String>,
+        /// For `user_changed_number`: the customer's new number.
+        new_wa_id: Option<String>,
+    },
+    /// A type we do not know (or a known one we could not read): the
+    /// original type and why are kept.
     Unsupported {
         original_type: String,
         errors: Vec<String>,
@@ -176,6 +285,9 @@ impl Content {
             Content::InteractiveReply { .. } => "interactive",
             Content::Button { .. } => "button",
             Content::Reaction { .. } => "reaction",
+            Content::FlowReply { .. } => "flow_reply",
+            Content::Order { .. } => "order",
+            Content::System { .. } => "system",
             Content::Unsupported { .. } => "unsupported",
             Content::Sent { message } => message.kind(),
         }
@@ -189,6 +301,9 @@ impl Content {
             Content::Media { caption, .. } => caption.as_deref(),
             Content::InteractiveReply { title, .. } => Some(title),
             Content::Button { text, .. } => Some(text),
+            Content::FlowReply { body, .. } => body.as_deref(),
+            Content::Order { text, .. } => text.as_deref(),
+            Content::System { body, .. } => body.as_deref(),
             Content::Sent { message } => message.readable_text(),
             _ => None,
         }
@@ -228,12 +343,62 @@ impl Content {
                 Some(e) if !e.is_empty() => format!("Reacted {e}"),
                 _ => "Removed a reaction".to_owned(),
             },
+            Content::FlowReply { name, body, .. } => {
+                with("📝 Form reply", body.as_deref().or(name.as_deref()))
+            }
+            Content::Order { items, text, .. } => {
+                let mut line = order_summary(items);
+                if let Some(t) = text.as_deref().filter(|t| !t.is_empty()) {
+                    line = format!("{line} · {t}");
+                }
+                line
+            }
+            Content::System {
+                system_type,
+                body,
+                new_wa_id,
+            } => match (body.as_deref(), new_wa_id.as_deref()) {
+                (Some(b), _) if !b.is_empty() => format!("ℹ️ {b}"),
+                (_, Some(n)) if system_type == "user_changed_number" => {
+                    format!("ℹ️ Customer changed their number to {n}")
+                }
+                _ => format!("ℹ️ WhatsApp notice ({system_type})"),
+            },
             Content::Unsupported { original_type, .. } => {
                 format!("Unsupported message ({original_type})")
             }
             Content::Sent { message } => message.preview(),
         };
         truncate_chars(&full, PREVIEW_CHARS)
+    }
+}
+
+/// "🛒 Order: 3 items, INR 1250": item count, and the total when every
+/// line has a price in one currency.
+fn order_summary(items: &[OrderItem]) -> String {
+    let count: u64 = items.iter().map(|i| u64::from(i.quantity)).sum();
+    let noun = if count == 1 { "item" } else { "items" };
+    let currency = items.first().and_then(|i| i.currency.as_deref());
+    let total = items.iter().try_fold(0.0_f64, |sum, i| {
+        (i.currency.as_deref() == currency)
+            .then_some(())
+            .and(i.item_price)
+            .map(|p| sum + p * f64::from(i.quantity))
+    });
+    match (total, currency) {
+        (Some(t), Some(c)) if !items.is_empty() => {
+            format!("🛒 Order: {count} {noun}, {c} {}", money(t))
+        }
+        _ => format!("🛒 Order: {count} {noun}"),
+    }
+}
+
+/// Whole amounts without decimals, others with two.
+fn money(v: f64) -> String {
+    if v.fract().abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
@@ -253,22 +418,54 @@ fn truncate_chars(s: &str, max: usize) -> String {
 pub struct StatusUpdate {
     pub wa_message_id: String,
     pub status: String,
-    pub recipient: SenderId,
+    /// Who the message went to (absent in a few relays' statuses).
+    pub recipient: Option<SenderId>,
+    /// Our message id, echoed from `biz_opaque_callback_data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_data: Option<String>,
     pub at: Option<DateTime<Utc>>,
     pub errors: Vec<String>,
 }
 
-/// Parses a webhook body into its events, in body order.
-pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
+/// Stored WhatsApp ids (message, media, quoted message) are DynamoDB key
+/// parts: one longer than this is replaced by `h.{sha256}`, the same for
+/// every retry of the same body.
+pub const ID_MAX: usize = 200;
+
+/// Free text is kept up to this many characters (WhatsApp's own limit is
+/// 4096 for a text): a message item stays far below DynamoDB's 400 KB.
+const TEXT_MAX: usize = 8192;
+/// Names, titles, headlines, URLs and other short fields.
+const SHORT_MAX: usize = 1024;
+/// A Flows answer's JSON.
+const FLOW_JSON_MAX: usize = 16 * 1024;
+/// Lines of an order, contact cards of a message, errors of an item.
+const LIST_MAX: usize = 50;
+
+/// Parses a webhook body. Only a body that is not a WhatsApp envelope is
+/// an error; inside one, every message and status is kept as what can be
+/// read of it.
+pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
     let root: Value =
         serde_json::from_slice(body).map_err(|e| WebhookError::InvalidJson(e.to_string()))?;
+    let root = root
+        .as_object()
+        .ok_or(WebhookError::NotWhatsApp("the body is not a JSON object"))?;
+    match root.get("object") {
+        None => {}
+        Some(Value::String(o)) if o == "whatsapp_business_account" => {}
+        Some(_) => {
+            return Err(WebhookError::NotWhatsApp(
+                "`object` is not `whatsapp_business_account`",
+            ));
+        }
+    }
     let entries = root
         .get("entry")
         .and_then(Value::as_array)
         .ok_or(WebhookError::NotWhatsApp("no `entry` array"))?;
 
-    let mut events = Vec::new();
-    let mut change_no = 0usize;
+    let mut values = Vec::new();
     for entry in entries {
         let changes = entry
             .get("changes")
@@ -279,77 +476,118 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
                 .get("value")
                 .filter(|v| v.is_object())
                 .ok_or(WebhookError::NotWhatsApp("a change has no `value` object"))?;
-            parse_value(value, change_no, &mut events)?;
-            change_no += 1;
+            for key in ["messages", "statuses"] {
+                if value.get(key).is_some_and(|v| !v.is_array()) {
+                    return Err(WebhookError::NotWhatsApp(if key == "messages" {
+                        "`messages` is not an array"
+                    } else {
+                        "`statuses` is not an array"
+                    }));
+                }
+            }
+            values.push(value);
         }
     }
-    Ok(events)
+
+    let mut parsed = ParsedWebhook::default();
+    for (change, value) in values.into_iter().enumerate() {
+        parse_value(value, change, &mut parsed);
+    }
+    Ok(parsed)
 }
 
-fn parse_value(
-    value: &Value,
-    change: usize,
-    out: &mut Vec<InboundEvent>,
-) -> Result<(), WebhookError> {
+fn items<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn parse_value(value: &Value, change: usize, out: &mut ParsedWebhook) {
     // Names are joined on wa_id == from, never by position.
     let mut names: HashMap<&str, &str> = HashMap::new();
-    if let Some(contacts) = value.get("contacts").and_then(Value::as_array) {
-        for c in contacts {
-            let name = c.pointer("/profile/name").and_then(Value::as_str);
-            for key in ["wa_id", "user_id"] {
-                if let (Some(id), Some(name)) = (c.get(key).and_then(Value::as_str), name) {
-                    names.insert(id, name);
-                }
+    for c in items(value, "contacts") {
+        let name = c.pointer("/profile/name").and_then(Value::as_str);
+        for key in ["wa_id", "user_id"] {
+            if let (Some(id), Some(name)) = (c.get(key).and_then(Value::as_str), name) {
+                names.insert(id, name);
             }
         }
     }
-
-    if let Some(messages) = value.get("messages") {
-        let messages = messages.as_array().ok_or(WebhookError::BadMessage {
-            change,
-            index: 0,
-            reason: "`messages` is not an array".into(),
-        })?;
-        for (index, m) in messages.iter().enumerate() {
-            let msg = parse_message(m, &names).map_err(|reason| WebhookError::BadMessage {
+    for (index, m) in items(value, "messages").iter().enumerate() {
+        if str_field(m, "type") == Some("request_welcome") {
+            out.welcomes += 1;
+            continue;
+        }
+        match parse_message(m, &names) {
+            Ok(msg) => out.events.push(InboundEvent::Message(msg)),
+            Err(reason) => out.skipped.push(Skipped {
                 change,
                 index,
+                item: "message",
                 reason,
-            })?;
-            out.push(InboundEvent::Message(msg));
+            }),
         }
     }
-    if let Some(statuses) = value.get("statuses") {
-        let statuses = statuses.as_array().ok_or(WebhookError::BadStatus {
-            change,
-            index: 0,
-            reason: "`statuses` is not an array".into(),
-        })?;
-        for (index, s) in statuses.iter().enumerate() {
-            let st = parse_status(s).map_err(|reason| WebhookError::BadStatus {
+    for (index, s) in items(value, "statuses").iter().enumerate() {
+        match parse_status(s) {
+            Ok(st) => out.events.push(InboundEvent::Status(st)),
+            Err(reason) => out.skipped.push(Skipped {
                 change,
                 index,
+                item: "status",
                 reason,
-            })?;
-            out.push(InboundEvent::Status(st));
+            }),
         }
     }
-    Ok(())
 }
 
 fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-fn owned(v: &Value, key: &str) -> Option<String> {
-    str_field(v, key).map(str::to_owned)
+/// A string field, cut to `max` characters; empty strings are absent.
+fn text(v: &Value, key: &str, max: usize) -> Option<String> {
+    str_field(v, key)
+        .filter(|s| !s.is_empty())
+        .map(|s| bounded(s, max))
 }
 
-fn required<'a>(v: &'a Value, key: &str, what: &str) -> Result<&'a str, String> {
-    match str_field(v, key) {
-        Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(format!("`{what}` is missing or not a string")),
+fn short(v: &Value, key: &str) -> Option<String> {
+    text(v, key, SHORT_MAX)
+}
+
+fn bounded(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => s[..cut].to_owned(),
+        None => s.to_owned(),
     }
+}
+
+/// An id as stored: as sent when it fits, else a hash of it.
+pub fn bounded_id(raw: &str) -> String {
+    if raw.len() <= ID_MAX && raw.chars().all(|c| !c.is_control()) {
+        raw.to_owned()
+    } else {
+        format!("h.{}", hash_hex(raw))
+    }
+}
+
+fn id_field(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(bounded_id(s)),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn number(v: &Value, key: &str) -> Option<f64> {
+    match v.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|f| f.is_finite())
 }
 
 fn unix_time(v: &Value) -> Option<DateTime<Utc>> {
@@ -361,49 +599,88 @@ fn unix_time(v: &Value) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(secs, 0).single()
 }
 
+/// The keys a message's content may sit under, for a message that does
+/// not say its `type`.
+const CONTENT_KEYS: [&str; 13] = [
+    "text",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "order",
+    "system",
+];
+
 fn parse_message(m: &Value, names: &HashMap<&str, &str>) -> Result<InboundMessage, String> {
     if !m.is_object() {
         return Err("not an object".into());
-    }
-    let id = required(m, "id", "id")?;
-    if id.len() > 256 {
-        return Err("`id` is longer than 256 characters".into());
     }
     let phone = str_field(m, "from").filter(|s| !s.is_empty());
     let user = str_field(m, "from_user_id")
         .or_else(|| str_field(m, "user_id"))
         .filter(|s| !s.is_empty());
-    let from_raw = phone
-        .or(user)
-        .ok_or_else(|| "neither `from` nor `from_user_id` is present".to_string())?;
-    let from = SenderId::parse(from_raw).map_err(|e| format!("`from`: {e}"))?;
+    let (from_raw, from) = phone
+        .into_iter()
+        .chain(user)
+        .find_map(|raw| SenderId::lenient(raw).map(|id| (raw, id)))
+        .ok_or_else(|| "no sender: neither `from` nor `from_user_id` is usable".to_string())?;
+    // Without an id, one is derived from the message itself: a retry of
+    // the same body is still recognised as the same message.
+    let wa_message_id =
+        id_field(m, "id").unwrap_or_else(|| format!("h.{}", hash_hex(&m.to_string())));
     let profile_name = names
         .get(from_raw)
         .or_else(|| user.and_then(|u| names.get(u)))
-        .map(|s| (*s).to_owned());
-    let kind = required(m, "type", "type")?;
-    let content = parse_content(kind, m)?;
+        .map(|s| bounded(s, 256));
+    let kind = str_field(m, "type")
+        .filter(|t| !t.is_empty())
+        .or_else(|| CONTENT_KEYS.into_iter().find(|k| m.get(*k).is_some()))
+        .unwrap_or("unknown");
+    let content = parse_content(kind, m).unwrap_or_else(|reason| Content::Unsupported {
+        original_type: bounded(kind, 32),
+        errors: vec![reason],
+    });
     // A reply names its quoted message in `context`; a reaction names the
     // message it reacts to. Either way the message is linked.
     let reply_to = m
-        .pointer("/context/id")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+        .get("context")
+        .and_then(|c| id_field(c, "id"))
         .or_else(|| match &content {
             Content::Reaction { message_id, .. } => Some(message_id.clone()),
             _ => None,
         });
     Ok(InboundMessage {
-        wa_message_id: id.to_owned(),
-        phone: phone.map(str::to_owned),
+        wa_message_id,
+        phone: phone.map(|p| bounded(p, 64)),
         from,
         profile_name,
         sent_at: unix_time(m),
         reply_to,
         content,
+        referral: m.get("referral").and_then(parse_referral),
     })
 }
 
+fn parse_referral(r: &Value) -> Option<Referral> {
+    r.is_object().then(|| Referral {
+        source_type: short(r, "source_type"),
+        source_id: short(r, "source_id"),
+        source_url: short(r, "source_url"),
+        headline: short(r, "headline"),
+        body: short(r, "body"),
+        media_type: short(r, "media_type"),
+        ctwa_clid: short(r, "ctwa_clid"),
+    })
+}
+
+/// The content of a message of type `kind`; `Err` says why it cannot be
+/// read as that type (the caller keeps it as `unsupported`).
 fn parse_content(kind: &str, m: &Value) -> Result<Content, String> {
     let part = |key: &str| -> Result<&Value, String> {
         m.get(key)
@@ -414,16 +691,16 @@ fn parse_content(kind: &str, m: &Value) -> Result<Content, String> {
         let p = part(kind)?;
         Ok(Content::Media {
             media_type,
-            media_id: required(p, "id", &format!("{kind}.id"))?.to_owned(),
-            mime_type: owned(p, "mime_type"),
-            caption: owned(p, "caption"),
-            filename: owned(p, "filename"),
+            media_id: id_field(p, "id").ok_or_else(|| format!("`{kind}.id` is missing"))?,
+            mime_type: short(p, "mime_type"),
+            caption: text(p, "caption", TEXT_MAX),
+            filename: short(p, "filename"),
             voice: p.get("voice").and_then(Value::as_bool).unwrap_or(false),
         })
     };
     Ok(match kind {
         "text" => Content::Text {
-            body: required(part("text")?, "body", "text.body")?.to_owned(),
+            body: text(part("text")?, "body", TEXT_MAX).ok_or("`text.body` is missing")?,
         },
         "image" => media(MediaType::Image)?,
         "video" => media(MediaType::Video)?,
@@ -433,16 +710,13 @@ fn parse_content(kind: &str, m: &Value) -> Result<Content, String> {
         "location" => {
             let p = part("location")?;
             let coord = |k: &str| {
-                p.get(k)
-                    .and_then(Value::as_f64)
-                    .filter(|f| f.is_finite())
-                    .ok_or_else(|| format!("`location.{k}` is missing or not a number"))
+                number(p, k).ok_or_else(|| format!("`location.{k}` is missing or not a number"))
             };
             Content::Location {
                 latitude: coord("latitude")?,
                 longitude: coord("longitude")?,
-                name: owned(p, "name"),
-                address: owned(p, "address"),
+                name: short(p, "name"),
+                address: short(p, "address"),
             }
         }
         "contacts" => {
@@ -454,45 +728,108 @@ fn parse_content(kind: &str, m: &Value) -> Result<Content, String> {
                 names: list
                     .iter()
                     .filter_map(|c| c.pointer("/name/formatted_name").and_then(Value::as_str))
-                    .map(str::to_owned)
+                    .take(LIST_MAX)
+                    .map(|n| bounded(n, 256))
                     .collect(),
             }
         }
-        "interactive" => {
-            let p = part("interactive")?;
-            let reply_kind = required(p, "type", "interactive.type")?;
-            let reply = p
-                .get(reply_kind)
-                .filter(|v| v.is_object())
-                .ok_or_else(|| format!("`interactive.{reply_kind}` is missing"))?;
-            Content::InteractiveReply {
-                reply_kind: reply_kind.to_owned(),
-                reply_id: required(reply, "id", "interactive reply id")?.to_owned(),
-                title: required(reply, "title", "interactive reply title")?.to_owned(),
-            }
-        }
+        "interactive" => interactive(part("interactive")?)?,
         "button" => {
             let p = part("button")?;
+            let payload = short(p, "payload");
             Content::Button {
-                payload: owned(p, "payload"),
-                text: required(p, "text", "button.text")?.to_owned(),
+                text: short(p, "text")
+                    .or_else(|| payload.clone())
+                    .ok_or("`button.text` is missing")?,
+                payload,
             }
         }
         "reaction" => {
             let p = part("reaction")?;
             Content::Reaction {
-                emoji: owned(p, "emoji"),
-                message_id: required(p, "message_id", "reaction.message_id")?.to_owned(),
+                emoji: short(p, "emoji"),
+                message_id: id_field(p, "message_id").ok_or("`reaction.message_id` is missing")?,
+            }
+        }
+        "order" => {
+            let p = part("order")?;
+            Content::Order {
+                catalog_id: short(p, "catalog_id"),
+                text: text(p, "text", TEXT_MAX),
+                items: items(p, "product_items")
+                    .iter()
+                    .filter_map(order_item)
+                    .take(LIST_MAX)
+                    .collect(),
+            }
+        }
+        "system" => {
+            let p = part("system")?;
+            Content::System {
+                system_type: p
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| "notice".to_owned(), |t| bounded(t, 64)),
+                body: text(p, "body", TEXT_MAX),
+                new_wa_id: str_field(p, "new_wa_id")
+                    .and_then(SenderId::lenient)
+                    .map(String::from),
             }
         }
         other => Content::Unsupported {
-            original_type: other.chars().take(32).collect(),
-            errors: m
-                .get("errors")
-                .and_then(Value::as_array)
-                .map(|errs| errs.iter().take(10).map(describe_error).collect())
-                .unwrap_or_default(),
+            original_type: bounded(other, 32),
+            errors: items(m, "errors")
+                .iter()
+                .take(10)
+                .map(describe_error)
+                .collect(),
         },
+    })
+}
+
+/// `interactive`: a button or list choice, or a Flows answer.
+fn interactive(p: &Value) -> Result<Content, String> {
+    let reply_kind = str_field(p, "type").ok_or("`interactive.type` is missing")?;
+    let reply = p
+        .get(reply_kind)
+        .filter(|v| v.is_object())
+        .ok_or_else(|| format!("`interactive.{}` is missing", bounded(reply_kind, 32)))?;
+    match reply_kind {
+        "nfm_reply" => Ok(Content::FlowReply {
+            name: short(reply, "name"),
+            body: text(reply, "body", TEXT_MAX),
+            response_json: match reply.get("response_json") {
+                Some(Value::String(s)) => bounded(s, FLOW_JSON_MAX),
+                Some(other) => bounded(&other.to_string(), FLOW_JSON_MAX),
+                None => String::new(),
+            },
+        }),
+        "button_reply" | "list_reply" => {
+            let reply_id = id_field(reply, "id");
+            let title = short(reply, "title")
+                .or_else(|| short(reply, "description"))
+                .or_else(|| reply_id.clone())
+                .ok_or_else(|| format!("`interactive.{reply_kind}` has no id or title"))?;
+            Ok(Content::InteractiveReply {
+                reply_kind: reply_kind.to_owned(),
+                reply_id: reply_id.unwrap_or_default(),
+                title,
+            })
+        }
+        other => Err(format!(
+            "interactive type `{}` is not one Smart Chat reads",
+            bounded(other, 32)
+        )),
+    }
+}
+
+fn order_item(i: &Value) -> Option<OrderItem> {
+    let quantity = number(i, "quantity").map_or(1, |q| q.clamp(0.0, f64::from(u32::MAX)) as u32);
+    Some(OrderItem {
+        product_retailer_id: short(i, "product_retailer_id")?,
+        quantity,
+        item_price: number(i, "item_price"),
+        currency: text(i, "currency", 8),
     })
 }
 
@@ -506,7 +843,7 @@ fn describe_error(e: &Value) -> String {
         .and_then(Value::as_str)
         .map(|d| format!(": {d}"))
         .unwrap_or_default();
-    format!("{code} {title}{detail}").trim().to_owned()
+    bounded(format!("{code} {title}{detail}").trim(), SHORT_MAX)
 }
 
 fn parse_status(s: &Value) -> Result<StatusUpdate, String> {
@@ -515,17 +852,18 @@ fn parse_status(s: &Value) -> Result<StatusUpdate, String> {
     }
     let recipient = str_field(s, "recipient_id")
         .or_else(|| str_field(s, "recipient_user_id"))
-        .ok_or("`recipient_id` is missing")?;
+        .and_then(SenderId::lenient);
     Ok(StatusUpdate {
-        wa_message_id: required(s, "id", "id")?.to_owned(),
-        status: required(s, "status", "status")?.to_owned(),
-        recipient: SenderId::parse(recipient).map_err(|e| format!("`recipient_id`: {e}"))?,
+        wa_message_id: id_field(s, "id").ok_or("`id` is missing")?,
+        status: text(s, "status", 32).ok_or("`status` is missing")?,
+        recipient,
+        callback_data: text(s, "biz_opaque_callback_data", 512),
         at: unix_time(s),
-        errors: s
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|errs| errs.iter().take(10).map(describe_error).collect())
-            .unwrap_or_default(),
+        errors: items(s, "errors")
+            .iter()
+            .take(10)
+            .map(describe_error)
+            .collect(),
     })
 }
 
@@ -547,7 +885,7 @@ mod tests {
             "contacts":[{"profile":{"name":"रमेश"},"wa_id":"919812345678"}],
             "messages":[{"from":"919812345678","id":"wamid.A1","timestamp":"1763700000","type":"text","text":{"body":"नमस्ते 🚕 कैब चाहिए"}}]
         }));
-        let events = parse_webhook(&body).expect("parses");
+        let events = parse_webhook(&body).expect("parses").events;
         let [InboundEvent::Message(m)] = events.as_slice() else {
             panic!("one message expected, got {events:?}")
         };
@@ -569,6 +907,7 @@ mod tests {
         }));
         let names: Vec<_> = parse_webhook(&body)
             .unwrap()
+            .events
             .into_iter()
             .map(|e| match e {
                 InboundEvent::Message(m) => m.profile_name,
@@ -591,11 +930,16 @@ mod tests {
             parse_webhook(br#"{"hello":1}"#),
             Err(WebhookError::NotWhatsApp("no `entry` array"))
         );
-        let no_body = envelope(json!({"messages":[{"from":"1","id":"x","type":"text","text":{}}]}));
-        assert!(matches!(
-            parse_webhook(&no_body),
-            Err(WebhookError::BadMessage { .. })
-        ));
+        assert_eq!(
+            parse_webhook(br#"{"object":"page","entry":[]}"#),
+            Err(WebhookError::NotWhatsApp(
+                "`object` is not `whatsapp_business_account`"
+            ))
+        );
+        assert_eq!(
+            parse_webhook(&envelope(json!({"messages":{}}))),
+            Err(WebhookError::NotWhatsApp("`messages` is not an array"))
+        );
     }
 
     #[test]
@@ -607,6 +951,7 @@ mod tests {
         ]}));
         let previews: Vec<_> = parse_webhook(&body)
             .unwrap()
+            .events
             .into_iter()
             .filter_map(|e| match e {
                 InboundEvent::Message(m) => {
@@ -633,10 +978,116 @@ mod tests {
         let body = envelope(
             json!({"statuses":[{"id":"wamid.out","status":"delivered","timestamp":"1763700000","recipient_id":"919812345678"}]}),
         );
-        let events = parse_webhook(&body).unwrap();
+        let events = parse_webhook(&body).unwrap().events;
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].dedup_key(), "wamid.out:delivered");
         assert_eq!(events[0].group_key(), "919812345678");
+    }
+
+    fn contents(value: Value) -> Vec<Content> {
+        parse_webhook(&envelope(value))
+            .unwrap()
+            .events
+            .into_iter()
+            .filter_map(|e| match e {
+                InboundEvent::Message(m) => Some(m.content),
+                InboundEvent::Status(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_cannot_be_read_as_its_type_is_kept_as_unsupported_with_the_reason() {
+        let got = contents(json!({"messages":[
+            {"from":"1","id":"a","type":"text","text":{}},
+            {"from":"1","id":"b","type":"interactive","interactive":{"type":"carousel_reply","carousel_reply":{}}},
+            {"from":"1","id":"c","type":"image","image":{"caption":"no id"}}
+        ]}));
+        assert_eq!(
+            got,
+            vec![
+                Content::Unsupported {
+                    original_type: "text".into(),
+                    errors: vec!["`text.body` is missing".into()]
+                },
+                Content::Unsupported {
+                    original_type: "interactive".into(),
+                    errors: vec![
+                        "interactive type `carousel_reply` is not one Smart Chat reads".into()
+                    ]
+                },
+                Content::Unsupported {
+                    original_type: "image".into(),
+                    errors: vec!["`image.id` is missing".into()]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn flows_orders_and_system_notices_have_readable_previews() {
+        let got = contents(json!({"messages":[
+            {"from":"1","id":"f","type":"interactive","interactive":{"type":"nfm_reply","nfm_reply":{"name":"flow","body":"Sent","response_json":"{\"rating\":\"5\"}"}}},
+            {"from":"1","id":"o","type":"order","order":{"catalog_id":"cat1","text":"jaldi","product_items":[
+                {"product_retailer_id":"sedan","quantity":2,"item_price":1500,"currency":"INR"},
+                {"product_retailer_id":"toll","quantity":"1","item_price":"250.5","currency":"INR"}]}},
+            {"from":"1","id":"s","type":"system","system":{"type":"user_changed_number","new_wa_id":"919811111111"}}
+        ]}));
+        let previews: Vec<_> = got.iter().map(Content::preview).collect();
+        assert_eq!(
+            previews,
+            vec![
+                "📝 Form reply: Sent",
+                "🛒 Order: 3 items, INR 3250.50 · jaldi",
+                "ℹ️ Customer changed their number to 919811111111",
+            ]
+        );
+        assert!(
+            matches!(&got[0], Content::FlowReply { response_json, .. } if response_json == r#"{"rating":"5"}"#)
+        );
+        assert_eq!(got[1].kind(), "order");
+    }
+
+    #[test]
+    fn a_message_without_a_sender_is_skipped_and_the_rest_kept() {
+        let parsed = parse_webhook(&envelope(json!({"messages":[
+            {"id":"w1","type":"text","text":{"body":"who?"}},
+            7,
+            {"from":"91 98100/00001","type":"text","text":{"body":"no id"}},
+            {"from":"1","id":"w","type":"request_welcome"}
+        ], "statuses":[{"status":"read"}]})))
+        .unwrap();
+        assert_eq!(parsed.skipped.len(), 3, "{:?}", parsed.skipped);
+        assert_eq!(parsed.welcomes, 1);
+        let [InboundEvent::Message(m)] = parsed.events.as_slice() else {
+            panic!("one message expected: {:?}", parsed.events)
+        };
+        assert_eq!(m.from.as_str(), "919810000001");
+        assert!(m.wa_message_id.starts_with("h."));
+        // The same body gives the same derived id.
+        let again = parse_webhook(&envelope(json!({"messages":[
+            {"from":"91 98100/00001","type":"text","text":{"body":"no id"}}]})))
+        .unwrap();
+        assert_eq!(again.events[0].dedup_key(), m.wa_message_id);
+    }
+
+    #[test]
+    fn over_long_ids_and_fields_are_bounded() {
+        let long = "x".repeat(TEXT_MAX + 10);
+        let got = parse_webhook(&envelope(json!({"messages":[
+            {"from":"1","id":long,"type":"text","text":{"body":long},"context":{"id":long},
+             "referral":{"source_type":"ad","source_id":"120","headline":"Pune-Mumbai ₹999","ctwa_clid":"clid1"}}
+        ]})))
+        .unwrap();
+        let InboundEvent::Message(m) = &got.events[0] else {
+            panic!("a message")
+        };
+        assert!(m.wa_message_id.len() <= ID_MAX);
+        assert_eq!(m.reply_to.as_deref(), Some(m.wa_message_id.as_str()));
+        assert_eq!(m.content.text().map(str::len), Some(TEXT_MAX));
+        let referral = m.referral.as_ref().expect("referral kept");
+        assert_eq!(referral.ctwa_clid.as_deref(), Some("clid1"));
+        assert_eq!(referral.label(), "Ad: Pune-Mumbai ₹999");
     }
 
     #[test]

@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::json;
 use shared::channel::Stakeholder;
 use shared::chat::{Chat, ChatStatus, Delivery, DeliveryStatus, Direction, Message, SenderType};
-use shared::store::ChatStore;
+use shared::store::{ChatStore, CustomerStore};
 use shared::whatsapp::{Content, SenderId};
 use smart_chat_tests::*;
 
@@ -208,6 +208,7 @@ async fn outbound_message(
             errors: vec![],
         }),
         inbound_seq: 0,
+        referral: None,
     };
     // Appends check the chat is as read: read it fresh, as a sender would.
     let current = store
@@ -322,6 +323,104 @@ async fn statuses_move_outbound_messages_forward_and_push_message_status() -> an
         vec![json!("failed"), json!("read"), serde_json::Value::Null]
     );
     dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn flows_orders_notices_ads_and_future_types_are_kept_for_agents() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let old = "919800000051";
+    let new = "919800000052";
+    let long_id = format!("wamid.{}", "L".repeat(3000));
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "contacts": [{"profile": {"name": "Kiran"}, "wa_id": old}],
+            "messages": [
+                {"from": old, "id": "wamid.welcome", "type": "request_welcome"},
+                {"from": old, "id": "wamid.ad", "type": "text", "text": {"body": "Is this offer valid?"},
+                 "referral": {"source_url": "https://fb.me/x", "source_id": "120208", "source_type": "ad",
+                              "headline": "Pune to Mumbai ₹1999", "body": "Book now", "media_type": "image",
+                              "ctwa_clid": "ARAkLk"}},
+                {"from": old, "id": "wamid.flow", "type": "interactive", "interactive": {"type": "nfm_reply",
+                 "nfm_reply": {"name": "flow", "body": "Sent", "response_json": "{\"flow_token\":\"t\",\"stars\":\"5\"}"}}},
+                {"from": old, "id": "wamid.order", "type": "order", "order": {"catalog_id": "c1", "product_items": [
+                    {"product_retailer_id": "sedan-day", "quantity": 1, "item_price": 2499, "currency": "INR"},
+                    {"product_retailer_id": "extra-km", "quantity": 20, "item_price": 14, "currency": "INR"}]}},
+                {"from": old, "id": "wamid.hologram", "type": "hologram", "hologram": {}},
+                {"from": old, "id": long_id, "type": "text", "text": {"body": "long id"}},
+                {"from": old, "id": "wamid.system", "type": "system", "system": {
+                    "body": "Kiran changed from 919800000051 to 919800000052", "new_wa_id": new,
+                    "type": "user_changed_number"}}
+            ]
+        }}]}]
+    });
+    let (status, answer) = stack
+        .post_webhook(PARTNER_CHANNEL, &body.to_string())
+        .await?;
+    assert_eq!(status, 200, "{answer}");
+    let store = stack.store();
+    let hashed = shared::whatsapp::bounded_id(&long_id);
+    let stored = wait_stored(
+        &store,
+        &[
+            "wamid.ad",
+            "wamid.flow",
+            "wamid.order",
+            "wamid.hologram",
+            &hashed,
+            "wamid.system",
+        ],
+    )
+    .await?;
+    let summary: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|m| (m.content.kind(), m.preview.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("text", "Is this offer valid?"),
+            ("flow_reply", "📝 Form reply: Sent"),
+            ("order", "🛒 Order: 21 items, INR 2779"),
+            ("unsupported", "Unsupported message (hologram)"),
+            ("text", "long id"),
+            (
+                "system",
+                "ℹ️ Kiran changed from 919800000051 to 919800000052"
+            ),
+        ]
+    );
+    assert!(hashed.len() <= shared::whatsapp::ID_MAX);
+
+    // The ad is on the message, as the dashboard receives it.
+    let referral = stored[0].referral.clone().expect("referral stored");
+    assert_eq!(referral.ctwa_clid.as_deref(), Some("ARAkLk"));
+    assert_eq!(referral.source_id.as_deref(), Some("120208"));
+    let view = serde_json::to_value(shared::views::MessageView::new(&stored[0]))?;
+    assert_eq!(view["referral_label"], "Ad: Pune to Mumbai ₹1999");
+    assert_eq!(view["referral"]["headline"], "Pune to Mumbai ₹1999");
+    // The form's answers are kept as sent.
+    assert!(
+        matches!(&stored[1].content, Content::FlowReply { response_json, .. }
+        if response_json == r#"{"flow_token":"t","stars":"5"}"#)
+    );
+    // Both numbers name each other.
+    let ids = [
+        SenderId::parse(old).map_err(anyhow::Error::msg)?,
+        SenderId::parse(new).map_err(anyhow::Error::msg)?,
+    ];
+    let profiles = store.profiles(&ids).await?;
+    assert_eq!(profiles[&ids[0]].changed_number_to.as_deref(), Some(new));
+    assert_eq!(profiles[&ids[1]].changed_number_from.as_deref(), Some(old));
+    // request_welcome stored nothing: the one chat holds the six messages.
+    let chat = store
+        .chat(&stored[0].chat_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("chat"))?;
+    assert_eq!(chat.message_count, 6);
+    assert!(stored_message(&store, "wamid.welcome").await?.is_none());
     stack.stop().await;
     Ok(())
 }

@@ -47,7 +47,7 @@ pub async fn handle<S, P, E>(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error>
 where
-    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore,
+    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore + shared::store::CustomerStore,
     P: Pusher,
     E: EventPublisher,
 {

@@ -143,9 +143,24 @@ async fn receive<Q: InboundQueue, F: ForwardQueue>(
         ApiError::unauthorized(msg)
     })?;
 
-    let events = parse_webhook(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let parsed = parse_webhook(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for s in &parsed.skipped {
+        tracing::warn!(
+            channel = %channel.id,
+            change = s.change,
+            index = s.index,
+            item = s.item,
+            reason = %s.reason,
+            "webhook item skipped: it names no sender or no id"
+        );
+    }
+    shared::telemetry::count("WebhookItemsSkipped", parsed.skipped.len() as u64);
+    if parsed.welcomes > 0 {
+        tracing::info!(channel = %channel.id, count = parsed.welcomes, "customer opened the chat window (request_welcome); nothing stored");
+    }
     let received_at = Utc::now();
-    let entries = events
+    let entries = parsed
+        .events
         .into_iter()
         .enumerate()
         .map(|(position, event)| {

@@ -8,13 +8,14 @@ use shared::inbound::QueuedEvent;
 use shared::whatsapp::{InboundEvent, parse_webhook};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(events) = parse_webhook(data) else { return };
+    let Ok(parsed) = parse_webhook(data) else { return };
     let Ok(channel) = ChannelId::parse("9099039188") else { return };
-    for (position, event) in events.into_iter().enumerate() {
+    for (position, event) in parsed.events.into_iter().enumerate() {
         if let InboundEvent::Message(m) = &event {
             let preview = m.content.preview();
             assert!(preview.chars().count() <= shared::whatsapp::PREVIEW_CHARS + 1);
             let _ = m.content.kind();
+            assert!(m.wa_message_id.len() <= shared::whatsapp::ID_MAX);
         }
         let queued = QueuedEvent {
             channel: channel.clone(),

@@ -775,6 +775,11 @@ fn message_item(m: &Message) -> Result<Item, StoreError> {
     if let Some(d) = &m.delivery {
         put_delivery(&mut item, d);
     }
+    if let Some(r) = &m.referral {
+        let referral = serde_json::to_string(r)
+            .map_err(|e| StoreError::Corrupt(format!("message referral: {e}")))?;
+        item.insert("referral".into(), s(referral));
+    }
     Ok(item)
 }
 
@@ -788,6 +793,15 @@ fn put_delivery(item: &mut Item, d: &Delivery) {
         "delivery_errors".into(),
         AttributeValue::L(d.errors.iter().map(|e| s(e.as_str())).collect()),
     );
+}
+
+/// A string among a profile's extra fields (kept as JSON, `x_{name}`).
+fn extra_text(item: &Item, name: &str) -> Option<String> {
+    let raw = item.str_opt(&format!("x_{name}"))?;
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    }
 }
 
 fn message_from(item: &Item) -> Result<Message, StoreError> {
@@ -816,6 +830,10 @@ fn message_from(item: &Item) -> Result<Message, StoreError> {
         reply_to: item.str_opt("reply_to").map(str::to_owned),
         reply_to_message_id: item.str_opt("reply_to_message_id").map(str::to_owned),
         inbound_seq: item.u64_or_zero("inbound_seq")?,
+        referral: match item.str_opt("referral") {
+            Some(r) => Some(serde_json::from_str(r).map_err(|_| bad("referral"))?),
+            None => None,
+        },
         delivery: match item.str_opt("delivery_status") {
             None => None,
             Some(v) => Some(Delivery {
@@ -1687,6 +1705,8 @@ impl CustomerStore for DynamoStore {
                         Some(AttributeValue::Bool(b)) => Some(*b),
                         _ => None,
                     },
+                    changed_number_to: extra_text(&item, "changed_number_to"),
+                    changed_number_from: extra_text(&item, "changed_number_from"),
                 },
             );
         }
