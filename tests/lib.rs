@@ -372,6 +372,28 @@ impl Stack {
             .context("login answer has no token")
     }
 
+    /// `POST /api/auth/login` from the loopback address `source` (the
+    /// gateway reports it as the caller's source IP, as API Gateway does).
+    pub async fn login_from(
+        &self,
+        source: std::net::IpAddr,
+        body: Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let client = reqwest::Client::builder().local_address(source).build()?;
+        let res = client
+            .post(self.url("/api/auth/login"))
+            .json(&body)
+            .send()
+            .await?;
+        let status = res.status().as_u16();
+        Ok((status, res.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// DynamoDB requests the stack's handlers made so far, by operation.
+    pub fn store_requests(&self) -> std::collections::BTreeMap<String, u64> {
+        self.running.dynamo_requests.snapshot()
+    }
+
     /// An HTTP call with an optional bearer token and JSON body: the status
     /// and the JSON answer (a string when it is not JSON).
     pub async fn call(

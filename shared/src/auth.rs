@@ -50,6 +50,7 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     ttl: Duration,
+    devices: crate::login::DeviceKeys,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -75,6 +76,7 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
             ttl,
+            devices: crate::login::DeviceKeys::derive(bytes),
         })
     }
 
@@ -83,6 +85,11 @@ impl JwtKeys {
         let secret = Secret::from_env("JWT_SECRET_KEY")?;
         let ttl = crate::config::env_u64("JWT_TTL_SECS", 12 * 3600)?;
         Self::new(&secret, Duration::seconds(ttl as i64))
+    }
+
+    /// Device tokens for login budgets, keyed from the same secret.
+    pub fn devices(&self) -> &crate::login::DeviceKeys {
+        &self.devices
     }
 
     pub fn issue(&self, executive: &Executive) -> Result<String, String> {

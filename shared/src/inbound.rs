@@ -183,7 +183,7 @@ where
                 reply_to_message_id: reply_to_message_id.clone(),
                 delivery: None,
                 inbound_seq: 0,
-                referral: m.referral.clone(),
+                referral: m.referral.as_deref().cloned(),
             };
             match self.store.append_inbound(&chat, &message).await {
                 Ok(Appended::Stored(after)) => break (before, created, *after, message),

@@ -268,6 +268,14 @@ pub trait ExecutiveStore: Send + Sync {
         email: &Email,
     ) -> impl Future<Output = Result<Option<Executive>, StoreError>> + Send;
 
+    /// The executive an address typed at login names, in exactly two reads
+    /// whatever the address (known, unknown or malformed): the answer's
+    /// cost says nothing about which addresses exist.
+    fn executive_for_login(
+        &self,
+        address: &crate::login::LoginAddress,
+    ) -> impl Future<Output = Result<Option<Executive>, StoreError>> + Send;
+
     /// Creates or replaces an executive, keeping e-mail addresses unique.
     fn put_executive(
         &self,
@@ -281,34 +289,22 @@ pub trait ExecutiveStore: Send + Sync {
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Failed logins counted for one key (an e-mail address or a source
-/// address) in a fixed window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Failures {
-    pub count: u32,
-    /// When the window (and the throttle) ends.
-    pub until: DateTime<Utc>,
-}
-
-/// Failed-login counters (login throttling).
+/// Login budgets (`crate::login`): counters per key and window.
 pub trait LoginGuardStore: Send + Sync {
-    /// The failures counted for `key`, if its window has not ended.
-    fn failures(
+    /// Adds one to each key's counter, atomically per key, and returns the
+    /// counts after adding (in `keys` order). Counters are kept until
+    /// `expires` (plus a margin) and then forgotten.
+    fn spend(
         &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<Failures>, StoreError>> + Send;
+        keys: &[&str],
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<u32>, StoreError>> + Send;
 
-    /// Counts one failure; a window that has ended starts again at `now`
-    /// and lasts `window`.
-    fn add_failure(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        window: chrono::Duration,
-    ) -> impl Future<Output = Result<Failures, StoreError>> + Send;
+    /// Gives one unit back.
+    fn refund(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn clear_failures(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Forgets the counter.
+    fn clear_budget(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The predefined tags of each stakeholder.

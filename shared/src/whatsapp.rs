@@ -133,7 +133,7 @@ pub struct InboundMessage {
     pub content: Content,
     /// The click-to-WhatsApp ad the customer came from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referral: Option<Referral>,
+    pub referral: Option<Box<Referral>>,
 }
 
 /// A click-to-WhatsApp ad (or post) a message came from: what marketing
@@ -663,7 +663,7 @@ fn parse_message(m: &Value, names: &HashMap<&str, &str>) -> Result<InboundMessag
         sent_at: unix_time(m),
         reply_to,
         content,
-        referral: m.get("referral").and_then(parse_referral),
+        referral: m.get("referral").and_then(parse_referral).map(Box::new),
     })
 }
 

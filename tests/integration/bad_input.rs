@@ -11,12 +11,27 @@ async fn bad_webhooks_get_clear_4xx_answers_and_nothing_is_stored() -> anyhow::R
     let stack = Stack::start_with(|c| c.max_webhook_body = 4096).await?;
     let cases = [
         (PARTNER_CHANNEL, "{not json".to_owned(), 400, "bad_request"),
-        (PARTNER_CHANNEL, r#"{"hello":"world"}"#.to_owned(), 400, "bad_request"),
-        (PARTNER_CHANNEL, r#"{"entry":[{"changes":[{"value":{"messages":"not a list"}}]}]}"#.to_owned(), 400, "bad_request"),
+        (
+            PARTNER_CHANNEL,
+            r#"{"hello":"world"}"#.to_owned(),
+            400,
+            "bad_request",
+        ),
+        (
+            PARTNER_CHANNEL,
+            r#"{"entry":[{"changes":[{"value":{"messages":"not a list"}}]}]}"#.to_owned(),
+            400,
+            "bad_request",
+        ),
         (PARTNER_CHANNEL, String::new(), 400, "bad_request"),
         ("1234567890", fixture("webhook_text.json"), 404, "not_found"),
         ("90990abc88", fixture("webhook_text.json"), 404, "not_found"),
-        (PARTNER_CHANNEL, format!("{{\"entry\":[],\"pad\":\"{}\"}}", "x".repeat(5000)), 413, "payload_too_large"),
+        (
+            PARTNER_CHANNEL,
+            format!("{{\"entry\":[],\"pad\":\"{}\"}}", "x".repeat(5000)),
+            413,
+            "payload_too_large",
+        ),
     ];
     for (channel, body, status, code) in cases {
         let (got, answer) = stack.post_webhook(channel, &body).await?;

@@ -15,6 +15,7 @@ mod inbound_shapes;
 mod internal_webhooks;
 mod live_dashboard;
 mod local_stack;
+mod login_budgets;
 mod media;
 mod outbound;
 mod sla;

@@ -7,9 +7,9 @@ use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
 use serde_json::json;
 
-use shared::executive::{Email, verify_password};
+use shared::executive::verify_password;
 use shared::http::{ApiError, json_response, parse_json_body};
-use shared::login::{Attempt, record_failure, record_success, throttled_until};
+use shared::login::{Attempt, LoginAddress, consume, succeeded};
 use shared::provider::MediaSource;
 use shared::store::{InboundQueue, OutboundQueue, Pusher};
 
@@ -19,6 +19,9 @@ use crate::{State, Store, unavailable};
 struct Login {
     email: String,
     password: String,
+    /// The device token an earlier login on this device received.
+    #[serde(default)]
+    device: Option<String>,
 }
 
 /// The client's address as API Gateway saw it.
@@ -39,19 +42,30 @@ where
 {
     pub(crate) async fn login(&self, req: &Request) -> Result<http::Response<String>, ApiError> {
         let input: Login = parse_json_body(req.body().as_ref())?;
-        let attempt = Attempt::new(&input.email, source_ip(req).as_deref());
+        let address = LoginAddress::new(&input.email);
+        let device = input
+            .device
+            .as_deref()
+            .and_then(|t| self.keys.devices().check(&address, t));
         let now = Utc::now();
-        if let Some(until) = throttled_until(&self.store, &attempt, now)
+        let attempt = Attempt::new(&address, source_ip(req).as_deref(), device.as_ref(), now);
+        // Spent before the password is looked at: parallel guesses cannot
+        // all pass the check before any is counted.
+        if let Some(until) = consume(&self.store, &attempt)
             .await
             .map_err(unavailable("login"))?
         {
             let secs = (until - now).num_seconds().max(1);
-            tracing::warn!(retry_after = secs, "login throttled");
+            tracing::warn!(
+                retry_after = secs,
+                trusted = attempt.trusted,
+                "login throttled"
+            );
             let mut res = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
                 format!(
-                    "too many failed logins; try again in {} minute(s)",
+                    "too many login attempts; try again in {} minute(s)",
                     (secs + 59) / 60
                 ),
             )
@@ -60,64 +74,58 @@ where
                 .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
             return Ok(res);
         }
-        match self.check_credentials(&input).await? {
-            Some(executive) => {
-                if let Err(e) = record_success(&self.store, &attempt).await {
-                    tracing::warn!(error = ?e, "could not clear login failures");
-                }
-                let token = self.keys.issue(&executive).map_err(|e| {
-                    tracing::error!(error = %e, "token signing failed");
-                    ApiError::unavailable("login is unavailable; try again")
-                })?;
-                // A fresh session starts offline until the executive
-                // toggles (an open dashboard elsewhere keeps them online).
-                let online = shared::assignment::offline_unless_connected(
-                    &self.store,
-                    &self.pusher,
-                    &executive,
-                )
+        let Some(executive) = self.check_credentials(&address, &input.password).await? else {
+            return Err(ApiError::unauthorized("wrong email or password"));
+        };
+        if let Err(e) = succeeded(&self.store, &attempt).await {
+            tracing::warn!(error = ?e, "could not give back login budgets");
+        }
+        let token = self.keys.issue(&executive).map_err(|e| {
+            tracing::error!(error = %e, "token signing failed");
+            ApiError::unavailable("login is unavailable; try again")
+        })?;
+        // A device that logged in keeps its token; others get one.
+        let device_token = match (&input.device, device.is_some()) {
+            (Some(t), true) => Some(t.trim().to_owned()),
+            _ => self.keys.devices().issue(&address),
+        };
+        // A fresh session starts offline until the executive toggles (an
+        // open dashboard elsewhere keeps them online).
+        let online =
+            shared::assignment::offline_unless_connected(&self.store, &self.pusher, &executive)
                 .await
                 .map_err(unavailable("login"))?;
-                tracing::info!(executive_id = %executive.executive_id, online, "login");
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({
-                        "status": 1,
-                        "token": token,
-                        "executive": executive,
-                        "presence": if online { "online" } else { "offline" },
-                    }),
-                ))
-            }
-            None => {
-                record_failure(&self.store, &attempt, now)
-                    .await
-                    .map_err(unavailable("login"))?;
-                Err(ApiError::unauthorized("wrong email or password"))
-            }
-        }
+        tracing::info!(executive_id = %executive.executive_id, online, trusted = attempt.trusted, "login");
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "status": 1,
+                "token": token,
+                "device_token": device_token,
+                "executive": executive,
+                "presence": if online { "online" } else { "offline" },
+            }),
+        ))
     }
 
     /// The executive these credentials belong to, if they are right and the
-    /// executive is enabled. Unknown addresses cost a hash check too.
+    /// executive is enabled. Every address, known or not, costs the same two
+    /// reads and one hash check.
     async fn check_credentials(
         &self,
-        input: &Login,
+        address: &LoginAddress,
+        password: &str,
     ) -> Result<Option<shared::executive::Executive>, ApiError> {
-        let Ok(email) = Email::parse(&input.email) else {
-            verify_password(&input.password, &self.decoy_hash);
-            return Ok(None);
-        };
         let found = self
             .store
-            .executive_by_email(&email)
+            .executive_for_login(address)
             .await
             .map_err(unavailable("login"))?;
         let Some(executive) = found else {
-            verify_password(&input.password, &self.decoy_hash);
+            verify_password(password, &self.decoy_hash);
             return Ok(None);
         };
-        if !verify_password(&input.password, &executive.password_hash) || executive.disabled {
+        if !verify_password(password, &executive.password_hash) || executive.disabled {
             tracing::info!(executive_id = %executive.executive_id, "login refused");
             return Ok(None);
         }

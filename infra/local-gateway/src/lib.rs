@@ -18,10 +18,12 @@ pub mod emulators;
 pub mod functions;
 pub mod http_api;
 pub mod recorder;
+pub mod request_counter;
 pub mod scheduler;
 pub mod template;
 pub mod websocket;
 
+pub use request_counter::RequestCounter;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -163,6 +165,8 @@ pub struct Running {
     pub resources: Resources,
     pub gateway: Arc<Gateway>,
     pub dynamo: aws_sdk_dynamodb::Client,
+    /// DynamoDB requests of every handler, by operation.
+    pub dynamo_requests: RequestCounter,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub jwt: JwtKeys,
     stop: watch::Sender<bool>,
@@ -201,6 +205,8 @@ pub async fn local_sdk_config() -> aws_config::SdkConfig {
 pub struct LocalClients {
     pub sdk: aws_config::SdkConfig,
     pub dynamo: aws_sdk_dynamodb::Client,
+    /// Every DynamoDB request `dynamo` makes, by operation.
+    pub dynamo_requests: RequestCounter,
     pub sqs: aws_sdk_sqs::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
 }
@@ -208,12 +214,15 @@ pub struct LocalClients {
 impl LocalClients {
     pub async fn new(endpoints: &Endpoints) -> Self {
         let sdk = local_sdk_config().await;
+        let dynamo_requests = RequestCounter::default();
         Self {
             dynamo: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&sdk)
                     .endpoint_url(&endpoints.dynamodb)
+                    .interceptor(dynamo_requests.clone())
                     .build(),
             ),
+            dynamo_requests,
             sqs: aws_sdk_sqs::Client::from_conf(
                 aws_sdk_sqs::config::Builder::from(&sdk)
                     .endpoint_url(&endpoints.sqs)
@@ -289,6 +298,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let LocalClients {
         sdk,
         dynamo,
+        dynamo_requests,
         sqs,
         eventbridge,
     } = LocalClients::new(&cfg.endpoints).await;
@@ -530,6 +540,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         resources,
         gateway,
         dynamo,
+        dynamo_requests,
         eventbridge,
         jwt,
         stop,

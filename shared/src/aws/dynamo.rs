@@ -1527,6 +1527,31 @@ impl ExecutiveStore for DynamoStore {
         self.executive(&id).await
     }
 
+    async fn executive_for_login(
+        &self,
+        address: &crate::login::LoginAddress,
+    ) -> Result<Option<Executive>, StoreError> {
+        let guard = self
+            .get(
+                &self.tables.executives,
+                key(format!("EMAIL#{}", address.as_str()), "EMAIL"),
+            )
+            .await?;
+        // No such address: the same second read, of a profile that cannot
+        // exist (`-` is no executive id).
+        let profile = match guard.as_ref().map(|g| g.str("executive_id")).transpose()? {
+            Some(id) => format!("EXEC#{id}"),
+            None => "EXEC#-".to_owned(),
+        };
+        match self
+            .get(&self.tables.executives, key(profile, "PROFILE"))
+            .await?
+        {
+            Some(item) => executive_from(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
     async fn put_executive(&self, e: &Executive) -> Result<(), StoreError> {
         let table = &self.tables.executives;
         let mut profile = key(format!("EXEC#{}", e.executive_id), "PROFILE");

@@ -5,9 +5,9 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
 use super::{DynamoStore, first_condition_failed, is_condition_failure, put_write};
-use crate::aws::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
+use crate::aws::item::{Item, ItemExt, key, n, s, t, unavailable};
 use crate::channel::Stakeholder;
-use crate::store::{Failures, LoginGuardStore, ResponseCache, StoreError, TagStore};
+use crate::store::{LoginGuardStore, ResponseCache, StoreError, TagStore};
 use crate::tags::TagName;
 
 fn tags_pk(team: Stakeholder) -> String {
@@ -91,83 +91,58 @@ fn guard_key(k: &str) -> Item {
     key(format!("LOGINGUARD#{k}"), "GUARD")
 }
 
-fn failures_from(item: &Item) -> Result<Failures, StoreError> {
-    Ok(Failures {
-        count: u32::try_from(item.u64("failures")?).unwrap_or(u32::MAX),
-        until: item.time("until")?,
-    })
-}
-
 /// Seconds since the epoch, for TTL attributes.
 fn epoch(at: DateTime<Utc>) -> u64 {
     u64::try_from(at.timestamp()).unwrap_or(0)
 }
 
 impl LoginGuardStore for DynamoStore {
-    async fn failures(&self, k: &str, now: DateTime<Utc>) -> Result<Option<Failures>, StoreError> {
-        let Some(item) = self.get(&self.tables.executives, guard_key(k)).await? else {
-            return Ok(None);
-        };
-        let f = failures_from(&item)?;
-        // TTL deletion lags: an ended window counts nothing.
-        Ok((f.until > now).then_some(f))
-    }
-
-    async fn add_failure(
-        &self,
-        k: &str,
-        now: DateTime<Utc>,
-        window: chrono::Duration,
-    ) -> Result<Failures, StoreError> {
-        let table = &self.tables.executives;
-        for _ in 0..3 {
-            // Count into the open window…
-            let counted = self
-                .client
+    async fn spend(&self, keys: &[&str], expires: DateTime<Utc>) -> Result<Vec<u32>, StoreError> {
+        // One UpdateItem per budget, all at once: ADD is atomic, so
+        // parallel attempts each see their own count.
+        let expires_at = epoch(expires) + 3_600;
+        let adds = keys.iter().map(|k| {
+            self.client
                 .update_item()
-                .table_name(table)
+                .table_name(&self.tables.executives)
                 .set_key(Some(guard_key(k)))
-                .update_expression("ADD failures :one")
-                .condition_expression("attribute_exists(pk) AND #until > :now")
-                .expression_attribute_names("#until", "until")
+                .update_expression("ADD attempts :one SET expires_at = :ttl")
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", s(time_key(now)))
-                .return_values(ReturnValue::AllNew)
+                .expression_attribute_values(":ttl", n(expires_at))
+                .return_values(ReturnValue::UpdatedNew)
                 .send()
-                .await;
-            match counted {
-                Ok(out) => return failures_from(&out.attributes.unwrap_or_default()),
-                Err(e) if is_condition_failure(&e) => {}
-                Err(e) => return Err(unavailable(e)),
-            }
-            // …or open a new one, unless someone else just did.
-            let until = now + window;
-            let mut item = guard_key(k);
-            item.insert("failures".into(), n(1));
-            item.insert("until".into(), t(until));
-            item.insert("expires_at".into(), n(epoch(until) + 86_400));
-            let opened = self
-                .client
-                .put_item()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk) OR #until <= :now")
-                .expression_attribute_names("#until", "until")
-                .expression_attribute_values(":now", s(time_key(now)))
-                .send()
-                .await;
-            match opened {
-                Ok(_) => return Ok(Failures { count: 1, until }),
-                Err(e) if is_condition_failure(&e) => continue,
-                Err(e) => return Err(unavailable(e)),
-            }
+        });
+        let mut counts = Vec::with_capacity(keys.len());
+        for out in futures_util::future::join_all(adds).await {
+            let attrs = out.map_err(unavailable)?.attributes.unwrap_or_default();
+            counts.push(u32::try_from(attrs.u64("attempts")?).unwrap_or(u32::MAX));
         }
-        Err(StoreError::Conflict(
-            "login failure counter kept changing".into(),
-        ))
+        Ok(counts)
     }
 
-    async fn clear_failures(&self, k: &str) -> Result<(), StoreError> {
+    async fn refund(&self, k: &str) -> Result<(), StoreError> {
+        let refunded = self
+            .client
+            .update_item()
+            .table_name(&self.tables.executives)
+            .set_key(Some(guard_key(k)))
+            .update_expression("ADD attempts :minus")
+            .condition_expression("attempts > :zero")
+            .expression_attribute_values(
+                ":minus",
+                aws_sdk_dynamodb::types::AttributeValue::N("-1".into()),
+            )
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match refunded {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn clear_budget(&self, k: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.tables.executives)
