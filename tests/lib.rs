@@ -303,6 +303,7 @@ impl Stack {
                 stakeholders: teams.to_vec(),
                 disabled: false,
                 capacity,
+                token_generation: 0,
             })
             .await?;
         let mut dash = self.connect(&self.login(&email, &password).await?).await?;
@@ -339,6 +340,7 @@ impl Stack {
                 stakeholders: stakeholders.to_vec(),
                 disabled,
                 capacity: shared::executive::DEFAULT_CAPACITY,
+                token_generation: 0,
             })
             .await?;
         Ok(())
@@ -464,6 +466,20 @@ impl Stack {
 }
 
 /// A WhatsApp text webhook from `from`, message id `id`.
+/// A webhook carrying one photo (`media_id`) from `from`.
+pub fn image_webhook(from: &str, id: &str, media_id: &str) -> String {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "contacts": [{"profile": {"name": "Photo"}, "wa_id": from}],
+            "messages": [{"from": from, "id": id, "timestamp": "1763700000", "type": "image",
+                          "image": {"id": media_id, "mime_type": "image/jpeg"}}]
+        }}]}]
+    })
+    .to_string()
+}
+
 pub fn text_webhook(from: &str, name: &str, id: &str, body: &str) -> String {
     json!({
         "object": "whatsapp_business_account",

@@ -444,6 +444,7 @@ mod tests {
             stakeholders: vec![Stakeholder::Partner],
             disabled: false,
             capacity,
+            token_generation: 0,
         }
     }
 

@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::assignment;
-use crate::auth::{AuthError, JwtKeys};
+use crate::auth::{AuthError, JwtKeys, Refused, authenticate};
 use crate::channel::ChannelTable;
 use crate::channel::Stakeholder;
 use crate::chat::ChatStatus;
@@ -48,20 +48,21 @@ pub async fn connect<S>(
 where
     S: ChatStore + ConnectionStore + ExecutiveStore,
 {
-    let caller = keys
-        .verify(token.unwrap_or(""))
-        .map_err(ConnectError::Unauthorized)?;
-    let stakeholders = match store.executive(&caller.executive_id).await? {
-        Some(e) if e.disabled => return Err(ConnectError::Disabled),
-        Some(e) => e.dashboards(),
-        None => Stakeholder::SERVED.to_vec(),
-    };
+    let (caller, executive) = authenticate(store, keys, token.unwrap_or(""))
+        .await
+        .map_err(|e| match e {
+            Refused::Token(e) => ConnectError::Unauthorized(e),
+            Refused::Disabled => ConnectError::Disabled,
+            Refused::Store(e) => ConnectError::Store(e),
+        })?;
+    // Role and teams as stored now, never as the token remembers them.
     let connection = Connection {
         connection_id,
         executive_id: caller.executive_id,
         role: caller.role,
-        stakeholders,
+        stakeholders: caller.stakeholders,
         connected_at: Utc::now(),
+        token_generation: executive.map(|e| e.token_generation),
     };
     let mut rooms = vec![Room::Everyone];
     rooms.extend(connection.stakeholders.iter().map(|s| Room::Dashboard(*s)));
@@ -79,6 +80,45 @@ where
     store.add_connection(&connection, &rooms).await?;
     tracing::info!(connection_id = %connection.connection_id, executive_id = %connection.executive_id, "dashboard connected");
     Ok(connection)
+}
+
+/// How often closing a socket through `@connections` is tried before it is
+/// left to API Gateway's idle timeout (10 minutes; the socket is out of
+/// every room and its frames are refused meanwhile).
+const CLOSE_ATTEMPTS: u32 = 4;
+
+/// Forgets a connection and closes its socket, retrying a close that
+/// fails (a gone socket counts as closed).
+pub async fn close_connection<S, P>(store: &S, pusher: &P, id: &ConnectionId)
+where
+    S: ConnectionStore,
+    P: Pusher,
+{
+    if let Err(e) = store.remove_connection(id).await {
+        tracing::warn!(connection_id = %id, error = ?e, "could not forget connection; its frames are refused anyway");
+    }
+    close_with_retries(pusher, id).await;
+}
+
+/// `@connections` DELETE, tried [`CLOSE_ATTEMPTS`] times with growing
+/// waits; whether it went through.
+async fn close_with_retries<P: Pusher>(pusher: &P, id: &ConnectionId) -> bool {
+    let mut wait = std::time::Duration::from_millis(100);
+    for attempt in 1..=CLOSE_ATTEMPTS {
+        match pusher.close(id).await {
+            Ok(()) => return true,
+            Err(e) if attempt == CLOSE_ATTEMPTS => {
+                tracing::error!(connection_id = %id, error = ?e, attempts = attempt,
+                    "could not close connection; its frames are refused until it idles out");
+            }
+            Err(e) => {
+                tracing::warn!(connection_id = %id, error = ?e, attempt, "close failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+            }
+        }
+    }
+    false
 }
 
 /// `$disconnect`: forgets the connection and its rooms. An executive
@@ -154,7 +194,9 @@ where
             .map(|_| ());
     }
     let mut then = Vec::new();
-    let reply = match answer(store, outbox, catalogs, connection_id, text, &mut then).await {
+    let answered = answer(store, outbox, catalogs, connection_id, text, &mut then).await;
+    let revoked = matches!(&answered, Err(e) if e.code == ErrorCode::Unauthorized);
+    let reply = match answered {
         Ok((event, data)) => {
             let f = frame(event, data, rid);
             if f.len() > protocol::MAX_FRAME_BYTES {
@@ -172,11 +214,53 @@ where
         Err(e) => protocol::error_frame(&e, rid),
     };
     let pushed = pusher.push(connection_id, &reply).await.map(|_| ());
+    if revoked {
+        // A socket that outlived its authority (its close after the change
+        // failed, or came too late): closed now.
+        close_connection(store, pusher, connection_id).await;
+    }
     // Others hear about it after the requester has its answer.
     for f in then {
         f.announce(store, pusher).await;
     }
     pushed
+}
+
+/// `connection` with its executive's role and teams as stored now; an
+/// `unauthorized` error when they were disabled, their tokens revoked or
+/// their record removed since the socket opened.
+async fn with_current_authority<S: ExecutiveStore>(
+    store: &S,
+    mut connection: Connection,
+) -> Result<Connection, ProtocolError> {
+    let revoked = || {
+        ProtocolError::new(
+            ErrorCode::Unauthorized,
+            "your access changed since this connection opened; log in again",
+        )
+    };
+    match store
+        .executive(&connection.executive_id)
+        .await
+        .map_err(internal)?
+    {
+        Some(e) if e.disabled => Err(revoked()),
+        Some(e)
+            if connection
+                .token_generation
+                .is_some_and(|g| g != e.token_generation) =>
+        {
+            Err(revoked())
+        }
+        Some(e) => {
+            connection.role = e.role;
+            connection.stakeholders = e.dashboards();
+            Ok(connection)
+        }
+        // An external token's bearer keeps what the token gave.
+        None if connection.token_generation.is_none() => Ok(connection),
+        None => Err(revoked()),
+    }
 }
 
 /// What the rest of the dashboard hears after a request is answered.
@@ -351,6 +435,7 @@ where
                 "connection is not registered; reconnect",
             )
         })?;
+    let connection = with_current_authority(store, connection).await?;
     let name = incoming.event.name();
     let data = match incoming.event {
         ClientEvent::FetchAllChats(q) => fetch_all_chats(store, &connection, &q).await?,
@@ -1020,5 +1105,50 @@ where
         Err(ManualError::Store(e)) => Err(internal(e)),
         Err(ManualError::KeepsChanging) => Err(keeps_changing()),
         Err(e) => Err(ProtocolError::invalid(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct FlakyPusher {
+        failures_left: std::sync::atomic::AtomicU32,
+        closes: std::sync::atomic::AtomicU32,
+    }
+
+    impl Pusher for FlakyPusher {
+        async fn push(&self, _: &ConnectionId, _: &str) -> Result<crate::store::Pushed, PushError> {
+            Ok(crate::store::Pushed::Delivered)
+        }
+
+        async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.closes.fetch_add(1, SeqCst);
+            let left = self.failures_left.load(SeqCst);
+            if left == 0 {
+                return Ok(());
+            }
+            self.failures_left.store(left - 1, SeqCst);
+            Err(PushError("503 from @connections".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_close_that_fails_is_tried_again() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let id = ConnectionId("c1".into());
+        let flaky = FlakyPusher {
+            failures_left: 2.into(),
+            closes: 0.into(),
+        };
+        assert!(close_with_retries(&flaky, &id).await);
+        assert_eq!(flaky.closes.load(SeqCst), 3);
+        let down = FlakyPusher {
+            failures_left: 100.into(),
+            closes: 0.into(),
+        };
+        assert!(!close_with_retries(&down, &id).await);
+        assert_eq!(down.closes.load(SeqCst), CLOSE_ATTEMPTS);
     }
 }

@@ -83,6 +83,11 @@ pub struct Executive {
     pub disabled: bool,
     /// Most open chats round robin gives this executive at once.
     pub capacity: u32,
+    /// Bumped when the password changes or the executive is disabled:
+    /// tokens carry the generation they were issued in, and an older one
+    /// is refused (HTTP and `$connect`) and closes open sockets.
+    #[serde(skip)]
+    pub token_generation: u64,
 }
 
 /// Open chats an executive takes when nobody set a capacity.
@@ -293,6 +298,7 @@ impl NewExecutive {
             stakeholders: self.stakeholders,
             disabled: false,
             capacity: self.capacity,
+            token_generation: 0,
         })
     }
 }
@@ -318,6 +324,7 @@ impl ExecutivePatch {
         }
         if let Some(p) = self.password {
             e.password_hash = hash_password(&p)?;
+            e.token_generation += 1;
         }
         if let Some(r) = self.role {
             e.role = r;
@@ -326,6 +333,9 @@ impl ExecutivePatch {
             e.stakeholders = s;
         }
         if let Some(d) = self.disabled {
+            if d && !e.disabled {
+                e.token_generation += 1;
+            }
             e.disabled = d;
         }
         if let Some(c) = self.capacity {

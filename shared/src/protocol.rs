@@ -34,6 +34,9 @@ pub enum ErrorCode {
     NotFound,
     /// The caller may not do this.
     Forbidden,
+    /// The executive was disabled or their password changed since the
+    /// socket opened: it is closed; log in again.
+    Unauthorized,
     /// The frame is larger than the server accepts.
     TooLarge,
     /// A free-form message outside the 24-hour customer service window:

@@ -66,6 +66,12 @@ pub trait ChatStore: Send + Sync {
         message: &Message,
     ) -> impl Future<Output = Result<Chat, StoreError>> + Send;
 
+    /// The customer message that carried this media id.
+    fn media_ref(
+        &self,
+        media_id: &str,
+    ) -> impl Future<Output = Result<Option<MessageRef>, StoreError>> + Send;
+
     /// The stored message a WhatsApp id names (inbound or outbound).
     fn message_ref(
         &self,
@@ -200,6 +206,9 @@ pub struct Connection {
     /// Whose dashboards this connection sees.
     pub stakeholders: Vec<Stakeholder>,
     pub connected_at: DateTime<Utc>,
+    /// The executive's token generation the socket was opened with
+    /// (`None` for an external token's bearer, who is no executive of ours).
+    pub token_generation: Option<u64>,
 }
 
 impl Connection {

@@ -26,14 +26,7 @@ async fn websocket_handshakes_without_a_valid_token_are_refused() -> anyhow::Res
         chrono::Duration::hours(1),
     )
     .map_err(anyhow::Error::msg)?;
-    let claims = Claims {
-        sub: "dev-admin".into(),
-        name: None,
-        email: None,
-        role: Role::Admin,
-        exp: chrono::Utc::now().timestamp() + 3600,
-        iat: 0,
-    };
+    let claims = Claims::own("dev-admin", Role::Admin, chrono::Duration::hours(1));
     let token = foreign.sign(&claims).map_err(anyhow::Error::msg)?;
     assert_eq!(
         handshake_status(&stack, &format!("?token={token}")).await,

@@ -209,6 +209,7 @@ fn admin_connection(
         role: shared::executive::Role::Admin,
         stakeholders: vec![Stakeholder::Partner],
         connected_at,
+        token_generation: Some(0),
     })
 }
 

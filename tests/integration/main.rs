@@ -4,6 +4,7 @@
 mod admin_routes;
 mod assignment;
 mod auth;
+mod authority;
 mod bad_input;
 mod chat_lists;
 mod dashboard_events;

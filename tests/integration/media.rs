@@ -5,6 +5,15 @@ use smart_chat_tests::*;
 async fn media_is_relayed_from_the_provider_with_the_channel_key() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let token = stack.admin_token().await?;
+    // A driver's photo on the Partner number, a customer's on the Customer one.
+    for (channel, from, wamid, media_id) in [
+        (PARTNER_CHANNEL, "919800000061", "wamid.media-1", "1001"),
+        ("8000247247", "919800000062", "wamid.media-2", "1002"),
+    ] {
+        let body = image_webhook(from, wamid, media_id);
+        assert_eq!(stack.post_webhook(channel, &body).await?.0, 200);
+    }
+    wait_stored(&stack.store(), &["wamid.media-1", "wamid.media-2"]).await?;
     let get = |path: &str, token: Option<&str>| {
         let mut req = stack.http.get(stack.url(path));
         if let Some(t) = token {
@@ -27,7 +36,19 @@ async fn media_is_relayed_from_the_provider_with_the_channel_key() -> anyhow::Re
         "bytes intact"
     );
 
-    let listed = stack.recorded().await?;
+    let downloads = || async {
+        let all = stack.recorded().await?;
+        anyhow::Ok(
+            all.into_iter()
+                .filter(|c| {
+                    c["path"]
+                        .as_str()
+                        .is_some_and(|p| p.starts_with("/v1/downloadmedia/"))
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let listed = downloads().await?;
     let call = &listed[0];
     assert_eq!(call["path"], "/v1/downloadmedia/1001");
     assert_eq!(
@@ -36,7 +57,7 @@ async fn media_is_relayed_from_the_provider_with_the_channel_key() -> anyhow::Re
     );
     let res = get("/api/media/1002?channel=8000247247", Some(&token)).await?;
     assert_eq!(res.status().as_u16(), 200);
-    let listed = stack.recorded().await?;
+    let listed = downloads().await?;
     assert_eq!(
         listed[1]["headers"]["apikey"], "local-dev-wa_api_key_2",
         "the Customer channel's key"
@@ -57,20 +78,43 @@ async fn media_is_relayed_from_the_provider_with_the_channel_key() -> anyhow::Re
             .as_u16(),
         401
     );
+    // The chat decides the key: a channel in the query changes nothing.
     assert_eq!(
-        get("/api/media/1001", Some(&token))
+        get("/api/media/1001?channel=8000247247", Some(&token))
             .await?
             .status()
             .as_u16(),
-        400
+        200
     );
+    let listed = downloads().await?;
+    assert_eq!(listed[2]["headers"]["apikey"], "local-dev-wa_api_key_1");
+    // Only media of a chat the caller may see: a Partner agent gets the
+    // Partner photo, and the customer's is as unknown to them as a made-up id.
+    stack
+        .add_executive(
+            "partner-agent",
+            "partner-agent@test.local",
+            "partner-agent-pass",
+            shared::executive::Role::Agent,
+            &[shared::channel::Stakeholder::Partner],
+            false,
+        )
+        .await?;
+    let agent = stack
+        .login("partner-agent@test.local", "partner-agent-pass")
+        .await?;
     assert_eq!(
-        get("/api/media/1001?channel=1234567", Some(&token))
+        get("/api/media/1001", Some(&agent))
             .await?
             .status()
             .as_u16(),
-        404
+        200
     );
+    let theirs = get("/api/media/1002", Some(&agent)).await?;
+    assert_eq!(theirs.status().as_u16(), 404);
+    let unknown = get("/api/media/9999", Some(&agent)).await?;
+    assert_eq!(unknown.status().as_u16(), 404);
+    assert_eq!(theirs.text().await?, unknown.text().await?);
     assert_eq!(
         get("/api/media/bad%20id?channel=9099039188", Some(&token))
             .await?

@@ -65,10 +65,8 @@ where
         let method = req.method();
         match path {
             ["tags"] if method == Method::GET => {
-                let (_, executive) = self.authorize_executive(req).await?;
-                // A token from another system with our key sees every team.
-                let teams = executive.map_or(Stakeholder::SERVED.to_vec(), |e| e.dashboards());
-                self.list_tags(teams).await
+                let caller = self.authorize(req).await?;
+                self.list_tags(caller.stakeholders).await
             }
             _ => {
                 let caller = self.authorize_admin(req).await?;
@@ -156,10 +154,12 @@ where
             .await
             .map_err(email_taken)?;
         tracing::info!(executive_id = %after.executive_id, disabled = after.disabled, "executive updated");
-        // Whoever lost access loses their open dashboards too.
+        // Whoever lost access or whose tokens were revoked loses their
+        // open dashboards too.
         let lost_access = after.disabled
             || after.role != before.role
-            || after.stakeholders != before.stakeholders;
+            || after.stakeholders != before.stakeholders
+            || after.token_generation != before.token_generation;
         if lost_access {
             self.close_connections(&after.executive_id).await;
         }
@@ -176,14 +176,10 @@ where
                 return;
             }
         };
-        for c in connections {
-            if let Err(e) = self.store.remove_connection(&c).await {
-                tracing::warn!(connection_id = %c, error = ?e, "could not forget connection");
-            }
-            if let Err(e) = self.pusher.close(&c).await {
-                tracing::warn!(connection_id = %c, error = ?e, "could not close connection");
-            }
-        }
+        let closes = connections
+            .iter()
+            .map(|c| shared::dashboard::close_connection(&self.store, &self.pusher, c));
+        futures_util::future::join_all(closes).await;
     }
 
     async fn list_tags(&self, teams: Vec<Stakeholder>) -> Answer {

@@ -10,7 +10,7 @@ use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::json;
 
-use shared::auth::{Caller, JwtKeys, bearer};
+use shared::auth::{Caller, JwtKeys, Refused, bearer};
 use shared::channel::ChannelTable;
 use shared::executive::{Executive, Role, hash_password};
 use shared::http::{ApiError, json_response};
@@ -255,23 +255,15 @@ where
             .and_then(|v| v.to_str().ok());
         let token = bearer(header)
             .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer <token> is required"))?;
-        let mut caller = self
-            .keys
-            .verify(token)
-            .map_err(|e| ApiError::unauthorized(format!("{e}")))?;
-        match self.store.executive(&caller.executive_id).await {
-            Ok(Some(e)) if e.disabled => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "executive is disabled",
-            )),
-            Ok(Some(e)) => {
-                caller.role = e.role;
-                Ok((caller, Some(e)))
-            }
-            Ok(None) => Ok((caller, None)),
-            Err(e) => Err(unavailable("authorization")(e)),
-        }
+        shared::auth::authenticate(&self.store, &self.keys, token)
+            .await
+            .map_err(|e| match e {
+                Refused::Token(e) => ApiError::unauthorized(format!("{e}")),
+                Refused::Disabled => {
+                    ApiError::new(StatusCode::FORBIDDEN, "forbidden", "executive is disabled")
+                }
+                Refused::Store(e) => unavailable("authorization")(e),
+            })
     }
 
     /// [`Self::authorize`], for admins only.
@@ -287,11 +279,11 @@ where
         Ok(caller)
     }
 
-    /// `GET /api/media/{media_id}?channel=<path id>`: the provider's file,
-    /// with the channel's key. Retryable failures are 503; the message that
+    /// `GET /api/media/{media_id}`: the provider's file, for callers who may
+    /// see the chat it came in, with that chat's channel key. Retryable failures are 503; the message that
     /// named the media is stored regardless.
     async fn media(&self, req: &Request) -> Result<Response<Body>, ApiError> {
-        self.authorize(req).await?;
+        let caller = self.authorize(req).await?;
         let path = req.path_parameters();
         let media_id = path
             .first("media_id")
@@ -313,15 +305,26 @@ where
                 "media_id must be 1-128 letters, digits, - _ .",
             ));
         }
-        let query = req.query_string_parameters();
-        let channel_id = query.first("channel").ok_or_else(|| {
-            ApiError::bad_request("the `channel` query parameter (the chat's channel) is required")
-        })?;
-        let channel = self.channels.get(channel_id).ok_or_else(|| {
-            ApiError::not_found(format!(
-                "unknown channel `{}`",
-                channel_id.chars().take(32).collect::<String>()
-            ))
+        // The chat that received it decides who may see it and with which
+        // channel's key it is fetched; `?channel=` is ignored. Unknown and
+        // not-yours answer alike.
+        let not_found = || ApiError::not_found("no such media in a chat you can see");
+        let owner = self
+            .store
+            .media_ref(&media_id)
+            .await
+            .map_err(unavailable("media"))?
+            .ok_or_else(not_found)?;
+        let chat = self
+            .store
+            .chat(&owner.chat_id)
+            .await
+            .map_err(unavailable("media"))?
+            .filter(|c| caller.sees(c.customer_type))
+            .ok_or_else(not_found)?;
+        let channel = self.channels.get(chat.channel.as_str()).ok_or_else(|| {
+            tracing::error!(chat_id = %chat.chat_id, channel = %chat.channel, "chat's channel is not configured");
+            ApiError::unavailable("the chat's channel is not configured")
         })?;
         let media = self.media.download(channel, &media_id).await.map_err(|e| {
             tracing::warn!(media_id = %media_id, channel = %channel.id, error = %e, "media download failed");

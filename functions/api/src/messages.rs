@@ -10,7 +10,6 @@ use serde_json::json;
 
 use shared::channel::Stakeholder;
 use shared::chat::{Chat, ChatId, Delivery, DeliveryStatus, MessageRef, SenderType};
-use shared::executive::Role;
 use shared::http::ApiError;
 use shared::provider::MediaSource;
 use shared::sending::{
@@ -130,7 +129,7 @@ where
         &self,
         req: &Request,
     ) -> Result<http::Response<String>, ApiError> {
-        let (caller, executive) = self.authorize_executive(req).await?;
+        let caller = self.authorize(req).await?;
         let to =
             mobile(&query(req, "to").ok_or_else(|| ApiError::bad_request("`to` is required"))?)?;
         let name = query(req, "name").unwrap_or_else(|| DEFAULT_TEMPLATE.to_owned());
@@ -138,11 +137,7 @@ where
             Some(v) => Stakeholder::parse(&v).map_err(|e| ApiError::bad_request(e.to_string()))?,
             None => Stakeholder::Partner,
         };
-        let serves = caller.role == Role::Admin
-            || executive
-                .as_ref()
-                .is_none_or(|e| e.stakeholders.contains(&team));
-        if !serves {
+        if !caller.sees(team) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

@@ -79,6 +79,8 @@ pub struct Config {
     /// Prefixed to every table and queue name (tests isolate themselves).
     pub name_prefix: String,
     pub jwt_secret: Secret,
+    /// Another system allowed to mint agent tokens (`EXTERNAL_JWT_ISSUER`).
+    pub external_jwt: Option<shared::auth::ExternalIssuer>,
     pub webhook_auth: WebhookAuth,
     pub verify_token: Option<Secret>,
     /// `X-Internal-Token` for the internal webhooks.
@@ -126,6 +128,7 @@ impl Config {
                 uuid::Uuid::new_v4().simple(),
                 uuid::Uuid::new_v4().simple()
             )),
+            external_jwt: None,
             webhook_auth: WebhookAuth::Open,
             verify_token: None,
             internal_token: None,
@@ -248,6 +251,7 @@ async fn seed_dev_admin(store: &DynamoStore, admin: &DevAdmin) -> anyhow::Result
         stakeholders: Stakeholder::SERVED.to_vec(),
         disabled: false,
         capacity: shared::executive::DEFAULT_CAPACITY,
+        token_generation: 0,
     };
     store
         .put_executive(&executive)
@@ -363,7 +367,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let store = DynamoStore::new(dynamo.clone(), tables);
     let queue = SqsInboundQueue::new(sqs.clone(), inbound_url.clone());
     let pusher = ApiGwPusher::new(&sdk, &format!("http://{ws_addr}"));
-    let jwt = JwtKeys::new(&cfg.jwt_secret, Duration::hours(12)).map_err(anyhow::Error::msg)?;
+    let jwt = JwtKeys::new(&cfg.jwt_secret, Duration::hours(12))
+        .map_err(anyhow::Error::msg)?
+        .with_external(cfg.external_jwt.clone());
     let channels = ChannelTable::from_env()?;
     let catalogs = shared::dashboard::Catalogs {
         channels: channels.clone(),

@@ -113,6 +113,7 @@ async fn run() -> anyhow::Result<()> {
         template_path: workspace.join("template.yaml"),
         name_prefix: String::new(),
         jwt_secret,
+        external_jwt: shared::auth::ExternalIssuer::from_env().map_err(anyhow::Error::msg)?,
         webhook_auth,
         verify_token: Some(Secret::new(verify_token.clone())),
         internal_token: Some(Secret::new(internal_token.clone())),

@@ -366,6 +366,14 @@ impl DynamoStore {
             let marker = wa_marker(wa_id, &chat.chat_id, &m.message_id);
             writes.push(put_write(table, marker, true)?);
         }
+        // A customer's file names its chat: media is served only to those
+        // who may see that chat, with its channel's key.
+        if let (true, crate::whatsapp::Content::Media { media_id, .. }) = (inbound, &m.content) {
+            let mut r = key(format!("MEDIA#{media_id}"), "MEDIA");
+            r.insert("chat_id".into(), s(chat.chat_id.as_str()));
+            r.insert("message_id".into(), s(&m.message_id));
+            writes.push(put_write(table, r, false)?);
+        }
         // The customer messages up to and including this one: exact, as the
         // header must still hold the count we read (condition below).
         let inbound_seq = chat.inbound_count + u64::from(inbound);
@@ -1104,6 +1112,23 @@ impl ChatStore for DynamoStore {
         }))
     }
 
+    async fn media_ref(&self, media_id: &str) -> Result<Option<MessageRef>, StoreError> {
+        let Some(r) = self
+            .get(
+                &self.tables.chats,
+                key(format!("MEDIA#{media_id}"), "MEDIA"),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(MessageRef {
+            chat_id: ChatId::parse(r.str("chat_id")?)
+                .map_err(|_| StoreError::Corrupt("media ref chat_id".into()))?,
+            message_id: r.str("message_id")?.to_owned(),
+        }))
+    }
+
     async fn apply_delivery(&self, r: &MessageRef, d: &Delivery) -> Result<bool, StoreError> {
         self.move_delivery(r, d, None, false).await
     }
@@ -1334,6 +1359,9 @@ impl ConnectionStore for DynamoStore {
             AttributeValue::L(c.stakeholders.iter().map(|x| s(x.as_str())).collect()),
         );
         meta.insert("connected_at".into(), t(c.connected_at));
+        if let Some(g) = c.token_generation {
+            meta.insert("token_generation".into(), n(g));
+        }
         meta.insert("expires_at".into(), n(expires_at));
         let mut writes = vec![put_request(meta)?];
         for room in rooms {
@@ -1372,6 +1400,10 @@ impl ConnectionStore for DynamoStore {
                 .filter_map(|x| Stakeholder::parse(x).ok())
                 .collect(),
             connected_at: item.time("connected_at")?,
+            token_generation: match item.get("token_generation") {
+                Some(_) => Some(item.u64("token_generation")?),
+                None => None,
+            },
         }))
     }
 
@@ -1497,6 +1529,7 @@ fn executive_from(item: &Item) -> Result<Executive, StoreError> {
             None => crate::executive::DEFAULT_CAPACITY,
             Some(_) => u32::try_from(item.u64_or_zero("capacity")?).map_err(|_| bad("capacity"))?,
         },
+        token_generation: item.u64_or_zero("token_generation")?,
     })
 }
 
@@ -1570,6 +1603,7 @@ impl ExecutiveStore for DynamoStore {
         );
         profile.insert("disabled".into(), AttributeValue::Bool(e.disabled));
         profile.insert("capacity".into(), n(u64::from(e.capacity)));
+        profile.insert("token_generation".into(), n(e.token_generation));
         // One partition lists every executive (tens, not millions).
         profile.insert("gsi1pk".into(), s(EXECUTIVES_LIST));
         profile.insert("gsi1sk".into(), s(e.email.as_str()));
