@@ -18,9 +18,10 @@ use shared::store::{ChatStore, ConnectionStore, OutboxStore, Pusher, SlaStore};
 
 /// The template's default redrive limit for the send queue.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
-/// A claimed send is kept from other consumers this long (longer than the
-/// function's timeout).
-pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+/// A claimed send is kept from other consumers this long: at least the
+/// function's timeout (75 s in template.yaml), so no other consumer sends
+/// it while this invocation may still be sending.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(90);
 
 pub struct State<S, D, P> {
     pub store: S,

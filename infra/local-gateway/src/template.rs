@@ -164,6 +164,10 @@ pub fn rate(expression: &str) -> Option<std::time::Duration> {
 pub struct SqsSource {
     pub queue: String,
     pub binary: String,
+    /// Records per invocation (`BatchSize`, SQS's default 10).
+    pub batch_size: u32,
+    /// The consuming function's `Timeout` (its own or `Globals`), seconds.
+    pub function_timeout: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -177,6 +181,19 @@ pub struct Template {
     pub schedules: Vec<ScheduleSource>,
     /// Logical ids of `AWS::Events::EventBus` resources.
     pub event_buses: Vec<String>,
+}
+
+/// A function's `Timeout`: its own, else `Globals.Function.Timeout`, else
+/// Lambda's default of 3 s.
+fn timeout_of(props: &Value, root: &Value) -> u32 {
+    get(props, "Timeout")
+        .or_else(|| {
+            get(root, "Globals")
+                .and_then(|g| get(g, "Function"))
+                .and_then(|f| get(f, "Timeout"))
+        })
+        .and_then(Value::as_u64)
+        .map_or(3, |n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -278,9 +295,15 @@ impl Template {
                                             "{id}: SQS event Queue must be !GetAtt Queue.Arn"
                                         ))
                                     })?;
+                                let batch_size = get(ev, "Properties")
+                                    .and_then(|p| get(p, "BatchSize"))
+                                    .and_then(Value::as_u64)
+                                    .map_or(10, |n| u32::try_from(n).unwrap_or(u32::MAX));
                                 t.sqs_sources.push(SqsSource {
                                     queue,
                                     binary: binary.to_owned(),
+                                    batch_size,
+                                    function_timeout: timeout_of(&props, &root),
                                 });
                                 continue;
                             }
@@ -354,7 +377,28 @@ impl Template {
                 binary: binary.clone(),
             });
         }
+        // AWS refuses an event source whose queue hides a message for less
+        // than the function may run; refuse it here first.
+        for src in &t.sqs_sources {
+            let visible_again = t
+                .queues
+                .iter()
+                .find(|q| q.logical_id == src.queue)
+                .and_then(|q| q.visibility_timeout)
+                .unwrap_or(30);
+            if visible_again < src.function_timeout {
+                return Err(shape(format!(
+                    "{}: VisibilityTimeout {visible_again} s is shorter than the timeout ({} s) of {}, which consumes it",
+                    src.queue, src.function_timeout, src.binary
+                )));
+            }
+        }
         Ok(t)
+    }
+
+    /// The function consuming `queue`.
+    pub fn consumer_of(&self, queue: &str) -> Option<&SqsSource> {
+        self.sqs_sources.iter().find(|s| s.queue == queue)
     }
 
     pub fn ws_route(&self, key: &str) -> Option<&WsRoute> {
@@ -431,6 +475,51 @@ mod tests {
         );
         assert_eq!(rate("cron(0 * * * ? *)"), None);
         assert_eq!(rate("rate(0 minutes)"), None);
+    }
+
+    #[test]
+    fn the_send_function_outlives_its_worst_batch_and_its_queue_outlives_it() {
+        let t = repo_template();
+        let send = t
+            .consumer_of("OutboundQueue")
+            .expect("the send queue has a consumer");
+        // Every send of a batch may wait the provider's whole timeout, plus
+        // a few store requests each.
+        let per_send = shared::provider::TOTAL_TIMEOUT.as_secs() + 3;
+        let worst = u64::from(send.batch_size) * per_send;
+        assert!(
+            u64::from(send.function_timeout) >= worst + 10,
+            "outbound Timeout {} s; a batch of {} may take {worst} s",
+            send.function_timeout,
+            send.batch_size
+        );
+        // A claimed send stays claimed while the invocation may still run.
+        assert!(outbound::LEASE.as_secs() >= u64::from(send.function_timeout));
+        let inbound = t.consumer_of("InboundQueue").expect("inbound consumer");
+        assert!(inbound.batch_size >= 1);
+    }
+
+    #[test]
+    fn a_queue_hiding_messages_for_less_than_its_consumer_runs_is_refused() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+        )
+        .expect("template");
+        let send_queue = "# At least the send function's Timeout (AWS requires it).\n      VisibilityTimeout: 90";
+        assert!(
+            text.contains(send_queue),
+            "the send queue's VisibilityTimeout is 90"
+        );
+        let broken = text.replacen(
+            send_queue,
+            "# At least the send function's Timeout (AWS requires it).\n      VisibilityTimeout: 20",
+            1,
+        );
+        let err = Template::parse(&broken).expect_err("refused").to_string();
+        assert!(
+            err.contains("OutboundQueue: VisibilityTimeout 20 s"),
+            "{err}"
+        );
     }
 
     fn repo_template() -> Template {
