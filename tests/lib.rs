@@ -226,6 +226,17 @@ impl Stack {
         Ok(())
     }
 
+    /// The provider's next `times` sends succeed without a message id: an
+    /// answer that cannot say whether the message went out.
+    pub async fn recorder_answers_without_id(&self, times: u32) -> anyhow::Result<()> {
+        self.http
+            .post(format!("{}/__fail", self.recorder_url()?))
+            .json(&json!({"status": 200, "times": times, "no_id": true}))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     /// A chat as stored now (an error when there is none).
     pub async fn chat(&self, id: &shared::chat::ChatId) -> anyhow::Result<shared::chat::Chat> {
         use shared::store::ChatStore;

@@ -252,6 +252,10 @@ pub struct Message {
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     Queued,
+    /// An attempt may or may not have reached the provider (a timeout
+    /// after sending, a cut answer): waiting for a status callback that
+    /// names it before any retry.
+    Unconfirmed,
     /// The provider took it (its synchronous answer); WhatsApp's own
     /// `sent` follows by callback.
     Accepted,
@@ -265,6 +269,7 @@ impl DeliveryStatus {
     pub fn parse(value: &str) -> Option<Self> {
         Some(match value {
             "queued" => DeliveryStatus::Queued,
+            "unconfirmed" => DeliveryStatus::Unconfirmed,
             "accepted" => DeliveryStatus::Accepted,
             "sent" => DeliveryStatus::Sent,
             "failed" => DeliveryStatus::Failed,
@@ -277,6 +282,7 @@ impl DeliveryStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Unconfirmed => "unconfirmed",
             DeliveryStatus::Accepted => "accepted",
             DeliveryStatus::Sent => "sent",
             DeliveryStatus::Failed => "failed",
@@ -288,8 +294,11 @@ impl DeliveryStatus {
     /// Statuses only move forward; callbacks arrive out of order. A failure
     /// after `sent` counts, a late `failed` after `delivered` does not.
     pub fn rank(self) -> u64 {
+        // Unconfirmed ranks above queued (an attempt was made) and below
+        // accepted (a callback naming it confirms it).
         match self {
             DeliveryStatus::Queued => 0,
+            DeliveryStatus::Unconfirmed => 2,
             DeliveryStatus::Accepted => 5,
             DeliveryStatus::Sent => 10,
             DeliveryStatus::Failed => 15,

@@ -9,6 +9,7 @@ use crate::chat::{Chat, ChatId, Counts, Delivery, DeliveryStatus, Direction, Mes
 use crate::customer::ProfileUpdate;
 use crate::fanout::{push_room_update, push_stats, push_to_room};
 use crate::protocol::frame;
+use crate::sending::message_of_callback;
 use crate::store::{
     Appended, ChatStore, ConnectionStore, DomainEvent, EventPublisher, PublishError, Pusher,
     QueueEntry, Room, StoreError,
@@ -119,7 +120,8 @@ where
         + ConnectionStore
         + crate::store::ExecutiveStore
         + crate::store::RoutingStore
-        + crate::store::CustomerStore,
+        + crate::store::CustomerStore
+        + crate::store::OutboxStore,
     P: Pusher,
     E: EventPublisher,
 {
@@ -284,10 +286,48 @@ where
             tracing::warn!(wa_message_id = %s.wa_message_id, status = %s.status, "unknown delivery status ignored");
             return Ok(Outcome::StatusIgnored);
         };
-        let Some(target) = self.store.message_ref(&s.wa_message_id).await? else {
-            tracing::info!(wa_message_id = %s.wa_message_id, status = %s.status, "status for a message not sent through Smart Chat");
-            return Ok(Outcome::StatusIgnored);
+        let target = match self.store.message_ref(&s.wa_message_id).await? {
+            Some(target) => target,
+            // The provider id was never recorded (an answer lost on the way,
+            // a crash after sending): our id in the callback data names the
+            // message, and this confirms it before any retry.
+            None => match s.callback_data.as_deref().and_then(message_of_callback) {
+                Some(ours) => {
+                    let at = s.at.unwrap_or_else(Utc::now);
+                    if self
+                        .store
+                        .record_accepted(&ours, &s.wa_message_id, at)
+                        .await?
+                    {
+                        tracing::info!(chat_id = %ours.chat_id, message_id = %ours.message_id,
+                            wa_message_id = %s.wa_message_id, "send confirmed by its status callback");
+                    } else if let Some(recorded) = self.store.message_ref(&s.wa_message_id).await? {
+                        // The sender recorded this very id in between.
+                        return self.apply_status(s, status, recorded).await;
+                    } else {
+                        tracing::warn!(chat_id = %ours.chat_id, message_id = %ours.message_id,
+                            wa_message_id = %s.wa_message_id,
+                            "callback for a send already recorded under another provider id: it went out twice");
+                        crate::telemetry::count("DoubleSends", 1);
+                        return Ok(Outcome::StatusIgnored);
+                    }
+                    ours
+                }
+                None => {
+                    tracing::info!(wa_message_id = %s.wa_message_id, status = %s.status, "status for a message not sent through Smart Chat");
+                    return Ok(Outcome::StatusIgnored);
+                }
+            },
         };
+        self.apply_status(s, status, target).await
+    }
+
+    async fn apply_status(
+        &self,
+        s: &StatusUpdate,
+        status: DeliveryStatus,
+        target: crate::chat::MessageRef,
+    ) -> Result<Outcome, InboundError> {
         let delivery = Delivery {
             status,
             at: s.at,

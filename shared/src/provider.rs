@@ -175,6 +175,7 @@ impl crate::sending::Sender for PinbotClient {
         channel: &Channel,
         to: &str,
         message: &crate::outbound::Outbound,
+        callback: &str,
     ) -> Result<String, crate::sending::SendError> {
         use crate::sending::{SendError, classify};
         let key = self.keys.for_channel(channel).ok_or_else(|| {
@@ -184,17 +185,28 @@ impl crate::sending::Sender for PinbotClient {
             ))
         })?;
         let route = crate::outbound::Route::for_channel(channel, self.base_url.as_deref());
+        let mut body = message.body(to);
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("biz_opaque_callback_data".into(), callback.into());
+        }
         let mut request = self
             .http
             .post(&route.url)
             .header("apikey", key.expose())
-            .json(&message.body(to));
+            .json(&body);
         if let Some(number) = &route.wanumber {
             request = request.header("wanumber", number);
         }
-        let res = request.send().await.map_err(|e| SendError::Retryable {
-            reason: format!("provider unreachable: {e}"),
-            retry_after: None,
+        let res = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                // No connection, so no request: safe to send again.
+                SendError::Retryable {
+                    reason: format!("provider unreachable: {e}"),
+                    retry_after: None,
+                }
+            } else {
+                SendError::Ambiguous(format!("no answer from the provider after sending: {e}"))
+            }
         })?;
         let status = res.status().as_u16();
         let retry_after = res
@@ -203,16 +215,16 @@ impl crate::sending::Sender for PinbotClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = res.text().await.map_err(|e| SendError::Retryable {
-            reason: format!("provider answer cut short: {e}"),
-            retry_after: None,
-        })?;
+        let body = res
+            .text()
+            .await
+            .map_err(|e| SendError::Ambiguous(format!("provider answer cut short: {e}")))?;
         if !(200..300).contains(&status) {
             return Err(classify(status, &body, retry_after));
         }
         accepted_id(&body).ok_or_else(|| {
             // It may have been sent: sending again could send it twice.
-            SendError::Permanent(format!(
+            SendError::Ambiguous(format!(
                 "provider answered {status} without a message id: {}",
                 body.chars().take(200).collect::<String>()
             ))

@@ -43,16 +43,58 @@ pub enum SendError {
     /// Any other refusal: sending again would be refused again.
     #[error("{0}")]
     Permanent(String),
+    /// The request may have reached the provider (no answer in time after
+    /// it was sent, an answer cut short, a success without an id):
+    /// sending again could send it twice.
+    #[error("{0}")]
+    Ambiguous(String),
 }
 
-/// The provider port: sends one message on one channel, answering the
-/// provider's message id.
+/// What every send carries in `biz_opaque_callback_data`: WhatsApp echoes
+/// it in the message's status callbacks, so a callback names our message
+/// even before (or without) the provider's id being recorded.
+pub fn callback_data(r: &MessageRef) -> String {
+    format!("sc1:{}:{}", r.chat_id, r.message_id)
+}
+
+/// The message a status callback's `biz_opaque_callback_data` names.
+pub fn message_of_callback(data: &str) -> Option<MessageRef> {
+    let (chat, message) = data.strip_prefix("sc1:")?.split_once(':')?;
+    Some(MessageRef {
+        chat_id: crate::chat::ChatId::parse(chat).ok()?,
+        message_id: message.to_owned(),
+    })
+    .filter(|r| !r.message_id.is_empty() && r.message_id.len() <= 200)
+}
+
+/// `biz_opaque_callback_data` of a staff alert (callbacks are not tracked).
+pub fn alert_callback_data(alert_id: &str) -> String {
+    format!("sc1-alert:{alert_id}")
+}
+
+/// How long an `unconfirmed` send waits for a callback naming it before
+/// it is sent again. WhatsApp's `sent` callback usually follows within
+/// seconds; this is the double-send window's width (docs/decisions.md).
+pub const CONFIRM_WAIT: Duration = Duration::from_secs(180);
+
+/// A send still `queued` or `unconfirmed` this long after it was due (its
+/// queue entry was never written, was lost, or its delivery failed on a
+/// store error) is queued again by the minute schedule.
+pub const STUCK_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
+/// A message the schedule has queued again this many attempts in total is
+/// marked `failed` instead (something keeps failing before the provider).
+pub const MAX_TOTAL_ATTEMPTS: u64 = 24;
+
+/// The provider port: sends one message on one channel with our
+/// `callback` data, answering the provider's message id.
 pub trait Sender: Send + Sync {
     fn send(
         &self,
         channel: &Channel,
         to: &str,
         message: &Outbound,
+        callback: &str,
     ) -> impl Future<Output = Result<String, SendError>> + Send;
 }
 
@@ -140,6 +182,8 @@ pub struct DeliverySettings {
     pub backoff: Backoff,
     /// How long a claimed send is kept from other consumers.
     pub lease: Duration,
+    /// How long an `unconfirmed` send waits for a callback ([`CONFIRM_WAIT`]).
+    pub confirm_wait: Duration,
 }
 
 impl DeliverySettings {
@@ -382,7 +426,7 @@ impl DeliveryStats {
 /// The stages a message in `status` counts towards.
 pub fn stages(status: DeliveryStatus) -> &'static [&'static str] {
     match status {
-        DeliveryStatus::Queued => &[],
+        DeliveryStatus::Queued | DeliveryStatus::Unconfirmed => &[],
         DeliveryStatus::Accepted => &["accepted"],
         DeliveryStatus::Sent => &["accepted", "sent"],
         DeliveryStatus::Delivered => &["accepted", "sent", "delivered"],
@@ -617,6 +661,63 @@ where
     Err(NotQueued::Queue(e))
 }
 
+/// What the minute schedule did about sends that were overdue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StuckReport {
+    /// Put on the send queue again.
+    pub requeued: usize,
+    /// Marked `failed` after [`MAX_TOTAL_ATTEMPTS`].
+    pub failed: usize,
+}
+
+/// Queues again every send still `queued` / `unconfirmed` [`STUCK_AFTER`]
+/// past its due time: its queue entry was never written (a crash between
+/// storing and queueing), was dead-lettered after store errors, or its
+/// consumer died mid-send. A redundant entry is harmless: the claim lets
+/// one consumer send, and a sent message is finished for the others.
+pub async fn requeue_stuck<S, Q, P>(
+    store: &S,
+    queue: &Q,
+    pusher: &P,
+    now: DateTime<Utc>,
+) -> Result<StuckReport, StoreError>
+where
+    S: ChatStore + OutboxStore + ConnectionStore,
+    Q: OutboundQueue,
+    P: Pusher,
+{
+    let mut report = StuckReport::default();
+    for (r, attempts) in store.unsent_sends(now - STUCK_AFTER, 100).await? {
+        if attempts >= MAX_TOTAL_ATTEMPTS {
+            let failed = Delivery {
+                status: DeliveryStatus::Failed,
+                at: Some(now),
+                errors: vec![format!(
+                    "gave up after {attempts} attempts that never reached the provider; re-send it"
+                )],
+            };
+            if store.apply_delivery(&r, &failed).await? {
+                tracing::error!(chat_id = %r.chat_id, message_id = %r.message_id, attempts, "stuck send marked failed");
+                announce_delivery(store, pusher, &r, None, &failed).await;
+                report.failed += 1;
+            }
+            continue;
+        }
+        match queue.enqueue(&r).await {
+            Ok(()) => {
+                tracing::warn!(chat_id = %r.chat_id, message_id = %r.message_id, attempts,
+                    "overdue send queued again");
+                report.requeued += 1;
+            }
+            Err(e) => {
+                tracing::warn!(chat_id = %r.chat_id, message_id = %r.message_id, error = ?e,
+                    "overdue send not queued now; the next run tries again");
+            }
+        }
+    }
+    Ok(report)
+}
+
 /// Tells a chat's watchers where one of its messages is (`message_status`).
 pub async fn announce_delivery<S, P>(
     store: &S,
@@ -705,7 +806,12 @@ where
         }
         match self
             .sender
-            .send(channel, chat.customer.as_str(), &outbound)
+            .send(
+                channel,
+                chat.customer.as_str(),
+                &outbound,
+                &callback_data(job),
+            )
             .await
         {
             Ok(wa_id) => {
@@ -726,12 +832,38 @@ where
                     attempt, "provider refused the message; not retrying");
                 self.fail(job, reason).await
             }
+            Err(SendError::Ambiguous(reason)) => {
+                // Not sent again blindly: a status callback carrying our id
+                // confirms it meanwhile (inbound), else it goes again then.
+                let wait = self.settings.confirm_wait;
+                let confirm_by = Utc::now()
+                    + chrono::Duration::from_std(wait)
+                        .unwrap_or_else(|_| chrono::Duration::minutes(3));
+                tracing::warn!(chat_id = %job.chat_id, message_id = %job.message_id, reason = %reason,
+                    attempt, confirm_by = %confirm_by, "send outcome unknown; waiting for a callback before any retry");
+                if self
+                    .store
+                    .mark_unconfirmed(job, &reason, confirm_by)
+                    .await?
+                {
+                    let unconfirmed = Delivery {
+                        status: DeliveryStatus::Unconfirmed,
+                        at: Some(Utc::now()),
+                        errors: vec![reason],
+                    };
+                    announce_delivery(self.store, self.pusher, job, None, &unconfirmed).await;
+                }
+                Ok(Delivered::RetryIn(wait + Duration::from_secs(1)))
+            }
             Err(SendError::Retryable {
                 reason,
                 retry_after,
             }) if attempt < self.settings.max_attempts => {
-                self.store.release_send(job, &reason).await?;
                 let wait = self.settings.backoff.delay(attempt, jitter, retry_after);
+                let retry_at = Utc::now()
+                    + chrono::Duration::from_std(wait)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1));
+                self.store.release_send(job, &reason, retry_at).await?;
                 tracing::warn!(chat_id = %job.chat_id, message_id = %job.message_id, reason = %reason,
                     attempt, retry_in_ms = wait.as_millis() as u64, "send failed; will retry");
                 Ok(Delivered::RetryIn(wait))
@@ -794,7 +926,12 @@ where
                 .await?;
             return Ok(Delivered::Done);
         };
-        let (outcome, delivered) = match self.sender.send(channel, &job.to, &job.message).await {
+        let callback = alert_callback_data(alert_id);
+        let sent = self
+            .sender
+            .send(channel, &job.to, &job.message, &callback)
+            .await;
+        let (outcome, delivered) = match sent {
             Ok(wa_id) => {
                 tracing::info!(alert_id, chat_id = %job.chat_id, level = job.level.as_str(), wa_message_id = %wa_id, "SLA alert sent");
                 self.store
@@ -803,6 +940,16 @@ where
                 return Ok(Delivered::Done);
             }
             Err(SendError::Permanent(reason)) => (reason, Delivered::Done),
+            // Alerts have no callback to confirm them: an unknown outcome is
+            // tried again like a transient failure (staff may get it twice).
+            Err(SendError::Ambiguous(reason)) if attempt < self.settings.max_attempts => {
+                self.store
+                    .finish_alert(alert_id, AlertOutcome::Retry(&reason), Utc::now())
+                    .await?;
+                let wait = self.settings.backoff.delay(attempt, jitter, None);
+                tracing::warn!(alert_id, reason = %reason, attempt, "SLA alert not sent; will retry");
+                return Ok(Delivered::RetryIn(wait));
+            }
             Err(SendError::Retryable {
                 reason,
                 retry_after,
@@ -814,7 +961,7 @@ where
                 tracing::warn!(alert_id, reason = %reason, attempt, "SLA alert not sent; will retry");
                 return Ok(Delivered::RetryIn(wait));
             }
-            Err(SendError::Retryable { reason, .. }) => (
+            Err(SendError::Retryable { reason, .. } | SendError::Ambiguous(reason)) => (
                 format!("gave up after {attempt} attempts: {reason}"),
                 Delivered::GaveUp,
             ),
@@ -865,6 +1012,26 @@ mod tests {
                 retry_after: Some(Duration::from_secs(7)),
             }
         );
+    }
+
+    #[test]
+    fn callback_data_names_our_message_and_nothing_else() {
+        let r = MessageRef {
+            chat_id: crate::chat::ChatId::parse("01a2239e-15a4-7255-9249-c02e890e5543").unwrap(),
+            message_id: "1795893892639-0000-01a2239e161f".into(),
+        };
+        let data = callback_data(&r);
+        assert!(data.len() <= 512, "WhatsApp's limit");
+        assert_eq!(message_of_callback(&data), Some(r));
+        for other in [
+            "",
+            "sc1:",
+            "sc1:not-a-chat:m",
+            "campaign-42",
+            &alert_callback_data("a1"),
+        ] {
+            assert_eq!(message_of_callback(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -122,6 +122,10 @@ pub struct ScanReport {
     pub escalations: usize,
     /// Unsent alerts queued again.
     pub requeued: usize,
+    /// Overdue chat messages queued again / given up on (set by the
+    /// scheduled function, `crate::sending::requeue_stuck`).
+    pub sends_requeued: usize,
+    pub sends_failed: usize,
 }
 
 /// The WhatsApp alert for `chat` at `level`, if that level has a recipient.

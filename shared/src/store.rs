@@ -516,13 +516,39 @@ pub trait OutboxStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// An attempt failed and will be retried: the lease ends, the reason
-    /// is kept.
+    /// An attempt failed and will be retried at `retry_at`: the lease
+    /// ends, the reason is kept, the send is due then.
     fn release_send(
         &self,
         message: &MessageRef,
         reason: &str,
+        retry_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// An attempt's outcome is unknown: `unconfirmed`, and nobody claims it
+    /// before `confirm_by` (a callback naming it may confirm it first).
+    /// False if it was no longer `queued`.
+    fn mark_unconfirmed(
+        &self,
+        message: &MessageRef,
+        reason: &str,
+        confirm_by: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Sends still `queued` or `unconfirmed` that were due before `before`
+    /// (their queue entry lost, their delivery failed before the provider),
+    /// oldest first, with the attempts each has had.
+    fn unsent_sends(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(MessageRef, u64)>, StoreError>> + Send;
+
+    /// When an unsent message is due (`None`: it is not waiting to be sent).
+    fn send_due(
+        &self,
+        message: &MessageRef,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
 
     /// A `failed` message back to `queued` (re-send); false if it was not
     /// failed.

@@ -27,6 +27,23 @@ async fn chat_on(stack: &Stack, channel: &str, customer: &str) -> anyhow::Result
         .await
 }
 
+/// A recorded send's body without `biz_opaque_callback_data`, which must
+/// be there and name one of our messages.
+fn without_callback_data(body: &Value) -> Value {
+    let mut body = body.clone();
+    let callback = body
+        .as_object_mut()
+        .and_then(|b| b.remove("biz_opaque_callback_data"));
+    assert!(
+        callback
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|c| c.starts_with("sc1:")),
+        "every send carries our id for its callbacks: {callback:?}"
+    );
+    body
+}
+
 /// A signed-in Partner agent's token.
 async fn agent_token(stack: &Stack, id: &str) -> anyhow::Result<String> {
     let email = format!("{id}@test.local");
@@ -187,7 +204,7 @@ async fn every_type_reaches_the_provider_on_its_channels_route() -> anyhow::Resu
         );
         assert_eq!(r["headers"]["content-type"], "application/json");
         assert_eq!(
-            r["body"],
+            without_callback_data(&r["body"]),
             json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": customer,
                    "type": "text", "text": {"preview_url": false, "body": "Namaste 🙏 checking"}})
         );
@@ -311,7 +328,7 @@ async fn every_type_reaches_the_provider_on_its_channels_route() -> anyhow::Resu
         queue(&stack, &chat, message).await?;
         let recorded = wait_sends(&stack, before + n + 1).await?;
         assert_eq!(
-            recorded[before + n]["body"],
+            without_callback_data(&recorded[before + n]["body"]),
             expected_body,
             "{}",
             message.kind()
@@ -740,6 +757,210 @@ async fn the_message_log_pages_by_cursor_and_checks_its_input() -> anyhow::Resul
         .call(Method::GET, "/api/messages", Some(&agent), None)
         .await?;
     assert_eq!(code, 403, "the log is for admins");
+    stack.stop().await;
+    Ok(())
+}
+
+/// A text stored `queued` in `chat` as a sender stores it, `age` ago, and
+/// never put on the send queue (the process died in between).
+async fn stored_but_never_queued(
+    stack: &Stack,
+    chat: &Chat,
+    text: &str,
+    age: chrono::Duration,
+) -> anyhow::Result<String> {
+    use shared::chat::{Delivery, Direction, Message};
+    let at = chrono::Utc::now() - age;
+    let content = Outbound::text(text)?.content();
+    let m = Message {
+        chat_id: chat.chat_id.clone(),
+        message_id: Message::id_for(at, 0, &format!("lost{}", text.len())),
+        wa_message_id: None,
+        direction: Direction::Outbound,
+        sender: "dev-admin".into(),
+        sender_type: SenderType::Agent,
+        preview: content.preview(),
+        content,
+        sent_at: None,
+        received_at: at,
+        reply_to: None,
+        reply_to_message_id: None,
+        delivery: Some(Delivery {
+            status: DeliveryStatus::Queued,
+            at: Some(at),
+            errors: vec![],
+        }),
+        inbound_seq: 0,
+        referral: None,
+    };
+    let current = stack
+        .store()
+        .chat(&chat.chat_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("chat"))?;
+    stack.store().append_outbound(&current, &m).await?;
+    Ok(m.message_id)
+}
+
+#[tokio::test]
+async fn a_send_whose_queue_entry_was_lost_goes_out_with_the_minute_schedule() -> anyhow::Result<()>
+{
+    let stack = Stack::start().await?;
+    let chat = chat_on(&stack, PARTNER_CHANNEL, "919800000071").await?;
+    let lost = stored_but_never_queued(
+        &stack,
+        &chat,
+        "lost on the way",
+        chrono::Duration::minutes(5),
+    )
+    .await?;
+    let fresh =
+        stored_but_never_queued(&stack, &chat, "just stored", chrono::Duration::zero()).await?;
+    stack.settled().await?;
+    assert!(
+        sends(&stack).await?.is_empty(),
+        "nothing queued, nothing sent"
+    );
+
+    // A message not yet overdue is left alone, by the schedule and by re-send.
+    let admin = stack.admin_token().await?;
+    let (status, answer) = stack
+        .call(
+            Method::POST,
+            &format!("/api/messages/{}/{fresh}/resend", chat.chat_id),
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("on_its_way")),
+        "{answer}"
+    );
+
+    let report = stack.run_schedule("sla-scan").await?;
+    assert_eq!(report["sends_requeued"], 1, "{report}");
+    let sent = wait_state(&stack, &chat.chat_id, &lost, DeliveryStatus::Accepted).await?;
+    let recorded = wait_sends(&stack, 1).await?;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["body"]["text"]["body"], "lost on the way");
+    // Every send names our message for its callbacks.
+    assert_eq!(
+        recorded[0]["body"]["biz_opaque_callback_data"],
+        format!("sc1:{}:{lost}", chat.chat_id)
+    );
+    assert!(sent.wa_message_id.is_some());
+
+    // Once it is overdue, an admin can re-send it too (and only once sent).
+    let stuck =
+        stored_but_never_queued(&stack, &chat, "stuck again", chrono::Duration::minutes(10))
+            .await?;
+    let (status, answer) = stack
+        .call(
+            Method::POST,
+            &format!("/api/messages/{}/{stuck}/resend", chat.chat_id),
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(status, 200, "{answer}");
+    wait_state(&stack, &chat.chat_id, &stuck, DeliveryStatus::Accepted).await?;
+    // A second schedule run finds only what is still overdue: nothing.
+    stack.settled().await?;
+    let again = stack.run_schedule("sla-scan").await?;
+    assert_eq!(again["sends_requeued"], 0, "{again}");
+    assert_eq!(sends(&stack).await?.len(), 2);
+    stack.stop().await;
+    Ok(())
+}
+
+/// The admin, watching a fresh chat with `customer`, sends `text`; the
+/// provider answers its first attempt 200 without a message id.
+async fn ambiguous_send(
+    stack: &Stack,
+    customer: &str,
+    text: &str,
+) -> anyhow::Result<(Chat, smart_chat_tests::Dashboard, String)> {
+    let chat = chat_on(stack, PARTNER_CHANNEL, customer).await?;
+    let mut dash = stack.connect(&stack.admin_token().await?).await?;
+    dash.request("join_chat", json!({"chat_id": chat.chat_id}))
+        .await?;
+    stack.recorder_answers_without_id(1).await?;
+    let reply = dash
+        .request(
+            "send_message",
+            json!({"chat_id": chat.chat_id, "message": text}),
+        )
+        .await?;
+    let message_id = reply["data"]["message"]["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    wait_state(
+        stack,
+        &chat.chat_id,
+        &message_id,
+        DeliveryStatus::Unconfirmed,
+    )
+    .await?;
+    Ok((chat, dash, message_id))
+}
+
+#[tokio::test]
+async fn an_ambiguous_send_is_confirmed_by_its_callback_and_not_sent_again() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let customer = "919800000073";
+    let (chat, dash, message_id) = ambiguous_send(&stack, customer, "did it go?").await?;
+    assert_eq!(sends(&stack).await?.len(), 1);
+
+    // WhatsApp's callback names our message: it confirms the send.
+    let callback = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "statuses": [{"id": "wamid.confirmed-by-callback", "status": "sent", "timestamp": "1763700000",
+                          "recipient_id": customer,
+                          "biz_opaque_callback_data": format!("sc1:{}:{message_id}", chat.chat_id)}]
+        }}]}]
+    });
+    let (code, _) = stack
+        .post_webhook(PARTNER_CHANNEL, &callback.to_string())
+        .await?;
+    assert_eq!(code, 200);
+    let confirmed = wait_state(&stack, &chat.chat_id, &message_id, DeliveryStatus::Sent).await?;
+    assert_eq!(
+        confirmed.wa_message_id.as_deref(),
+        Some("wamid.confirmed-by-callback")
+    );
+    // The retry after the wait finds it sent: nothing goes out twice.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stack.settled().await?;
+    assert_eq!(sends(&stack).await?.len(), 1, "no second send");
+    // Later statuses find it by the provider id now recorded.
+    stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &status_webhook("wamid.confirmed-by-callback", customer, "read", json!([])),
+        )
+        .await?;
+    wait_state(&stack, &chat.chat_id, &message_id, DeliveryStatus::Read).await?;
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ambiguous_send_with_no_callback_goes_again_after_the_wait() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let (chat, dash, message_id) = ambiguous_send(&stack, "919800000074", "anyone there?").await?;
+    let sent = wait_state(&stack, &chat.chat_id, &message_id, DeliveryStatus::Accepted).await?;
+    assert!(sent.wa_message_id.is_some());
+    let recorded = sends(&stack).await?;
+    assert_eq!(recorded.len(), 2, "sent again once the wait ended");
+    assert_eq!(
+        recorded[0]["body"], recorded[1]["body"],
+        "the same message, the same callback data"
+    );
+    dash.close().await;
     stack.stop().await;
     Ok(())
 }

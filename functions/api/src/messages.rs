@@ -319,7 +319,9 @@ where
     }
 
     /// `POST /api/messages/{chat_id}/{message_id}/resend` (admin): a
-    /// `failed` message back to `queued` and onto the send queue.
+    /// `failed` message back to `queued` and onto the send queue; a
+    /// `queued` / `unconfirmed` one overdue by more than
+    /// `sending::STUCK_AFTER` back onto the send queue.
     pub(crate) async fn resend(
         &self,
         req: &Request,
@@ -340,12 +342,18 @@ where
             .map_err(unavailable("messages"))?
             .ok_or_else(|| ApiError::not_found("no such message"))?;
         let state = message.delivery.as_ref().map(|d| d.status);
+        if matches!(
+            state,
+            Some(DeliveryStatus::Queued | DeliveryStatus::Unconfirmed)
+        ) {
+            return self.resend_stuck(&reference, &caller).await;
+        }
         if state != Some(DeliveryStatus::Failed) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "not_failed",
                 format!(
-                    "only a failed message can be re-sent; this one is {}",
+                    "only a failed or stuck message can be re-sent; this one is {}",
                     state.map_or("not an outbound message", DeliveryStatus::as_str)
                 ),
             ));
@@ -373,6 +381,53 @@ where
             errors: Vec::new(),
         };
         announce_delivery(&self.store, &self.pusher, &reference, None, &queued).await;
+        Ok(answer(
+            StatusCode::OK,
+            json!({"chat_id": reference.chat_id, "message_id": reference.message_id, "state": "queued"}),
+        ))
+    }
+
+    /// A send still waiting: queued again only when it is overdue (a
+    /// message on its way is left alone: sending it now could send it twice).
+    async fn resend_stuck(
+        &self,
+        reference: &MessageRef,
+        caller: &shared::auth::Caller,
+    ) -> Result<http::Response<String>, ApiError> {
+        let now = Utc::now();
+        let due = self
+            .store
+            .send_due(reference)
+            .await
+            .map_err(unavailable("messages"))?;
+        let stuck_since = now - shared::sending::STUCK_AFTER;
+        match due {
+            Some(due) if due < stuck_since => {}
+            Some(due) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "on_its_way",
+                    format!(
+                        "the message is on its way (due {}); it can be re-sent if it is still unsent {} minutes after that",
+                        due.to_rfc3339(),
+                        shared::sending::STUCK_AFTER.num_minutes()
+                    ),
+                ));
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_failed",
+                    "the message changed; it is no longer waiting to be sent",
+                ));
+            }
+        }
+        self.outbox.enqueue(reference).await.map_err(|e| {
+            tracing::error!(error = ?e, "send queue unavailable");
+            ApiError::unavailable("the send queue is unavailable; retry")
+        })?;
+        tracing::info!(chat_id = %reference.chat_id, message_id = %reference.message_id,
+            executive_id = %caller.executive_id, "stuck message queued again");
         Ok(answer(
             StatusCode::OK,
             json!({"chat_id": reference.chat_id, "message_id": reference.message_id, "state": "queued"}),

@@ -47,7 +47,12 @@ pub async fn handle<S, P, E>(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error>
 where
-    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore + shared::store::CustomerStore,
+    S: ChatStore
+        + ConnectionStore
+        + ExecutiveStore
+        + RoutingStore
+        + shared::store::CustomerStore
+        + shared::store::OutboxStore,
     P: Pusher,
     E: EventPublisher,
 {

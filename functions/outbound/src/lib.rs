@@ -55,6 +55,10 @@ pub fn settings_from_env() -> anyhow::Result<DeliverySettings> {
             )?),
         },
         lease: LEASE,
+        confirm_wait: std::time::Duration::from_secs(env(
+            "OUTBOUND_CONFIRM_WAIT_SECS",
+            shared::sending::CONFIRM_WAIT.as_secs(),
+        )?),
     })
 }
 

@@ -15,7 +15,8 @@ use shared::channel::Stakeholder;
 use shared::sending::MessageCatalog;
 use shared::sla::{ScanReport, SlaSettings};
 use shared::store::{
-    AlertQueue, ChatStore, ConnectionStore, ExecutiveStore, Pusher, RoutingStore, SlaStore,
+    AlertQueue, ChatStore, ConnectionStore, ExecutiveStore, OutboundQueue, OutboxStore, Pusher,
+    RoutingStore, SlaStore,
 };
 
 pub struct State<S, P, Q> {
@@ -44,13 +45,13 @@ pub async fn handle<S, P, Q>(
     event: LambdaEvent<EventBridgeEvent>,
 ) -> Result<ScanReport, Error>
 where
-    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore + SlaStore,
+    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore + SlaStore + OutboxStore,
     P: Pusher,
-    Q: AlertQueue,
+    Q: AlertQueue + OutboundQueue,
 {
     let scheduled = event.payload.time;
     let now = Utc::now();
-    let report = shared::sla::scan(
+    let mut report = shared::sla::scan(
         &state.store,
         &state.pusher,
         &state.queue,
@@ -63,6 +64,14 @@ where
         tracing::error!(error = ?e, "SLA scan failed; Lambda retries it");
         e
     })?;
+    let sends = shared::sending::requeue_stuck(&state.store, &state.queue, &state.pusher, now)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = ?e, "overdue sends not checked this run");
+            Default::default()
+        });
+    report.sends_requeued = sends.requeued;
+    report.sends_failed = sends.failed;
     let mut assigned = 0;
     for team in Stakeholder::SERVED {
         match assignment::drain(&state.store, &state.pusher, team).await {
@@ -74,6 +83,6 @@ where
     }
     tracing::info!(event_id = ?event.payload.id, scheduled = ?scheduled, examined = report.examined,
         alerts = report.alerts, escalations = report.escalations, requeued = report.requeued,
-        assigned, "SLA scan done");
+        sends_requeued = report.sends_requeued, sends_failed = report.sends_failed, assigned, "SLA scan done");
     Ok(report)
 }

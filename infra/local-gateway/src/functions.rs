@@ -107,6 +107,8 @@ impl Functions {
                     "alerts": r.alerts,
                     "escalations": r.escalations,
                     "requeued": r.requeued,
+                    "sends_requeued": r.sends_requeued,
+                    "sends_failed": r.sends_failed,
                 })
             }),
             "counter-sync" => counter_sync::handle(&self.counter_sync, event)

@@ -104,6 +104,9 @@ pub struct Config {
     /// Waits between send attempts (`OUTBOUND_BACKOFF_BASE_MS` /
     /// `OUTBOUND_BACKOFF_CAP_SECS` in AWS).
     pub outbound_backoff: shared::sending::Backoff,
+    /// How long an unconfirmed send waits for its callback
+    /// (`OUTBOUND_CONFIRM_WAIT_SECS` in AWS).
+    pub outbound_confirm_wait: std::time::Duration,
     /// SLA thresholds and alert recipients (`SLA_*` in AWS).
     pub sla: shared::sla::SlaSettings,
     /// How often the scheduler runs the scheduled functions
@@ -140,6 +143,7 @@ impl Config {
             communication_master_url: None,
             pinbot_base_url: None,
             provider_keys: ProviderKeys::local_dev(),
+            outbound_confirm_wait: std::time::Duration::from_secs(2),
             outbound_backoff: shared::sending::Backoff {
                 base: std::time::Duration::from_millis(200),
                 cap: std::time::Duration::from_secs(2),
@@ -421,6 +425,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 max_attempts: outbound_max_attempts,
                 backoff: cfg.outbound_backoff,
                 lease: outbound::LEASE,
+                confirm_wait: cfg.outbound_confirm_wait,
             },
         },
         internal: internal::State {

@@ -148,6 +148,7 @@ async fn run() -> anyhow::Result<()> {
             .filter(|v| !v.is_empty()),
         // The same variables the outbound Lambda reads.
         outbound_backoff: outbound::settings_from_env()?.backoff,
+        outbound_confirm_wait: outbound::settings_from_env()?.confirm_wait,
         // The same variables the sla-scan Lambda reads.
         sla: shared::sla::SlaSettings::from_env().map_err(anyhow::Error::msg)?,
         // Unset: each schedule at its template rate (1 and 5 minutes).

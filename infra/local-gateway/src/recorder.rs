@@ -2,7 +2,9 @@
 //! as the provider does and remembers every request, so a person (or a
 //! test) can see what would have been sent. `GET /__recorded` lists them;
 //! `DELETE /__recorded` clears; `POST /__fail {"status":503,"times":2}`
-//! makes the next requests fail.
+//! makes the next requests fail; `"no_id": true` with status 200 makes
+//! them succeed without a message id (an answer that cannot say whether the
+//! message went out).
 
 use std::sync::{Arc, Mutex};
 
@@ -31,7 +33,7 @@ pub struct Recorded {
 pub struct Recorder {
     requests: Mutex<Vec<Recorded>>,
     /// (status, how many more requests get it)
-    failing: Mutex<Option<(u16, u32)>>,
+    failing: Mutex<Option<(u16, u32, bool)>>,
 }
 
 impl Recorder {
@@ -63,6 +65,8 @@ async fn clear(State(r): State<Arc<Recorder>>) -> impl IntoResponse {
 struct Fail {
     status: u16,
     times: u32,
+    #[serde(default)]
+    no_id: bool,
 }
 
 async fn fail(
@@ -70,26 +74,27 @@ async fn fail(
     axum::Json(f): axum::Json<Fail>,
 ) -> impl IntoResponse {
     if let Ok(mut v) = r.failing.lock() {
-        *v = (f.times > 0).then_some((f.status, f.times));
+        *v = (f.times > 0).then_some((f.status, f.times, f.no_id));
     }
     axum::http::StatusCode::NO_CONTENT
 }
 
-/// The status to answer with: a failure while told to fail, else 200.
-fn next_status(r: &Recorder) -> u16 {
+/// The status to answer with (a failure while told to fail, else 200),
+/// and whether a success leaves out the message id.
+fn next_status(r: &Recorder) -> (u16, bool) {
     let Ok(mut guard) = r.failing.lock() else {
-        return 200;
+        return (200, false);
     };
     match guard.as_mut() {
-        Some((status, left)) if *left > 0 => {
+        Some((status, left, no_id)) if *left > 0 => {
             *left -= 1;
-            let s = *status;
+            let answer = (*status, *no_id);
             if *left == 0 {
                 *guard = None;
             }
-            s
+            answer
         }
-        _ => 200,
+        _ => (200, false),
     }
 }
 
@@ -112,7 +117,7 @@ async fn record(
             )
         })
         .collect();
-    let answered = next_status(&r);
+    let (answered, no_id) = next_status(&r);
     if let Ok(mut v) = r.requests.lock() {
         v.push(Recorded {
             method: method.to_string(),
@@ -140,6 +145,10 @@ async fn record(
             [(axum::http::header::CONTENT_TYPE, "image/jpeg")],
             media_bytes(id),
         )
+            .into_response();
+    }
+    if no_id {
+        return axum::Json(json!({"messaging_product": "whatsapp", "messages": []}))
             .into_response();
     }
     let id = format!("wamid.LOCAL{}", uuid::Uuid::new_v4().simple());

@@ -1130,7 +1130,7 @@ impl ChatStore for DynamoStore {
     }
 
     async fn apply_delivery(&self, r: &MessageRef, d: &Delivery) -> Result<bool, StoreError> {
-        self.move_delivery(r, d, None, false).await
+        self.move_delivery(r, d, None, false, None).await
     }
 
     async fn chat(&self, id: &ChatId) -> Result<Option<Chat>, StoreError> {

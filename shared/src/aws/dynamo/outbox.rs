@@ -6,6 +6,11 @@
 //! day) and `gsi2` `OUTLOG#{customer}`, both sorted by queue time. Counters
 //! per day and team (`OUTSTATS#{day}` / `{team}`) move in the same
 //! transaction as the message's state, so they cannot drift.
+//!
+//! A message waiting to be sent (`queued` or `unconfirmed`) is also in
+//! `gsi3` `UNSENT`, sorted by when it is due (queued, retry time, lease or
+//! confirmation deadline): the minute schedule queues again what is
+//! overdue, so a lost queue entry cannot leave a message unsent.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,7 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    DynamoStore, GSI1, GSI2, SkCond, any_condition_failed, build_err, chat_pk,
+    DynamoStore, GSI1, GSI2, GSI3, SkCond, any_condition_failed, build_err, chat_pk,
     is_condition_failure, message_from, put_write, wa_marker,
 };
 use crate::aws::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
@@ -39,6 +44,20 @@ fn message_key(r: &MessageRef) -> Item {
     key(chat_pk(&r.chat_id), format!("MSG#{}", r.message_id))
 }
 
+/// The `gsi3` partition of messages waiting to be sent.
+const UNSENT: &str = "UNSENT";
+
+/// `SET` of the due time (index key and plain attribute) for `:due`.
+const SET_DUE: &str = "gsi3pk = :unsent, gsi3sk = :due_sk, send_due = :due";
+
+fn due_values(at: DateTime<Utc>, message_id: &str) -> [(String, AttributeValue); 3] {
+    [
+        (":unsent".to_owned(), s(UNSENT)),
+        (":due_sk".to_owned(), s(log_sk(at, message_id))),
+        (":due".to_owned(), t(at)),
+    ]
+}
+
 fn stats_key(day: &str, team: &str) -> Item {
     key(format!("OUTSTATS#{day}"), team)
 }
@@ -53,6 +72,14 @@ pub(super) fn log_fields(item: &mut Item, chat: &Chat, m: &Message) {
     item.insert("customer".into(), s(chat.customer.as_str()));
     item.insert("stakeholder".into(), s(chat.customer_type.as_str()));
     item.insert("attempts".into(), n(0));
+    for (name, value) in due_values(m.received_at, &m.message_id) {
+        let attr = match name.as_str() {
+            ":unsent" => "gsi3pk",
+            ":due_sk" => "gsi3sk",
+            _ => "send_due",
+        };
+        item.insert(attr.into(), value);
+    }
 }
 
 /// `ADD` of the day's and team's counters, or nothing for no change.
@@ -107,13 +134,16 @@ impl DynamoStore {
     /// Moves a message's delivery state forward (`to`), with its counters,
     /// in one transaction conditional on the state read; with `wa_id`, also
     /// records the provider id and writes the marker status callbacks find
-    /// the message by. Returns whether the state moved.
+    /// the message by. With `due`, the message waits to be sent until then
+    /// (an `unconfirmed` one is leased until then too); without, it leaves
+    /// the unsent index. Returns whether the state moved.
     pub(super) async fn move_delivery(
         &self,
         r: &MessageRef,
         to: &Delivery,
         wa_id: Option<&str>,
         backwards: bool,
+        due: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
         let table = &self.tables.chats;
         for _ in 0..MOVE_ATTEMPTS {
@@ -122,10 +152,12 @@ impl DynamoStore {
             };
             let from = stored_status(&item);
             let from_rank = from.map(DeliveryStatus::rank);
+            let unconfirmed_again = from == Some(DeliveryStatus::Unconfirmed)
+                && to.status == DeliveryStatus::Unconfirmed;
             let moves = if backwards {
                 from == Some(DeliveryStatus::Failed)
             } else {
-                from_rank.is_none_or(|rank| rank < to.status.rank())
+                unconfirmed_again || from_rank.is_none_or(|rank| rank < to.status.rank())
             };
             if !moves {
                 return Ok(false);
@@ -153,6 +185,18 @@ impl DynamoStore {
             if let Some(id) = wa_id {
                 set.push("wa_message_id = :wa");
                 values.insert(":wa".to_owned(), s(id));
+            }
+            let mut remove = vec!["send_lease"];
+            match due {
+                Some(at) => {
+                    set.push(SET_DUE);
+                    values.extend(due_values(at, &r.message_id));
+                    if to.status == DeliveryStatus::Unconfirmed {
+                        remove.clear();
+                        set.push("send_lease = :due");
+                    }
+                }
+                None => remove.extend(["gsi3pk", "gsi3sk", "send_due"]),
             }
             let condition = match from_rank {
                 Some(rank) => {
@@ -187,7 +231,11 @@ impl DynamoStore {
             let update = Update::builder()
                 .table_name(table)
                 .set_key(Some(message_key(r)))
-                .update_expression(format!("SET {} REMOVE send_lease", set.join(", ")))
+                .update_expression(if remove.is_empty() {
+                    format!("SET {}", set.join(", "))
+                } else {
+                    format!("SET {} REMOVE {}", set.join(", "), remove.join(", "))
+                })
                 .condition_expression(condition)
                 .set_expression_attribute_values(Some(values))
                 .build()
@@ -287,14 +335,30 @@ impl OutboxStore for DynamoStore {
             .update_item()
             .table_name(table)
             .set_key(Some(message_key(r)))
-            .update_expression("SET send_lease = :until ADD attempts :one")
+            // Due when the lease ends: a consumer that dies mid-send leaves
+            // it for the schedule to queue again.
+            .update_expression(format!(
+                "SET send_lease = :until, {SET_DUE} ADD attempts :one"
+            ))
             .condition_expression(
-                "delivery_status = :queued AND (attribute_not_exists(send_lease) OR send_lease < :now)",
+                "(delivery_status = :queued OR delivery_status = :unconfirmed) \
+                 AND (attribute_not_exists(send_lease) OR send_lease < :now)",
             )
-            .expression_attribute_values(":until", t(lease_until))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":queued", s(DeliveryStatus::Queued.as_str()))
-            .expression_attribute_values(":now", t(now))
+            .set_expression_attribute_values(Some(
+                [
+                    (":until".to_owned(), t(lease_until)),
+                    (":one".to_owned(), n(1)),
+                    (":queued".to_owned(), s(DeliveryStatus::Queued.as_str())),
+                    (
+                        ":unconfirmed".to_owned(),
+                        s(DeliveryStatus::Unconfirmed.as_str()),
+                    ),
+                    (":now".to_owned(), t(now)),
+                ]
+                .into_iter()
+                .chain(due_values(lease_until, &r.message_id))
+                .collect(),
+            ))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -308,11 +372,13 @@ impl OutboxStore for DynamoStore {
                     return Ok(Claim::Missing);
                 };
                 match stored_status(&item) {
-                    Some(DeliveryStatus::Queued) => match item.time_opt("send_lease")? {
-                        Some(until) => Ok(Claim::Busy(until)),
-                        // Released between our write and read: try soon.
-                        None => Ok(Claim::Busy(now)),
-                    },
+                    Some(DeliveryStatus::Queued | DeliveryStatus::Unconfirmed) => {
+                        match item.time_opt("send_lease")? {
+                            Some(until) => Ok(Claim::Busy(until)),
+                            // Released between our write and read: try soon.
+                            None => Ok(Claim::Busy(now)),
+                        }
+                    }
                     Some(other) => Ok(Claim::Finished(other)),
                     None => Ok(Claim::Missing),
                 }
@@ -332,19 +398,41 @@ impl OutboxStore for DynamoStore {
             at: Some(at),
             errors: Vec::new(),
         };
-        self.move_delivery(r, &accepted, Some(wa_message_id), false)
+        self.move_delivery(r, &accepted, Some(wa_message_id), false, None)
             .await
     }
 
-    async fn release_send(&self, r: &MessageRef, reason: &str) -> Result<(), StoreError> {
+    async fn release_send(
+        &self,
+        r: &MessageRef,
+        reason: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let values = [
+            (
+                ":reason".to_owned(),
+                s(reason.chars().take(500).collect::<String>()),
+            ),
+            (":queued".to_owned(), s(DeliveryStatus::Queued.as_str())),
+            (
+                ":unconfirmed".to_owned(),
+                s(DeliveryStatus::Unconfirmed.as_str()),
+            ),
+        ]
+        .into_iter()
+        .chain(due_values(retry_at, &r.message_id))
+        .collect();
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.chats)
             .set_key(Some(message_key(r)))
-            .update_expression("SET last_error = :reason REMOVE send_lease")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":reason", s(reason.chars().take(500).collect::<String>()))
+            .update_expression(format!(
+                "SET last_error = :reason, {SET_DUE} REMOVE send_lease"
+            ))
+            // Confirmed by a callback meanwhile: nothing to release.
+            .condition_expression("delivery_status = :queued OR delivery_status = :unconfirmed")
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match result {
@@ -360,7 +448,50 @@ impl OutboxStore for DynamoStore {
             at: Some(Utc::now()),
             errors: Vec::new(),
         };
-        self.move_delivery(r, &queued, None, true).await
+        self.move_delivery(r, &queued, None, true, Some(Utc::now()))
+            .await
+    }
+
+    async fn mark_unconfirmed(
+        &self,
+        r: &MessageRef,
+        reason: &str,
+        confirm_by: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let unconfirmed = Delivery {
+            status: DeliveryStatus::Unconfirmed,
+            at: Some(Utc::now()),
+            errors: vec![reason.chars().take(500).collect()],
+        };
+        self.move_delivery(r, &unconfirmed, None, false, Some(confirm_by))
+            .await
+    }
+
+    async fn unsent_sends(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(MessageRef, u64)>, StoreError> {
+        self.query_index(GSI3, UNSENT.to_owned(), Some(time_key(before)), limit)
+            .await?
+            .iter()
+            .map(|i| {
+                let chat_id = crate::chat::ChatId::parse(i.str("chat_id")?)
+                    .map_err(|_| StoreError::Corrupt("unsent message chat_id".into()))?;
+                let r = MessageRef {
+                    chat_id,
+                    message_id: i.str("message_id")?.to_owned(),
+                };
+                Ok((r, i.u64_or_zero("attempts")?))
+            })
+            .collect()
+    }
+
+    async fn send_due(&self, r: &MessageRef) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self.get(&self.tables.chats, message_key(r)).await? {
+            Some(item) => item.time_opt("send_due"),
+            None => Ok(None),
+        }
     }
 
     async fn outbound_log(

@@ -196,7 +196,7 @@ impl DynamoStore {
             .build())
     }
 
-    fn query_index(
+    pub(super) fn query_index(
         &self,
         index: &'static str,
         pk: String,
