@@ -256,7 +256,9 @@ pub fn decode_cursor(cursor: &str) -> Result<(ListSpec, ListPosition), String> {
         .decode(cursor.trim())
         .map_err(|_| refused())?;
     let body: CursorBody = serde_json::from_slice(&bytes).map_err(|_| refused())?;
-    if body.v != CURSOR_VERSION || body.n == 0 {
+    // Every field is checked as if the client had typed it: a cursor is
+    // client input, and buys no larger page than a request could ask for.
+    if body.v != CURSOR_VERSION || body.n == 0 || body.n > crate::protocol::MAX_PAGE_SIZE {
         return Err(refused());
     }
     let filters = ChatFilters {
@@ -469,6 +471,12 @@ mod tests {
         let (s, p) = decode_cursor(&c).unwrap();
         assert_eq!(s, spec());
         assert_eq!(p.chat_id, pos.chat_id);
+        let huge = URL_SAFE_NO_PAD.encode(
+            String::from_utf8(URL_SAFE_NO_PAD.decode(&c).unwrap())
+                .unwrap()
+                .replace("\"n\":25", "\"n\":100000"),
+        );
+        assert!(decode_cursor(&huge).is_err(), "page size over the cap");
         for bad in ["", "abc", "!!!", &c[1..], &"A".repeat(3000)] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }

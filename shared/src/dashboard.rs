@@ -31,13 +31,19 @@ pub enum ConnectError {
     Disabled,
     #[error("chat_id: {0}")]
     BadChat(String),
+    /// The executive has [`MAX_CONNECTIONS_PER_EXECUTIVE`] open already.
+    #[error("too many open connections")]
+    TooMany,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// `$connect`: checks the token, records the connection and its rooms.
-/// A token naming an executive we do not know was issued by another
-/// system with our key: it is accepted and sees every dashboard.
+/// Open dashboard connections one executive may hold (tabs, devices):
+/// every broadcast costs one push per connection, so they are bounded.
+pub const MAX_CONNECTIONS_PER_EXECUTIVE: usize = 10;
+
+/// `$connect`: checks the token (authority from the store, see
+/// `crate::auth::authenticate`), records the connection and its rooms.
 pub async fn connect<S>(
     store: &S,
     keys: &JwtKeys,
@@ -55,6 +61,9 @@ where
             Refused::Disabled => ConnectError::Disabled,
             Refused::Store(e) => ConnectError::Store(e),
         })?;
+    if store.connections_of(&caller.executive_id).await?.len() >= MAX_CONNECTIONS_PER_EXECUTIVE {
+        return Err(ConnectError::TooMany);
+    }
     // Role and teams as stored now, never as the token remembers them.
     let connection = Connection {
         connection_id,
@@ -442,10 +451,19 @@ where
         ClientEvent::FetchChatsByUser(q) => fetch_chats_by_user(store, &connection, &q).await?,
         ClientEvent::JoinChat { chat_id } => {
             visible_chat(store, &connection, &chat_id).await?;
-            store
+            let joined = store
                 .join(&connection, &Room::Chat(chat_id.clone()))
                 .await
                 .map_err(internal)?;
+            if !joined {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidData,
+                    format!(
+                        "this connection follows {} chats already; leave one first",
+                        crate::store::MAX_JOINED_CHATS
+                    ),
+                ));
+            }
             json!({"chat_id": chat_id, "joined": true})
         }
         ClientEvent::UpdateChatStatus { target, status } => {
@@ -548,18 +566,37 @@ async fn fetch_all_chats<S: ChatStore + CustomerStore>(
             "next_cursor": next.filter(|_| has_more).map(|p| encode_cursor(&q.spec, &p)),
         })
     };
-    Ok(reply(fit_in_frame(views.len(), reply)))
+    Ok(reply(fit_in_frame(&views, reply)))
 }
 
 /// Room left in a frame for the envelope around `data` (event name,
 /// request id).
 const ENVELOPE_BYTES: usize = 64 + protocol::MAX_REQUEST_ID;
 
-/// The most of `len` items whose reply (built by `make`) fits in a frame.
-fn fit_in_frame(len: usize, make: impl Fn(usize) -> serde_json::Value) -> usize {
-    let fits = |n: usize| make(n).to_string().len() + ENVELOPE_BYTES <= protocol::MAX_FRAME_BYTES;
-    let mut n = len;
-    while n > 0 && !fits(n) {
+/// Room kept for what changes with `n` besides the items (the cursor).
+const CURSOR_ALLOWANCE: usize = 512;
+
+/// The most of `items` whose reply (built by `make`) fits in a frame: each
+/// item is measured once and summed (linear in the page), then the chosen
+/// reply is built to confirm it, dropping an item only in the rare case the
+/// allowance was short.
+fn fit_in_frame<T: serde::Serialize>(
+    items: &[T],
+    make: impl Fn(usize) -> serde_json::Value,
+) -> usize {
+    let limit = protocol::MAX_FRAME_BYTES - ENVELOPE_BYTES;
+    let mut used = make(0).to_string().len() + CURSOR_ALLOWANCE;
+    let mut n = 0;
+    for item in items {
+        // The item and the comma before it.
+        let size = serde_json::to_string(item).map_or(usize::MAX, |s| s.len() + 1);
+        if used.saturating_add(size) > limit {
+            break;
+        }
+        used += size;
+        n += 1;
+    }
+    while n > 0 && make(n).to_string().len() > limit {
         n -= 1;
     }
     n
@@ -597,7 +634,7 @@ async fn fetch_chats_by_user<S: ChatStore>(
     };
     // Long messages can make a page larger than a frame: fewer come back,
     // and `next_before` continues exactly after the last one.
-    Ok(body(fit_in_frame(views.len(), body)))
+    Ok(body(fit_in_frame(&views, body)))
 }
 
 /// How often a write that lost a race to another writer of the same chat
@@ -1132,6 +1169,26 @@ mod tests {
             self.failures_left.store(left - 1, SeqCst);
             Err(PushError("503 from @connections".into()))
         }
+    }
+
+    #[test]
+    fn fitting_a_reply_measures_each_item_once() {
+        let items: Vec<String> = (0..200).map(|i| format!("{i:0>400}")).collect();
+        let builds = std::cell::Cell::new(0);
+        let make = |n: usize| {
+            builds.set(builds.get() + 1);
+            json!({"items": &items[..n], "next_cursor": "c".repeat(100)})
+        };
+        let n = fit_in_frame(&items, make);
+        assert!(make(n).to_string().len() + ENVELOPE_BYTES <= protocol::MAX_FRAME_BYTES);
+        assert!(
+            make(n + 1).to_string().len() + ENVELOPE_BYTES
+                > protocol::MAX_FRAME_BYTES - CURSOR_ALLOWANCE
+        );
+        assert!(n > 70 && n < 200, "{n}");
+        // Two builds while fitting (empty, then the chosen reply), plus the
+        // two above: not one per dropped item.
+        assert_eq!(builds.get(), 4);
     }
 
     #[tokio::test]

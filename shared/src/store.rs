@@ -225,6 +225,10 @@ pub struct Member {
     pub executive_id: ExecutiveId,
 }
 
+/// Chat rooms one connection may follow at once (a dashboard watches the
+/// chat it shows and a few others).
+pub const MAX_JOINED_CHATS: u64 = 20;
+
 pub trait ConnectionStore: Send + Sync {
     /// Records a new connection and its initial rooms.
     fn add_connection(
@@ -244,11 +248,14 @@ pub trait ConnectionStore: Send + Sync {
         id: &ConnectionId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Adds the connection to a chat's room; false when it already follows
+    /// [`MAX_JOINED_CHATS`] chats (every push to a room costs one request per
+    /// member, so a connection's rooms are bounded).
     fn join(
         &self,
         connection: &Connection,
         room: &Room,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn leave(
         &self,

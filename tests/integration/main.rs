@@ -19,6 +19,7 @@ mod local_stack;
 mod login_budgets;
 mod media;
 mod outbound;
+mod request_caps;
 mod sla;
 mod status_and_counters;
 mod tags;

@@ -45,6 +45,13 @@ where
                 response(401, Some("Unauthorized".into()))
             }
             Err(ConnectError::Disabled) => response(403, Some("Forbidden".into())),
+            Err(ConnectError::TooMany) => response(
+                429,
+                Some(format!(
+                    "at most {} open dashboards per executive; close one",
+                    shared::dashboard::MAX_CONNECTIONS_PER_EXECUTIVE
+                )),
+            ),
             Err(ConnectError::BadChat(reason)) => response(400, Some(reason)),
             Err(ConnectError::Store(e)) => {
                 tracing::error!(connection_id = %id, error = ?e, "could not record connection");

@@ -1430,27 +1430,68 @@ impl ConnectionStore for DynamoStore {
         self.batch_write(table, deletes).await
     }
 
-    async fn join(&self, c: &Connection, room: &Room) -> Result<(), StoreError> {
+    async fn join(&self, c: &Connection, room: &Room) -> Result<bool, StoreError> {
+        let table = &self.tables.connections;
         let expires_at = epoch_after(Duration::minutes(CONNECTION_TTL_MINUTES));
-        self.client
-            .put_item()
-            .table_name(&self.tables.connections)
+        // The room item (new only) and the connection's count of joined
+        // rooms (under the cap), together.
+        let put = Put::builder()
+            .table_name(table)
             .set_item(Some(room_item(c, room, expires_at)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let count = Update::builder()
+            .table_name(table)
+            .set_key(Some(key(conn_pk(&c.connection_id), "META")))
+            .update_expression("ADD joined :one")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(joined) OR joined < :max)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(crate::store::MAX_JOINED_CHATS))
+            .build()
+            .map_err(build_err)?;
+        let writes = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match self.transact_writes(writes).await {
+            Ok(()) => Ok(true),
+            // In the room already: nothing to count.
+            Err(e) if first_condition_failed(&e) => Ok(true),
+            Err(e) if any_condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn leave(&self, id: &ConnectionId, room: &Room) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.tables.connections)
+        let table = &self.tables.connections;
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(table)
             .set_key(Some(key(conn_pk(id), format!("ROOM#{}", room.key()))))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let count = Update::builder()
+            .table_name(table)
+            .set_key(Some(key(conn_pk(id), "META")))
+            .update_expression("ADD joined :minus")
+            .condition_expression("joined > :zero")
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", n(0))
+            .build()
+            .map_err(build_err)?;
+        let writes = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match self.transact_writes(writes).await {
+            Ok(()) => Ok(()),
+            // Not in that room (or the count was never kept): nothing to undo.
+            Err(e) if any_condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn members(&self, room: &Room) -> Result<Vec<Member>, StoreError> {
