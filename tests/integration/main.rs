@@ -17,6 +17,7 @@ mod internal_webhooks;
 mod live_dashboard;
 mod local_stack;
 mod login_budgets;
+mod logs;
 mod media;
 mod outbound;
 mod request_caps;

@@ -6,6 +6,7 @@ use chrono::Utc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{Value, json};
+use shared::telemetry::Masked;
 
 use shared::customer::{BookingEvent, ContextChange, ProfileUpdate};
 use shared::http::{ApiError, json_response, parse_json_body};
@@ -74,7 +75,7 @@ async fn route<S: CustomerStore>(
                 .upsert_profile(&update)
                 .await
                 .map_err(unavailable)?;
-            tracing::info!(mobile = %update.mobile, "user profile updated");
+            tracing::info!(mobile = %Masked(&update.mobile), "user profile updated");
         }
         "/api/webhook/booking" => {
             let booking = BookingEvent::parse(&body).map_err(ApiError::invalid_fields)?;
@@ -88,7 +89,7 @@ async fn route<S: CustomerStore>(
                 .record_context_change(&change, Utc::now())
                 .await
                 .map_err(unavailable)?;
-            tracing::info!(customer = %change.customer, customer_type = %change.customer_type, "context change recorded");
+            tracing::info!(customer = %Masked(change.customer.as_str()), customer_type = %change.customer_type, "context change recorded");
         }
         other => {
             return Err(ApiError::not_found(format!(
