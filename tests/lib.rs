@@ -119,6 +119,14 @@ impl Stack {
         })
     }
 
+    /// This stack's moto (SQS, EventBridge and any other service moto has).
+    pub fn moto_endpoint(&self) -> anyhow::Result<String> {
+        self.moto
+            .as_ref()
+            .map(Emulator::endpoint)
+            .context("this stack's moto was stopped")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.running.http_addr, path)
     }

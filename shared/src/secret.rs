@@ -1,4 +1,26 @@
-//! Secrets that never print.
+//! Secrets that never print, read from SSM Parameter Store at cold start
+//! (`crate::aws::secrets`) or, failing that, from the environment.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Secrets read from the parameter store at cold start, by the name of the
+/// environment variable they stand for.
+static RESOLVED: OnceLock<HashMap<String, Secret>> = OnceLock::new();
+
+/// Makes `resolved` the first place [`Secret::from_env`] looks. Once per
+/// process (a cold start); a second call changes nothing and says so.
+pub fn install_resolved(resolved: HashMap<String, Secret>) -> bool {
+    RESOLVED.set(resolved).is_ok()
+}
+
+fn resolved(name: &str) -> Option<Secret> {
+    RESOLVED
+        .get()
+        .and_then(|m| m.get(name))
+        .filter(|s| !s.0.is_empty())
+        .cloned()
+}
 
 /// A secret value: `Debug` and `Display` show `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -13,17 +35,17 @@ impl Secret {
         &self.0
     }
 
-    /// A required, non-empty secret from the environment.
+    /// A required, non-empty secret: the parameter store's value when it
+    /// has one under this name, else the environment variable.
     pub fn from_env(name: &str) -> Result<Self, String> {
-        match std::env::var(name) {
-            Ok(v) if !v.is_empty() => Ok(Self(v)),
-            _ => Err(format!("{name} must be set")),
-        }
+        Self::optional_from_env(name).ok_or_else(|| {
+            format!("{name} must be set (in the secrets parameter path or the environment)")
+        })
     }
 
     /// An optional secret: unset and empty both mean "not configured".
     pub fn optional_from_env(name: &str) -> Option<Self> {
-        std::env::var(name).ok().filter(|v| !v.is_empty()).map(Self)
+        resolved(name).or_else(|| std::env::var(name).ok().filter(|v| !v.is_empty()).map(Self))
     }
 
     /// Constant-time equality, for comparing presented tokens.

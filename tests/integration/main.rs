@@ -21,6 +21,7 @@ mod logs;
 mod media;
 mod outbound;
 mod request_caps;
+mod secrets;
 mod sla;
 mod status_and_counters;
 mod tags;

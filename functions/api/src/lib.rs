@@ -122,7 +122,7 @@ impl
     >
 {
     pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::sdk_config().await;
+        let sdk = shared::aws::cold_start().await?;
         let channels = ChannelTable::from_env()?;
         Self::new(
             Adapters {

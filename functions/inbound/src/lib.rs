@@ -28,7 +28,7 @@ pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
 impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher, shared::aws::EventBridgePublisher> {
     pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::sdk_config().await;
+        let sdk = shared::aws::cold_start().await?;
         Ok(Self {
             store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
             pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,

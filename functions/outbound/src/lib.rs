@@ -64,7 +64,7 @@ pub fn settings_from_env() -> anyhow::Result<DeliverySettings> {
 
 impl State<shared::aws::DynamoStore, shared::provider::PinbotClient, shared::aws::ApiGwPusher> {
     pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::sdk_config().await;
+        let sdk = shared::aws::cold_start().await?;
         let channels = ChannelTable::from_env()?;
         Ok(Self {
             store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,

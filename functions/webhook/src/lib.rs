@@ -34,7 +34,7 @@ pub struct State<Q, F> {
 impl State<shared::aws::SqsInboundQueue, shared::aws::SqsForwardQueue> {
     /// Reads configuration and builds clients once per cold start.
     pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::sdk_config().await;
+        let sdk = shared::aws::cold_start().await?;
         let max = shared::config::env_u64("MAX_WEBHOOK_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)
             .map_err(anyhow::Error::msg)?;
         Ok(Self {

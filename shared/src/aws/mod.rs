@@ -6,6 +6,7 @@ pub mod events;
 pub mod item;
 pub mod push;
 pub mod queue;
+pub mod secrets;
 pub mod sqs_event;
 pub mod websocket;
 
@@ -13,6 +14,15 @@ pub use dynamo::DynamoStore;
 pub use events::EventBridgePublisher;
 pub use push::ApiGwPusher;
 pub use queue::{SqsForwardQueue, SqsInboundQueue, SqsOutboundQueue};
+
+/// What every function does first on a cold start: the SDK configuration,
+/// and the secrets from the parameter store when `SECRETS_SSM_PATH` is set
+/// (see [`secrets`]).
+pub async fn cold_start() -> anyhow::Result<aws_config::SdkConfig> {
+    let sdk = sdk_config().await;
+    secrets::resolve_from_env(&sdk).await?;
+    Ok(sdk)
+}
 
 /// The SDK configuration from the Lambda environment (region, credentials,
 /// `AWS_ENDPOINT_URL_*` overrides). Built once per cold start.
