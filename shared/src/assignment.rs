@@ -18,7 +18,7 @@ use crate::executive::{Executive, ExecutiveId, Role};
 use crate::fanout::{push_room_update, push_to_room, push_to_rooms};
 use crate::protocol::frame;
 use crate::store::{
-    ChatStore, Claimed, ConnectionStore, ExecutiveStore, Grant, Presence, Pusher, Room,
+    AssignmentClaim, ChatStore, ConnectionStore, ExecutiveStore, Grant, Presence, Pusher, Room,
     RoutingStore, StoreError,
 };
 use crate::views::ChatView;
@@ -93,7 +93,7 @@ pub fn pick<'a>(
 /// that `leaving` is giving up their chats.
 fn needs_owner(chat: &Chat, leaving: Option<&ExecutiveId>) -> bool {
     chat.status == ChatStatus::Active
-        && chat.customer_type != Stakeholder::Discount
+        && chat.customer_type.is_staffed()
         && chat.assigned_to.as_ref() == leaving
 }
 
@@ -147,7 +147,7 @@ where
             .claim_chat(&chat, &exec.executive_id, &grant, Utc::now())
             .await?
         {
-            Claimed::Assigned(after) => {
+            AssignmentClaim::Assigned(after) => {
                 tracing::info!(chat_id = %after.chat_id, executive_id = %exec.executive_id,
                     from = ?leaving.map(ExecutiveId::as_str), attempt, "chat assigned by round robin");
                 let reason = if leaving.is_some() {
@@ -158,8 +158,8 @@ where
                 announce(store, pusher, &after, leaving, reason).await;
                 return Ok(Routed::Assigned(after));
             }
-            Claimed::ChatChanged => chat = reread(store, &chat).await?,
-            Claimed::ExecutiveChanged => {}
+            AssignmentClaim::ChatChanged => chat = reread(store, &chat).await?,
+            AssignmentClaim::ExecutiveChanged => {}
         }
         back_off(attempt).await;
     }
@@ -217,7 +217,7 @@ where
     S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore,
     P: Pusher,
 {
-    if team == Stakeholder::Discount {
+    if !team.is_staffed() {
         return Ok(0);
     }
     let mut given = 0;
@@ -402,7 +402,7 @@ where
         return Err(ManualError::NotServing(to.clone(), chat.customer_type));
     }
     for _ in 0..4 {
-        if chat.customer_type == Stakeholder::Discount {
+        if !chat.customer_type.is_staffed() {
             return Err(ManualError::Automated(chat.customer_type));
         }
         if chat.status != ChatStatus::Active {
@@ -416,12 +416,12 @@ where
             .claim_chat(&chat, to, &Grant::Manual, Utc::now())
             .await?
         {
-            Claimed::Assigned(after) => {
+            AssignmentClaim::Assigned(after) => {
                 tracing::info!(chat_id = %after.chat_id, executive_id = %to, by = %by,
                     from = ?from.as_ref().map(ExecutiveId::as_str), "chat assigned by an admin");
                 return Ok((*after, Some(from)));
             }
-            Claimed::ChatChanged | Claimed::ExecutiveChanged => {
+            AssignmentClaim::ChatChanged | AssignmentClaim::ExecutiveChanged => {
                 chat = reread(store, &chat).await?;
             }
         }

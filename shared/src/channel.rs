@@ -24,6 +24,22 @@ impl Stakeholder {
         Stakeholder::Srdp,
     ];
 
+    /// Every stakeholder, staffed or not.
+    pub const ALL: [Stakeholder; 5] = [
+        Stakeholder::Partner,
+        Stakeholder::Customer,
+        Stakeholder::Vendor,
+        Stakeholder::Srdp,
+        Stakeholder::Discount,
+    ];
+
+    /// Whether agents handle this team's chats: they are assigned, watched
+    /// by the SLA, and written on from the dashboard. The one place that
+    /// says so (Discount is answered by its automation).
+    pub fn is_staffed(self) -> bool {
+        Self::SERVED.contains(&self)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stakeholder::Partner => "Partner",

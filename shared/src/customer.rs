@@ -312,7 +312,7 @@ impl ContextChange {
         let customer_type = match short_text(obj, "customer_type", true, &mut errors)
             .map(|s| Stakeholder::parse(&s))
         {
-            Some(Ok(s)) if s != Stakeholder::Discount => Some(s),
+            Some(Ok(s)) if s.is_staffed() => Some(s),
             Some(_) => {
                 errors.add("customer_type", "must be Partner, Customer, Vendor or SRDP");
                 None

@@ -1021,7 +1021,7 @@ async fn send_message<S: ChatStore, Q: OutboundQueue>(
             .map_err(|e| ProtocolError::invalid(e.to_string()))?,
     };
     let chat = visible_chat(store, connection, chat_id).await?;
-    if chat.customer_type == Stakeholder::Discount {
+    if !chat.customer_type.is_staffed() {
         return Err(ProtocolError::new(
             ErrorCode::Forbidden,
             "the Discount channel is automated; agents do not write on it",

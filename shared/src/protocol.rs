@@ -366,7 +366,7 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
             let customer = customer_field(&data, "sender")?;
             let customer_type = match opt_str(&data, "customer_type")? {
                 Some(t) => match Stakeholder::parse(t) {
-                    Ok(Stakeholder::Discount) => {
+                    Ok(s) if !s.is_staffed() => {
                         return Err(ProtocolError::invalid(
                             "the Discount channel is automated; agents cannot open chats on it",
                         ));

@@ -24,7 +24,7 @@ use crate::fanout::push_to_room;
 use crate::outbound::{Invalid, Outbound, TemplateParams};
 use crate::protocol::frame;
 use crate::store::{
-    ChatStore, Claim, ConnectionStore, OutboundQueue, OutboxStore, Pusher, QueueError, Room,
+    ChatStore, ConnectionStore, OutboundQueue, OutboxStore, Pusher, QueueError, Room, SendClaim,
     StoreError,
 };
 
@@ -156,7 +156,7 @@ impl Backoff {
 
 /// What one delivery attempt came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Delivered {
+pub enum AttemptOutcome {
     /// Sent, or nothing (more) to do: the queue entry can go.
     Done,
     /// Try again after this long (the queue entry stays, hidden).
@@ -166,12 +166,12 @@ pub enum Delivered {
     GaveUp,
 }
 
-impl Delivered {
+impl AttemptOutcome {
     /// Another consumer holds the item until `until`: come back then (at
     /// least a second from now).
     fn after_lease(until: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         let wait = (until - now).to_std().unwrap_or_default();
-        Delivered::RetryIn(wait.max(Duration::from_secs(1)))
+        AttemptOutcome::RetryIn(wait.max(Duration::from_secs(1)))
     }
 }
 
@@ -746,7 +746,7 @@ pub async fn announce_delivery<S, P>(
 
 /// What [`deliver`] needs: storage, the provider, the push channel and the
 /// channel table.
-pub struct Deliverer<'a, S, D, P> {
+pub struct SendWorker<'a, S, D, P> {
     pub store: &'a S,
     pub sender: &'a D,
     pub pusher: &'a P,
@@ -754,7 +754,7 @@ pub struct Deliverer<'a, S, D, P> {
     pub settings: DeliverySettings,
 }
 
-impl<S, D, P> Deliverer<'_, S, D, P>
+impl<S, D, P> SendWorker<'_, S, D, P>
 where
     S: ChatStore + OutboxStore + ConnectionStore,
     D: Sender,
@@ -767,21 +767,21 @@ where
         job: &MessageRef,
         attempt: u32,
         jitter: f64,
-    ) -> Result<Delivered, StoreError> {
+    ) -> Result<AttemptOutcome, StoreError> {
         let now = Utc::now();
         let lease = self.settings.lease_length();
         let message = match self.store.claim_send(job, now, now + lease).await? {
-            Claim::Claimed(m) => m,
-            Claim::Finished(status) => {
+            SendClaim::Claimed(m) => m,
+            SendClaim::Finished(status) => {
                 tracing::info!(chat_id = %job.chat_id, message_id = %job.message_id, state = status.as_str(),
                     "send already handled; nothing to do");
-                return Ok(Delivered::Done);
+                return Ok(AttemptOutcome::Done);
             }
-            Claim::Busy(until) => return Ok(Delivered::after_lease(until, now)),
-            Claim::Missing => {
+            SendClaim::Busy(until) => return Ok(AttemptOutcome::after_lease(until, now)),
+            SendClaim::Missing => {
                 tracing::error!(chat_id = %job.chat_id, message_id = %job.message_id,
                     "queued send names no stored message; dropping the entry");
-                return Ok(Delivered::Done);
+                return Ok(AttemptOutcome::Done);
             }
         };
         let Some(chat) = self.store.chat(&job.chat_id).await? else {
@@ -825,7 +825,7 @@ where
                     errors: Vec::new(),
                 };
                 announce_delivery(self.store, self.pusher, job, Some(&wa_id), &accepted).await;
-                Ok(Delivered::Done)
+                Ok(AttemptOutcome::Done)
             }
             Err(SendError::Permanent(reason)) => {
                 tracing::warn!(chat_id = %job.chat_id, message_id = %job.message_id, reason = %reason,
@@ -853,7 +853,7 @@ where
                     };
                     announce_delivery(self.store, self.pusher, job, None, &unconfirmed).await;
                 }
-                Ok(Delivered::RetryIn(wait + Duration::from_secs(1)))
+                Ok(AttemptOutcome::RetryIn(wait + Duration::from_secs(1)))
             }
             Err(SendError::Retryable {
                 reason,
@@ -866,19 +866,19 @@ where
                 self.store.release_send(job, &reason, retry_at).await?;
                 tracing::warn!(chat_id = %job.chat_id, message_id = %job.message_id, reason = %reason,
                     attempt, retry_in_ms = wait.as_millis() as u64, "send failed; will retry");
-                Ok(Delivered::RetryIn(wait))
+                Ok(AttemptOutcome::RetryIn(wait))
             }
             Err(SendError::Retryable { reason, .. }) => {
                 tracing::error!(chat_id = %job.chat_id, message_id = %job.message_id, reason = %reason,
                     attempt, "send failed for the last time; marking it failed");
                 let reason = format!("gave up after {attempt} attempts: {reason}");
                 self.fail(job, reason).await?;
-                Ok(Delivered::GaveUp)
+                Ok(AttemptOutcome::GaveUp)
             }
         }
     }
 
-    async fn fail(&self, job: &MessageRef, reason: String) -> Result<Delivered, StoreError> {
+    async fn fail(&self, job: &MessageRef, reason: String) -> Result<AttemptOutcome, StoreError> {
         let failed = Delivery {
             status: DeliveryStatus::Failed,
             at: Some(Utc::now()),
@@ -887,11 +887,11 @@ where
         if self.store.apply_delivery(job, &failed).await? {
             announce_delivery(self.store, self.pusher, job, None, &failed).await;
         }
-        Ok(Delivered::Done)
+        Ok(AttemptOutcome::Done)
     }
 }
 
-impl<S, D, P> Deliverer<'_, S, D, P>
+impl<S, D, P> SendWorker<'_, S, D, P>
 where
     S: crate::store::SlaStore,
     D: Sender,
@@ -903,20 +903,20 @@ where
         alert_id: &str,
         attempt: u32,
         jitter: f64,
-    ) -> Result<Delivered, StoreError> {
+    ) -> Result<AttemptOutcome, StoreError> {
         use crate::store::{AlertClaim, AlertOutcome};
         let now = Utc::now();
         let lease = self.settings.lease_length();
         let job = match self.store.claim_alert(alert_id, now, now + lease).await? {
             AlertClaim::Claimed(job) => job,
-            AlertClaim::Finished => return Ok(Delivered::Done),
-            AlertClaim::Busy(until) => return Ok(Delivered::after_lease(until, now)),
+            AlertClaim::Finished => return Ok(AttemptOutcome::Done),
+            AlertClaim::Busy(until) => return Ok(AttemptOutcome::after_lease(until, now)),
             AlertClaim::Missing => {
                 tracing::error!(
                     alert_id,
                     "queued alert names no stored alert; dropping the entry"
                 );
-                return Ok(Delivered::Done);
+                return Ok(AttemptOutcome::Done);
             }
         };
         let Some(channel) = self.channels.get(job.channel.as_str()) else {
@@ -924,7 +924,7 @@ where
             self.store
                 .finish_alert(alert_id, AlertOutcome::Failed(&reason), Utc::now())
                 .await?;
-            return Ok(Delivered::Done);
+            return Ok(AttemptOutcome::Done);
         };
         let callback = alert_callback_data(alert_id);
         let sent = self
@@ -937,9 +937,9 @@ where
                 self.store
                     .finish_alert(alert_id, AlertOutcome::Sent(&wa_id), Utc::now())
                     .await?;
-                return Ok(Delivered::Done);
+                return Ok(AttemptOutcome::Done);
             }
-            Err(SendError::Permanent(reason)) => (reason, Delivered::Done),
+            Err(SendError::Permanent(reason)) => (reason, AttemptOutcome::Done),
             // Alerts have no callback to confirm them: an unknown outcome is
             // tried again like a transient failure (staff may get it twice).
             Err(SendError::Ambiguous(reason)) if attempt < self.settings.max_attempts => {
@@ -948,7 +948,7 @@ where
                     .await?;
                 let wait = self.settings.backoff.delay(attempt, jitter, None);
                 tracing::warn!(alert_id, reason = %reason, attempt, "SLA alert not sent; will retry");
-                return Ok(Delivered::RetryIn(wait));
+                return Ok(AttemptOutcome::RetryIn(wait));
             }
             Err(SendError::Retryable {
                 reason,
@@ -959,11 +959,11 @@ where
                     .await?;
                 let wait = self.settings.backoff.delay(attempt, jitter, retry_after);
                 tracing::warn!(alert_id, reason = %reason, attempt, "SLA alert not sent; will retry");
-                return Ok(Delivered::RetryIn(wait));
+                return Ok(AttemptOutcome::RetryIn(wait));
             }
             Err(SendError::Retryable { reason, .. } | SendError::Ambiguous(reason)) => (
                 format!("gave up after {attempt} attempts: {reason}"),
-                Delivered::GaveUp,
+                AttemptOutcome::GaveUp,
             ),
         };
         tracing::error!(alert_id, chat_id = %job.chat_id, reason = %outcome, "SLA alert failed");

@@ -491,7 +491,7 @@ pub trait OutboundQueue: Send + Sync {
 
 /// What claiming a queued message for sending found.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Claim {
+pub enum SendClaim {
     /// Ours to send until the lease ends.
     Claimed(Box<Message>),
     /// Already past `queued` (sent, failed, …): nothing to do.
@@ -512,7 +512,7 @@ pub trait OutboxStore: Send + Sync {
         message: &MessageRef,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    ) -> impl Future<Output = Result<SendClaim, StoreError>> + Send;
 
     /// The provider took the message: its id (and the marker status
     /// callbacks find it by) and state `accepted`, atomically.
@@ -616,7 +616,7 @@ pub enum Grant {
 
 /// What a claim on a chat did.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Claimed {
+pub enum AssignmentClaim {
     /// The chat is theirs; the header as it is now.
     Assigned(Box<Chat>),
     /// The chat is no longer as read (assigned by someone else, resolved):
@@ -652,7 +652,7 @@ pub trait RoutingStore: Send + Sync {
         to: &ExecutiveId,
         grant: &Grant,
         at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
+    ) -> impl Future<Output = Result<AssignmentClaim, StoreError>> + Send;
 
     /// Takes `chat` (as read) from its owner and puts it back in the
     /// waiting line; `None` when it changed meanwhile.

@@ -13,7 +13,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use shared::aws::SqsOutboundQueue;
 use shared::channel::ChannelTable;
 use shared::chat::MessageRef;
-use shared::sending::{Backoff, Delivered, Deliverer, DeliverySettings, Sender};
+use shared::sending::{AttemptOutcome, Backoff, DeliverySettings, SendWorker, Sender};
 use shared::store::{ChatStore, ConnectionStore, OutboxStore, Pusher, SlaStore};
 
 /// The template's default redrive limit for the send queue.
@@ -86,7 +86,7 @@ where
     D: Sender,
     P: Pusher,
 {
-    let deliverer = Deliverer {
+    let worker = SendWorker {
         store: &state.store,
         sender: &state.sender,
         pusher: &state.pusher,
@@ -109,18 +109,18 @@ where
             }
         };
         let result = match &job {
-            Job::Message(m) => deliverer.deliver(m, attempt, fastrand::f64()).await,
+            Job::Message(m) => worker.deliver(m, attempt, fastrand::f64()).await,
             Job::Alert { alert_id } => {
-                deliverer
+                worker
                     .deliver_alert(alert_id, attempt, fastrand::f64())
                     .await
             }
         };
         let retry_after = match result {
-            Ok(Delivered::Done) => continue,
-            Ok(Delivered::RetryIn(wait)) => wait,
+            Ok(AttemptOutcome::Done) => continue,
+            Ok(AttemptOutcome::RetryIn(wait)) => wait,
             // Straight on to the dead-letter queue.
-            Ok(Delivered::GaveUp) => std::time::Duration::ZERO,
+            Ok(AttemptOutcome::GaveUp) => std::time::Duration::ZERO,
             Err(e) => {
                 tracing::error!(sqs_message_id = %id, job = ?job,
                     error = ?e, receive_count = attempt, "send could not be handled; it will be retried");

@@ -1075,13 +1075,7 @@ impl ChatStore for DynamoStore {
 
     async fn recount(&self) -> Result<Counts, StoreError> {
         let mut c = Counts::default();
-        for stakeholder in [
-            Stakeholder::Partner,
-            Stakeholder::Customer,
-            Stakeholder::Vendor,
-            Stakeholder::Srdp,
-            Stakeholder::Discount,
-        ] {
+        for stakeholder in Stakeholder::ALL {
             c.active += self
                 .count_list(ChatStatus::Active, stakeholder, false)
                 .await?;

@@ -25,7 +25,7 @@ use crate::aws::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
 use crate::channel::Stakeholder;
 use crate::chat::{Chat, Delivery, DeliveryStatus, Message, MessageRef};
 use crate::sending::{DeliveryStats, LogEntry, LogQuery, sent_change, stage_delta};
-use crate::store::{Claim, OutboxStore, StoreError};
+use crate::store::{OutboxStore, SendClaim, StoreError};
 
 /// How many log items one request may read while filtering by state.
 const LOG_EXAMINE_BUDGET: usize = 1000;
@@ -328,7 +328,7 @@ impl OutboxStore for DynamoStore {
         r: &MessageRef,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Claim, StoreError> {
+    ) -> Result<SendClaim, StoreError> {
         let table = &self.tables.chats;
         let result = self
             .client
@@ -365,22 +365,22 @@ impl OutboxStore for DynamoStore {
         match result {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
-                Ok(Claim::Claimed(Box::new(message_from(&item)?)))
+                Ok(SendClaim::Claimed(Box::new(message_from(&item)?)))
             }
             Err(e) if is_condition_failure(&e) => {
                 let Some(item) = self.get(table, message_key(r)).await? else {
-                    return Ok(Claim::Missing);
+                    return Ok(SendClaim::Missing);
                 };
                 match stored_status(&item) {
                     Some(DeliveryStatus::Queued | DeliveryStatus::Unconfirmed) => {
                         match item.time_opt("send_lease")? {
-                            Some(until) => Ok(Claim::Busy(until)),
+                            Some(until) => Ok(SendClaim::Busy(until)),
                             // Released between our write and read: try soon.
-                            None => Ok(Claim::Busy(now)),
+                            None => Ok(SendClaim::Busy(now)),
                         }
                     }
-                    Some(other) => Ok(Claim::Finished(other)),
-                    None => Ok(Claim::Missing),
+                    Some(other) => Ok(SendClaim::Finished(other)),
+                    None => Ok(SendClaim::Missing),
                 }
             }
             Err(e) => Err(unavailable(e)),
@@ -569,13 +569,7 @@ impl OutboxStore for DynamoStore {
         &self,
         days: &[NaiveDate],
     ) -> Result<BTreeMap<Stakeholder, DeliveryStats>, StoreError> {
-        let teams = [
-            Stakeholder::Partner,
-            Stakeholder::Customer,
-            Stakeholder::Vendor,
-            Stakeholder::Srdp,
-            Stakeholder::Discount,
-        ];
+        let teams = Stakeholder::ALL;
         let keys = days
             .iter()
             .flat_map(|d| {

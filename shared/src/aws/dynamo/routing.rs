@@ -25,7 +25,7 @@ use crate::chat::{Chat, ChatId, ChatStatus, Counts};
 use crate::executive::ExecutiveId;
 use crate::metrics::{ServiceCounters, ServiceRow};
 use crate::store::{
-    AlertClaim, AlertJob, AlertOutcome, ChatStore, Claimed, Grant, Presence, RoutingStore,
+    AlertClaim, AlertJob, AlertOutcome, AssignmentClaim, ChatStore, Grant, Presence, RoutingStore,
     SlaLevel, SlaStore, StoreError,
 };
 
@@ -42,7 +42,7 @@ pub(super) fn routing_key(id: &ExecutiveId) -> Item {
 /// Whether chats of this team are assigned and watched by the SLA (the
 /// Discount channel is answered by its automation).
 pub(super) fn staffed(team: Stakeholder) -> bool {
-    team != Stakeholder::Discount
+    team.is_staffed()
 }
 
 pub(super) fn line_keys(
@@ -288,7 +288,7 @@ impl RoutingStore for DynamoStore {
         to: &ExecutiveId,
         grant: &Grant,
         at: DateTime<Utc>,
-    ) -> Result<Claimed, StoreError> {
+    ) -> Result<AssignmentClaim, StoreError> {
         let execs = &self.tables.executives;
         let mut routing = Update::builder()
             .table_name(execs)
@@ -324,8 +324,8 @@ impl RoutingStore for DynamoStore {
             Ok(()) => {}
             Err(e) => {
                 return match failed_item(&e) {
-                    Some(0) => Ok(Claimed::ChatChanged),
-                    Some(_) => Ok(Claimed::ExecutiveChanged),
+                    Some(0) => Ok(AssignmentClaim::ChatChanged),
+                    Some(_) => Ok(AssignmentClaim::ExecutiveChanged),
                     None => Err(unavailable(e)),
                 };
             }
@@ -334,7 +334,7 @@ impl RoutingStore for DynamoStore {
             .chat(&chat.chat_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("chat vanished after assignment".into()))?;
-        Ok(Claimed::Assigned(Box::new(now)))
+        Ok(AssignmentClaim::Assigned(Box::new(now)))
     }
 
     async fn unassign(&self, chat: &Chat, at: DateTime<Utc>) -> Result<Option<Chat>, StoreError> {
