@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Stakeholder;
+use crate::config::ConfigError;
 use crate::executive::{Executive, ExecutiveId, Role};
 use crate::secret::Secret;
 use crate::store::{ExecutiveStore, StoreError};
@@ -127,7 +128,7 @@ pub struct ExternalIssuer {
 impl ExternalIssuer {
     /// `EXTERNAL_JWT_ISSUER` (unset: no external tokens) and
     /// `EXTERNAL_JWT_MAX_TTL_SECS` (default one hour).
-    pub fn from_env() -> Result<Option<Self>, String> {
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
         let Some(issuer) = std::env::var("EXTERNAL_JWT_ISSUER")
             .ok()
             .filter(|s| !s.trim().is_empty())
@@ -135,7 +136,10 @@ impl ExternalIssuer {
             return Ok(None);
         };
         if issuer == ISSUER {
-            return Err(format!("EXTERNAL_JWT_ISSUER must not be `{ISSUER}`"));
+            return Err(ConfigError::invalid(
+                "EXTERNAL_JWT_ISSUER",
+                format!("must not be `{ISSUER}`"),
+            ));
         }
         let secs = crate::config::env_u64("EXTERNAL_JWT_MAX_TTL_SECS", 3600)?;
         Ok(Some(Self {
@@ -192,10 +196,11 @@ impl JwtKeys {
 
     /// `JWT_SECRET_KEY` (required), `JWT_TTL_SECS` (default 12 h) and the
     /// external issuer ([`ExternalIssuer::from_env`]).
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         let secret = Secret::from_env("JWT_SECRET_KEY")?;
         let ttl = crate::config::env_u64("JWT_TTL_SECS", 12 * 3600)?;
-        Ok(Self::new(&secret, Duration::seconds(ttl as i64))?
+        Ok(Self::new(&secret, Duration::seconds(ttl as i64))
+            .map_err(|e| ConfigError::invalid("JWT_SECRET_KEY", e))?
             .with_external(ExternalIssuer::from_env()?))
     }
 

@@ -37,10 +37,9 @@ impl Secret {
 
     /// A required, non-empty secret: the parameter store's value when it
     /// has one under this name, else the environment variable.
-    pub fn from_env(name: &str) -> Result<Self, String> {
-        Self::optional_from_env(name).ok_or_else(|| {
-            format!("{name} must be set (in the secrets parameter path or the environment)")
-        })
+    pub fn from_env(name: &str) -> Result<Self, crate::config::ConfigError> {
+        Self::optional_from_env(name)
+            .ok_or_else(|| crate::config::ConfigError::Missing(name.to_owned()))
     }
 
     /// An optional secret: unset and empty both mean "not configured".

@@ -62,12 +62,13 @@ impl SlaSettings {
     /// `SLA_ALERT_AFTER_SECS`, `SLA_ESCALATE_AFTER_SECS`,
     /// `SLA_ALERT_GROUP_NUMBER`, `SLA_SHIFT_LEAD_NUMBER` (numbers optional:
     /// without one, that level is pushed to dashboards only).
-    pub fn from_env() -> Result<Self, String> {
-        let number = |name: &str| -> Result<Option<SenderId>, String> {
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        let number = |name: &str| -> Result<Option<SenderId>, ConfigError> {
             match std::env::var(name) {
                 Ok(v) if !v.trim().is_empty() => SenderId::parse(v.trim())
                     .map(Some)
-                    .map_err(|e| format!("{name}: {e}")),
+                    .map_err(|e| ConfigError::invalid(name, e)),
                 _ => Ok(None),
             }
         };
@@ -77,6 +78,7 @@ impl SlaSettings {
             number("SLA_ALERT_GROUP_NUMBER")?,
             number("SLA_SHIFT_LEAD_NUMBER")?,
         )
+        .map_err(|e| ConfigError::invalid("SLA_ESCALATE_AFTER_SECS", e))
     }
 
     pub fn new(

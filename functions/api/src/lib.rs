@@ -126,14 +126,14 @@ impl
         let channels = ChannelTable::from_env()?;
         Self::new(
             Adapters {
-                store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
-                queue: shared::aws::inbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+                store: shared::aws::store_from_env(&sdk)?,
+                queue: shared::aws::inbound_queue_from_env(&sdk)?,
                 media: shared::provider::PinbotClient::from_env(&channels)?,
-                pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
-                outbox: shared::aws::outbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+                pusher: shared::aws::pusher_from_env(&sdk)?,
+                outbox: shared::aws::outbound_queue_from_env(&sdk)?,
             },
             Settings {
-                keys: JwtKeys::from_env().map_err(anyhow::Error::msg)?,
+                keys: JwtKeys::from_env()?,
                 tags: TagCatalog::from_env()?,
                 messages: MessageCatalog::from_env()?,
                 admin_token: Secret::optional_from_env("ADMIN_TOKEN"),

@@ -20,8 +20,8 @@ impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::cold_start().await?;
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            store: shared::aws::store_from_env(&sdk)?,
+            pusher: shared::aws::pusher_from_env(&sdk)?,
         })
     }
 }

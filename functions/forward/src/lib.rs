@@ -26,10 +26,9 @@ impl State {
     }
 
     pub fn from_env() -> anyhow::Result<Self> {
-        let url =
-            shared::config::env_required("COMMUNICATION_MASTER_URL").map_err(anyhow::Error::msg)?;
+        let url = shared::config::env_required("COMMUNICATION_MASTER_URL")?;
         let max = shared::config::env_u64("FORWARD_MAX_RECEIVES", u64::from(DEFAULT_MAX_RECEIVES))
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::from)?;
         Self::new(url, u32::try_from(max)?)
     }
 }

@@ -30,14 +30,14 @@ impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher, shared::aws::Even
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::cold_start().await?;
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            events: shared::aws::publisher_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            store: shared::aws::store_from_env(&sdk)?,
+            pusher: shared::aws::pusher_from_env(&sdk)?,
+            events: shared::aws::publisher_from_env(&sdk)?,
             channels: ChannelTable::from_env()?,
-            max_receives: u32::try_from(
-                shared::config::env_u64("INBOUND_MAX_RECEIVES", u64::from(DEFAULT_MAX_RECEIVES))
-                    .map_err(anyhow::Error::msg)?,
-            )?,
+            max_receives: u32::try_from(shared::config::env_u64(
+                "INBOUND_MAX_RECEIVES",
+                u64::from(DEFAULT_MAX_RECEIVES),
+            )?)?,
         })
     }
 }

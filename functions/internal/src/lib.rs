@@ -23,7 +23,7 @@ impl State<shared::aws::DynamoStore> {
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::cold_start().await?;
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            store: shared::aws::store_from_env(&sdk)?,
             token: Secret::optional_from_env("INTERNAL_WEBHOOK_TOKEN"),
         })
     }

@@ -37,7 +37,7 @@ pub struct State<S, D, P> {
 /// `OUTBOUND_BACKOFF_CAP_SECS`.
 pub fn settings_from_env() -> anyhow::Result<DeliverySettings> {
     let env = |name: &str, default: u64| {
-        shared::config::env_u64(name, default).map_err(anyhow::Error::msg)
+        shared::config::env_u64(name, default).map_err(anyhow::Error::from)
     };
     Ok(DeliverySettings {
         max_attempts: u32::try_from(env(
@@ -67,10 +67,10 @@ impl State<shared::aws::DynamoStore, shared::provider::PinbotClient, shared::aws
         let sdk = shared::aws::cold_start().await?;
         let channels = ChannelTable::from_env()?;
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            store: shared::aws::store_from_env(&sdk)?,
             sender: shared::provider::PinbotClient::from_env(&channels)?,
-            pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            queue: shared::aws::outbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            pusher: shared::aws::pusher_from_env(&sdk)?,
+            queue: shared::aws::outbound_queue_from_env(&sdk)?,
             channels,
             settings: settings_from_env()?,
         })

@@ -31,11 +31,11 @@ impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher, shared::aws::SqsO
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::cold_start().await?;
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            pusher: shared::aws::pusher_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            queue: shared::aws::outbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            store: shared::aws::store_from_env(&sdk)?,
+            pusher: shared::aws::pusher_from_env(&sdk)?,
+            queue: shared::aws::outbound_queue_from_env(&sdk)?,
             messages: MessageCatalog::from_env()?,
-            settings: SlaSettings::from_env().map_err(anyhow::Error::msg)?,
+            settings: SlaSettings::from_env()?,
         })
     }
 }

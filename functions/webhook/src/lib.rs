@@ -35,10 +35,9 @@ impl State<shared::aws::SqsInboundQueue, shared::aws::SqsForwardQueue> {
     /// Reads configuration and builds clients once per cold start.
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::cold_start().await?;
-        let max = shared::config::env_u64("MAX_WEBHOOK_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)
-            .map_err(anyhow::Error::msg)?;
+        let max = shared::config::env_u64("MAX_WEBHOOK_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)?;
         Ok(Self {
-            queue: shared::aws::inbound_queue_from_env(&sdk).map_err(anyhow::Error::msg)?,
+            queue: shared::aws::inbound_queue_from_env(&sdk)?,
             forward: shared::aws::forward_queue_from_env(&sdk),
             channels: ChannelTable::from_env()?,
             auth: WebhookAuth::from_env(),

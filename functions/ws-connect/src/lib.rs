@@ -18,8 +18,8 @@ impl State<shared::aws::DynamoStore> {
     pub async fn from_env() -> anyhow::Result<Self> {
         let sdk = shared::aws::cold_start().await?;
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?,
-            keys: JwtKeys::from_env().map_err(anyhow::Error::msg)?,
+            store: shared::aws::store_from_env(&sdk)?,
+            keys: JwtKeys::from_env()?,
         })
     }
 }

@@ -113,7 +113,7 @@ async fn run() -> anyhow::Result<()> {
         template_path: workspace.join("template.yaml"),
         name_prefix: String::new(),
         jwt_secret,
-        external_jwt: shared::auth::ExternalIssuer::from_env().map_err(anyhow::Error::msg)?,
+        external_jwt: shared::auth::ExternalIssuer::from_env()?,
         webhook_auth,
         verify_token: Some(Secret::new(verify_token.clone())),
         internal_token: Some(Secret::new(internal_token.clone())),
@@ -150,7 +150,7 @@ async fn run() -> anyhow::Result<()> {
         outbound_backoff: outbound::settings_from_env()?.backoff,
         outbound_confirm_wait: outbound::settings_from_env()?.confirm_wait,
         // The same variables the sla-scan Lambda reads.
-        sla: shared::sla::SlaSettings::from_env().map_err(anyhow::Error::msg)?,
+        sla: shared::sla::SlaSettings::from_env()?,
         // Unset: each schedule at its template rate (1 and 5 minutes).
         schedule_period: std::env::var("LOCAL_SCHEDULE_PERIOD_SECS")
             .ok()

@@ -15,6 +15,8 @@ pub use events::EventBridgePublisher;
 pub use push::ApiGwPusher;
 pub use queue::{SqsForwardQueue, SqsInboundQueue, SqsOutboundQueue};
 
+use crate::config::ConfigError;
+
 /// What every function does first on a cold start: the SDK configuration,
 /// and the secrets from the parameter store when `SECRETS_SSM_PATH` is set
 /// (see [`secrets`]).
@@ -31,25 +33,27 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 /// The store, from the table names the template passes every function.
-pub fn store_from_env(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, String> {
+pub fn store_from_env(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, ConfigError> {
     let tables = crate::config::Tables::from_env()?;
     Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables))
 }
 
 /// The `@connections` pusher, from `WS_MANAGEMENT_ENDPOINT`.
-pub fn pusher_from_env(sdk: &aws_config::SdkConfig) -> Result<ApiGwPusher, String> {
+pub fn pusher_from_env(sdk: &aws_config::SdkConfig) -> Result<ApiGwPusher, ConfigError> {
     let endpoint = crate::config::env_required("WS_MANAGEMENT_ENDPOINT")?;
     Ok(ApiGwPusher::new(sdk, &endpoint))
 }
 
 /// The inbound FIFO queue, from `INBOUND_QUEUE_URL`.
-pub fn inbound_queue_from_env(sdk: &aws_config::SdkConfig) -> Result<SqsInboundQueue, String> {
+pub fn inbound_queue_from_env(sdk: &aws_config::SdkConfig) -> Result<SqsInboundQueue, ConfigError> {
     let url = crate::config::env_required("INBOUND_QUEUE_URL")?;
     Ok(SqsInboundQueue::new(aws_sdk_sqs::Client::new(sdk), url))
 }
 
 /// The send queue, from `OUTBOUND_QUEUE_URL`.
-pub fn outbound_queue_from_env(sdk: &aws_config::SdkConfig) -> Result<SqsOutboundQueue, String> {
+pub fn outbound_queue_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<SqsOutboundQueue, ConfigError> {
     let url = crate::config::env_required("OUTBOUND_QUEUE_URL")?;
     Ok(SqsOutboundQueue::new(aws_sdk_sqs::Client::new(sdk), url))
 }
@@ -64,7 +68,9 @@ pub fn forward_queue_from_env(sdk: &aws_config::SdkConfig) -> Option<SqsForwardQ
 }
 
 /// The domain event bus, from `EVENT_BUS_NAME`.
-pub fn publisher_from_env(sdk: &aws_config::SdkConfig) -> Result<EventBridgePublisher, String> {
+pub fn publisher_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<EventBridgePublisher, ConfigError> {
     let bus = crate::config::env_required("EVENT_BUS_NAME")?;
     Ok(EventBridgePublisher::new(
         aws_sdk_eventbridge::Client::new(sdk),
