@@ -415,6 +415,29 @@ impl Stack {
         self.running.dynamo_requests.snapshot()
     }
 
+    /// What `work` answers and the DynamoDB requests made while it ran.
+    pub async fn measured<T>(
+        &self,
+        work: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<(T, std::collections::BTreeMap<String, u64>)> {
+        let before = self.store_requests();
+        let answer = work.await?;
+        let spent = local_gateway::RequestCounter::since(&before, &self.store_requests());
+        Ok((answer, spent))
+    }
+
+    /// The status a WebSocket handshake with `query` is refused with
+    /// (`None`: it was accepted).
+    pub async fn handshake_status(&self, query: &str) -> anyhow::Result<Option<u16>> {
+        match tokio_tungstenite::connect_async(self.ws_url(query)).await {
+            Ok(_) => Ok(None),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                Ok(Some(res.status().as_u16()))
+            }
+            Err(e) => bail!("unexpected handshake error: {e}"),
+        }
+    }
+
     /// An HTTP call with an optional bearer token and JSON body: the status
     /// and the JSON answer (a string when it is not JSON).
     pub async fn call(
@@ -728,6 +751,60 @@ pub async fn stored_message(
     };
     let (messages, _) = store.messages(&r.chat_id, None, 0, 50).await?;
     Ok(messages.into_iter().find(|m| m.message_id == r.message_id))
+}
+
+/// A text the dev admin sent in `chat`, stored `queued` at `at` as the send
+/// path stores it (and never put on the send queue); with the provider's
+/// id when `wa_message_id` is given.
+pub async fn append_outbound_text(
+    store: &DynamoStore,
+    chat: &shared::chat::ChatId,
+    text: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    wa_message_id: Option<&str>,
+) -> anyhow::Result<shared::chat::Message> {
+    use shared::chat::{Delivery, DeliveryStatus, Direction, Message, SenderType};
+    use shared::store::ChatStore;
+    let content = shared::whatsapp::Content::Text { body: text.into() };
+    // Ids go into URLs (re-send): the text's letters and digits only.
+    let discriminator: String = match wa_message_id {
+        Some(id) => id.to_owned(),
+        None => text.chars().filter(char::is_ascii_alphanumeric).collect(),
+    };
+    let m = Message {
+        chat_id: chat.clone(),
+        message_id: Message::id_for(at, 0, &discriminator),
+        wa_message_id: wa_message_id.map(str::to_owned),
+        direction: Direction::Outbound,
+        sender: "dev-admin".into(),
+        sender_type: SenderType::Agent,
+        preview: content.preview(),
+        content,
+        sent_at: wa_message_id.map(|_| at),
+        received_at: at,
+        reply_to: None,
+        reply_to_message_id: None,
+        delivery: Some(Delivery {
+            status: DeliveryStatus::Queued,
+            at: Some(at),
+            errors: vec![],
+        }),
+        inbound_seq: 0,
+        referral: None,
+    };
+    // Appends check the chat is as read: read it fresh, as a sender would.
+    let current = store.chat(chat).await?.context("no such chat")?;
+    store.append_outbound(&current, &m).await?;
+    Ok(m)
+}
+
+/// The run that made the fewest store requests (background work only
+/// adds to a measurement).
+pub fn fewest<T>(
+    runs: Vec<(T, std::collections::BTreeMap<String, u64>)>,
+) -> Option<(T, std::collections::BTreeMap<String, u64>)> {
+    runs.into_iter()
+        .min_by_key(|(_, spent)| spent.values().sum::<u64>())
 }
 
 /// Waits until every WhatsApp id is stored; returns them in that order.

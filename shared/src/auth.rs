@@ -289,6 +289,23 @@ pub enum Refused {
     Store(#[from] StoreError),
 }
 
+/// What a stored executive may do now, holding credentials of token
+/// `generation`: nothing when disabled or revoked since; else their stored
+/// role and teams.
+pub fn authority(e: &Executive, generation: u64) -> Result<Caller, Refused> {
+    if e.disabled {
+        return Err(Refused::Disabled);
+    }
+    if generation != e.token_generation {
+        return Err(AuthError::Revoked.into());
+    }
+    Ok(Caller {
+        executive_id: e.executive_id.clone(),
+        role: e.role,
+        stakeholders: e.dashboards(),
+    })
+}
+
 /// The caller a token names, with the authority the store gives them now
 /// (and the stored executive, absent for an external token's bearer).
 pub async fn authenticate<S: ExecutiveStore>(
@@ -301,7 +318,6 @@ pub async fn authenticate<S: ExecutiveStore>(
         store.executive(&verified.executive_id).await?,
         verified.issuer,
     ) {
-        (Some(e), _) if e.disabled => Err(Refused::Disabled),
         (Some(e), issuer) => {
             // An external token naming one of ours has no generation: it
             // stops working once the password changes, like ours.
@@ -309,15 +325,7 @@ pub async fn authenticate<S: ExecutiveStore>(
                 Issuer::Own { generation } => generation,
                 Issuer::External { .. } => 0,
             };
-            if generation != e.token_generation {
-                return Err(AuthError::Revoked.into());
-            }
-            let caller = Caller {
-                executive_id: e.executive_id.clone(),
-                role: e.role,
-                stakeholders: e.dashboards(),
-            };
-            Ok((caller, Some(e)))
+            Ok((authority(&e, generation)?, Some(e)))
         }
         (None, Issuer::External { teams }) => Ok((
             Caller {

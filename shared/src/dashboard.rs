@@ -253,17 +253,12 @@ async fn with_current_authority<S: ExecutiveStore>(
         .await
         .map_err(internal)?
     {
-        Some(e) if e.disabled => Err(revoked()),
-        Some(e)
-            if connection
-                .token_generation
-                .is_some_and(|g| g != e.token_generation) =>
-        {
-            Err(revoked())
-        }
         Some(e) => {
-            connection.role = e.role;
-            connection.stakeholders = e.dashboards();
+            // A connection recorded without a generation predates them.
+            let generation = connection.token_generation.unwrap_or(e.token_generation);
+            let now = crate::auth::authority(&e, generation).map_err(|_| revoked())?;
+            connection.role = now.role;
+            connection.stakeholders = now.stakeholders;
             Ok(connection)
         }
         // An external token's bearer keeps what the token gave.

@@ -41,8 +41,7 @@ fn sqs_id(raw: &str) -> String {
     if clean.len() <= SQS_ID_MAX {
         clean
     } else {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(raw.as_bytes()))
+        crate::whatsapp::hash_hex(raw)
     }
 }
 

@@ -83,7 +83,8 @@ impl SenderId {
     }
 }
 
-fn hash_hex(value: &str) -> String {
+/// SHA-256 of `value`, in hex: how over-long ids are made to fit.
+pub(crate) fn hash_hex(value: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(value.as_bytes()))
 }

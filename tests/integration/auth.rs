@@ -4,22 +4,13 @@ use shared::channel::Stakeholder;
 use shared::executive::Role;
 use shared::secret::Secret;
 use smart_chat_tests::*;
-use tokio_tungstenite::tungstenite;
-
-async fn handshake_status(stack: &Stack, query: &str) -> Option<u16> {
-    match tokio_tungstenite::connect_async(stack.ws_url(query)).await {
-        Ok(_) => None,
-        Err(tungstenite::Error::Http(res)) => Some(res.status().as_u16()),
-        Err(e) => panic!("unexpected handshake error: {e}"),
-    }
-}
 
 #[tokio::test]
 async fn websocket_handshakes_without_a_valid_token_are_refused() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    assert_eq!(handshake_status(&stack, "").await, Some(401));
-    assert_eq!(handshake_status(&stack, "?token=").await, Some(401));
-    assert_eq!(handshake_status(&stack, "?token=garbage").await, Some(401));
+    assert_eq!(stack.handshake_status("").await?, Some(401));
+    assert_eq!(stack.handshake_status("?token=").await?, Some(401));
+    assert_eq!(stack.handshake_status("?token=garbage").await?, Some(401));
 
     let foreign = JwtKeys::new(
         &Secret::new("a-completely-different-signing-key-0000".into()),
@@ -29,7 +20,7 @@ async fn websocket_handshakes_without_a_valid_token_are_refused() -> anyhow::Res
     let claims = Claims::own("dev-admin", Role::Admin, chrono::Duration::hours(1));
     let token = foreign.sign(&claims).map_err(anyhow::Error::msg)?;
     assert_eq!(
-        handshake_status(&stack, &format!("?token={token}")).await,
+        stack.handshake_status(&format!("?token={token}")).await?,
         Some(401)
     );
 
@@ -43,7 +34,7 @@ async fn websocket_handshakes_without_a_valid_token_are_refused() -> anyhow::Res
         .sign(&expired)
         .map_err(anyhow::Error::msg)?;
     assert_eq!(
-        handshake_status(&stack, &format!("?token={token}")).await,
+        stack.handshake_status(&format!("?token={token}")).await?,
         Some(401)
     );
 
@@ -67,13 +58,13 @@ async fn websocket_handshakes_without_a_valid_token_are_refused() -> anyhow::Res
         .sign(&disabled)
         .map_err(anyhow::Error::msg)?;
     assert_eq!(
-        handshake_status(&stack, &format!("?token={token}")).await,
+        stack.handshake_status(&format!("?token={token}")).await?,
         Some(403)
     );
 
     let good = stack.admin_token().await?;
     assert_eq!(
-        handshake_status(&stack, &format!("?token={good}")).await,
+        stack.handshake_status(&format!("?token={good}")).await?,
         None
     );
     stack.stop().await;

@@ -10,14 +10,9 @@ use shared::channel::Stakeholder;
 use shared::executive::{ExecutiveId, Role};
 use shared::store::ExecutiveStore;
 use smart_chat_tests::*;
-use tokio_tungstenite::tungstenite;
 
-async fn handshake_status(stack: &Stack, token: &str) -> Option<u16> {
-    match tokio_tungstenite::connect_async(stack.ws_url(&format!("?token={token}"))).await {
-        Ok(_) => None,
-        Err(tungstenite::Error::Http(res)) => Some(res.status().as_u16()),
-        Err(e) => panic!("unexpected handshake error: {e}"),
-    }
+async fn handshake_status(stack: &Stack, token: &str) -> anyhow::Result<Option<u16>> {
+    stack.handshake_status(&format!("?token={token}")).await
 }
 
 async fn patch_executive(stack: &Stack, id: &str, body: serde_json::Value) -> anyhow::Result<u16> {
@@ -134,7 +129,7 @@ async fn a_password_change_or_disable_revokes_earlier_tokens_and_closes_sockets(
         .call(Method::GET, "/api/dashboard/stats", Some(&before), None)
         .await?;
     assert_eq!(status, 401, "{answer}");
-    assert_eq!(handshake_status(&stack, &before).await, Some(401));
+    assert_eq!(handshake_status(&stack, &before).await?, Some(401));
     let after = stack.login("ravi@test.local", "ravi-new-password").await?;
     let (status, _) = stack
         .call(Method::GET, "/api/dashboard/stats", Some(&after), None)
@@ -148,7 +143,7 @@ async fn a_password_change_or_disable_revokes_earlier_tokens_and_closes_sockets(
         dash.closed_within(Duration::from_secs(5)).await,
         "socket closed"
     );
-    assert_eq!(handshake_status(&stack, &after).await, Some(403));
+    assert_eq!(handshake_status(&stack, &after).await?, Some(403));
     patch_executive(&stack, "ravi", json!({"disabled": false})).await?;
     let (status, _) = stack
         .call(Method::GET, "/api/dashboard/stats", Some(&after), None)
@@ -181,7 +176,7 @@ async fn tokens_for_nobody_we_know_pass_only_from_the_external_issuer_with_least
             .0,
         401
     );
-    assert_eq!(handshake_status(&stack, &token).await, Some(401));
+    assert_eq!(handshake_status(&stack, &token).await?, Some(401));
     // No issuer, or one we do not know: refused.
     for iss in [None, Some("someone-else".to_owned())] {
         let token = sign(&Claims {

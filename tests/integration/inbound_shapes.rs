@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use shared::channel::Stakeholder;
-use shared::chat::{Chat, ChatStatus, Delivery, DeliveryStatus, Direction, Message, SenderType};
+use shared::chat::{ChatStatus, DeliveryStatus};
 use shared::store::{ChatStore, CustomerStore};
 use shared::whatsapp::{Content, SenderId};
 use smart_chat_tests::*;
@@ -180,45 +180,6 @@ async fn senders_in_one_body_get_their_own_chats_and_names_by_id() -> anyhow::Re
     Ok(())
 }
 
-/// An outbound message as the send path stores it, with its provider id.
-async fn outbound_message(
-    store: &shared::aws::DynamoStore,
-    chat: &Chat,
-    wa_id: &str,
-) -> anyhow::Result<Message> {
-    let at = chrono::Utc::now();
-    let m = Message {
-        chat_id: chat.chat_id.clone(),
-        message_id: Message::id_for(at, 0, wa_id),
-        wa_message_id: Some(wa_id.to_owned()),
-        direction: Direction::Outbound,
-        sender: "dev-admin".into(),
-        sender_type: SenderType::Agent,
-        content: Content::Text {
-            body: "We are on it".into(),
-        },
-        preview: "We are on it".into(),
-        sent_at: Some(at),
-        received_at: at,
-        reply_to: None,
-        reply_to_message_id: None,
-        delivery: Some(Delivery {
-            status: DeliveryStatus::Queued,
-            at: None,
-            errors: vec![],
-        }),
-        inbound_seq: 0,
-        referral: None,
-    };
-    // Appends check the chat is as read: read it fresh, as a sender would.
-    let current = store
-        .chat(&chat.chat_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("chat"))?;
-    store.append_outbound(&current, &m).await?;
-    Ok(m)
-}
-
 #[tokio::test]
 async fn statuses_move_outbound_messages_forward_and_push_message_status() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
@@ -242,8 +203,23 @@ async fn statuses_move_outbound_messages_forward_and_push_message_status() -> an
             .await?)
     })
     .await?;
-    let out = outbound_message(&store, &chat, "wamid.out-1").await?;
-    let failing = outbound_message(&store, &chat, "wamid.out-2").await?;
+    let now = chrono::Utc::now();
+    let out = append_outbound_text(
+        &store,
+        &chat.chat_id,
+        "We are on it",
+        now,
+        Some("wamid.out-1"),
+    )
+    .await?;
+    let failing = append_outbound_text(
+        &store,
+        &chat.chat_id,
+        "We are on it",
+        now,
+        Some("wamid.out-2"),
+    )
+    .await?;
 
     let mut dash = stack.connect(&stack.admin_token().await?).await?;
     dash.request("join_chat", json!({"chat_id": chat.chat_id}))

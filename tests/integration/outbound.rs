@@ -15,7 +15,7 @@ use shared::outbound::{
 use shared::sending::{Author, NotQueued, queue_send};
 use shared::store::ChatStore;
 
-use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, status_webhook};
+use smart_chat_tests::{PARTNER_CHANNEL, Stack, append_outbound_text, eventually, status_webhook};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -761,44 +761,16 @@ async fn the_message_log_pages_by_cursor_and_checks_its_input() -> anyhow::Resul
     Ok(())
 }
 
-/// A text stored `queued` in `chat` as a sender stores it, `age` ago, and
-/// never put on the send queue (the process died in between).
+/// A text stored `queued` in `chat`, `age` ago, and never put on the send
+/// queue (the process died in between).
 async fn stored_but_never_queued(
     stack: &Stack,
     chat: &Chat,
     text: &str,
     age: chrono::Duration,
 ) -> anyhow::Result<String> {
-    use shared::chat::{Delivery, Direction, Message};
     let at = chrono::Utc::now() - age;
-    let content = Outbound::text(text)?.content();
-    let m = Message {
-        chat_id: chat.chat_id.clone(),
-        message_id: Message::id_for(at, 0, &format!("lost{}", text.len())),
-        wa_message_id: None,
-        direction: Direction::Outbound,
-        sender: "dev-admin".into(),
-        sender_type: SenderType::Agent,
-        preview: content.preview(),
-        content,
-        sent_at: None,
-        received_at: at,
-        reply_to: None,
-        reply_to_message_id: None,
-        delivery: Some(Delivery {
-            status: DeliveryStatus::Queued,
-            at: Some(at),
-            errors: vec![],
-        }),
-        inbound_seq: 0,
-        referral: None,
-    };
-    let current = stack
-        .store()
-        .chat(&chat.chat_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("chat"))?;
-    stack.store().append_outbound(&current, &m).await?;
+    let m = append_outbound_text(&stack.store(), &chat.chat_id, text, at, None).await?;
     Ok(m.message_id)
 }
 

@@ -4,12 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use local_gateway::RequestCounter;
 use reqwest::Method;
 use serde_json::{Value, json};
 use shared::store::MAX_JOINED_CHATS;
 use smart_chat_tests::*;
-use tokio_tungstenite::tungstenite;
 
 /// One webhook body with `n` messages: `per_sender` from each sender.
 fn body(prefix: &str, senders: usize, per_sender: usize) -> String {
@@ -25,43 +23,36 @@ fn body(prefix: &str, senders: usize, per_sender: usize) -> String {
     .to_string()
 }
 
-/// The store requests `f` makes (fewest over two tries: background work
-/// only adds).
-async fn cost<F, Fut>(stack: &Stack, mut f: F) -> anyhow::Result<(Value, BTreeMap<String, u64>)>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Value>>,
-{
-    let mut best: Option<(Value, BTreeMap<String, u64>)> = None;
-    for _ in 0..2 {
-        let before = stack.store_requests();
-        let answer = f().await?;
-        let spent = RequestCounter::since(&before, &stack.store_requests());
-        let total = |m: &BTreeMap<String, u64>| m.values().sum::<u64>();
-        if best.as_ref().is_none_or(|(_, b)| total(&spent) < total(b)) {
-            best = Some((answer, spent));
-        }
-    }
-    best.ok_or_else(|| anyhow::anyhow!("no run"))
-}
-
-/// [`cost`] of one dashboard request.
+/// The cheaper of two runs of a dashboard request, with its store requests.
 async fn frame_cost(
     stack: &Stack,
     dash: &mut Dashboard,
     event: &str,
     data: Value,
 ) -> anyhow::Result<(Value, BTreeMap<String, u64>)> {
-    let mut best: Option<(Value, BTreeMap<String, u64>)> = None;
+    let mut runs = Vec::new();
     for _ in 0..2 {
-        let before = stack.store_requests();
-        let answer = dash.request(event, data.clone()).await?;
-        let spent = RequestCounter::since(&before, &stack.store_requests());
-        if best.as_ref().is_none_or(|(_, b)| total(&spent) < total(b)) {
-            best = Some((answer, spent));
-        }
+        runs.push(stack.measured(dash.request(event, data.clone())).await?);
     }
-    best.ok_or_else(|| anyhow::anyhow!("no run"))
+    fewest(runs).ok_or_else(|| anyhow::anyhow!("no run"))
+}
+
+/// The cheaper of two runs of an admin's `GET path` (answered 200).
+async fn get_cost(
+    stack: &Stack,
+    admin: &str,
+    path: &str,
+) -> anyhow::Result<(Value, BTreeMap<String, u64>)> {
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let get = async {
+            let (status, v) = stack.call(Method::GET, path, Some(admin), None).await?;
+            anyhow::ensure!(status == 200, "{v}");
+            Ok(v)
+        };
+        runs.push(stack.measured(get).await?);
+    }
+    fewest(runs).ok_or_else(|| anyhow::anyhow!("no run"))
 }
 
 fn total(m: &BTreeMap<String, u64>) -> u64 {
@@ -134,31 +125,17 @@ async fn the_largest_allowed_requests_cost_a_bounded_number_of_store_requests() 
     // The longest period of the message log and of its statistics.
     let to = chrono::Utc::now().date_naive();
     let from = to - chrono::Duration::days(91);
-    let (_, log) = cost(&stack, || async {
-        let (status, v) = stack
-            .call(
-                Method::GET,
-                &format!("/api/messages?from={from}&to={to}&limit=100"),
-                Some(&admin),
-                None,
-            )
-            .await?;
-        anyhow::ensure!(status == 200, "{v}");
-        Ok(v)
-    })
+    let (_, log) = get_cost(
+        &stack,
+        &admin,
+        &format!("/api/messages?from={from}&to={to}&limit=100"),
+    )
     .await?;
-    let (_, stats) = cost(&stack, || async {
-        let (status, v) = stack
-            .call(
-                Method::GET,
-                &format!("/api/messages/stats?from={from}&to={to}"),
-                Some(&admin),
-                None,
-            )
-            .await?;
-        anyhow::ensure!(status == 200, "{v}");
-        Ok(v)
-    })
+    let (_, stats) = get_cost(
+        &stack,
+        &admin,
+        &format!("/api/messages/stats?from={from}&to={to}"),
+    )
     .await?;
     eprintln!(
         "store requests — list page of 50: {list:?}; search through 61 chats: {search:?}; \
@@ -221,12 +198,7 @@ async fn a_connection_follows_a_bounded_number_of_chats_and_an_executive_holds_a
     for _ in 1..shared::dashboard::MAX_CONNECTIONS_PER_EXECUTIVE {
         open.push(stack.connect(&admin).await?);
     }
-    let refused =
-        match tokio_tungstenite::connect_async(stack.ws_url(&format!("?token={admin}"))).await {
-            Ok(_) => None,
-            Err(tungstenite::Error::Http(res)) => Some(res.status().as_u16()),
-            Err(e) => anyhow::bail!("handshake: {e}"),
-        };
+    let refused = stack.handshake_status(&format!("?token={admin}")).await?;
     assert_eq!(refused, Some(429));
     // One closes: another may open.
     if let Some(d) = open.pop() {

@@ -803,6 +803,16 @@ fn put_delivery(item: &mut Item, d: &Delivery) {
     );
 }
 
+/// The message an item names by its `chat_id` and `message_id` (a dedupe
+/// marker, a media record, a message itself).
+pub(super) fn message_ref_of(item: &Item, what: &str) -> Result<MessageRef, StoreError> {
+    Ok(MessageRef {
+        chat_id: ChatId::parse(item.str("chat_id")?)
+            .map_err(|_| StoreError::Corrupt(format!("{what} chat_id")))?,
+        message_id: item.str("message_id")?.to_owned(),
+    })
+}
+
 /// A string among a profile's extra fields (kept as JSON, `x_{name}`).
 fn extra_text(item: &Item, name: &str) -> Option<String> {
     let raw = item.str_opt(&format!("x_{name}"))?;
@@ -1090,37 +1100,23 @@ impl ChatStore for DynamoStore {
     }
 
     async fn message_ref(&self, wa_message_id: &str) -> Result<Option<MessageRef>, StoreError> {
-        let Some(marker) = self
-            .get(
-                &self.tables.chats,
-                key(format!("WAMSG#{wa_message_id}"), "DEDUP"),
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(MessageRef {
-            chat_id: ChatId::parse(marker.str("chat_id")?)
-                .map_err(|_| StoreError::Corrupt("dedupe marker chat_id".into()))?,
-            message_id: marker.str("message_id")?.to_owned(),
-        }))
+        self.get(
+            &self.tables.chats,
+            key(format!("WAMSG#{wa_message_id}"), "DEDUP"),
+        )
+        .await?
+        .map(|marker| message_ref_of(&marker, "dedupe marker"))
+        .transpose()
     }
 
     async fn media_ref(&self, media_id: &str) -> Result<Option<MessageRef>, StoreError> {
-        let Some(r) = self
-            .get(
-                &self.tables.chats,
-                key(format!("MEDIA#{media_id}"), "MEDIA"),
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(MessageRef {
-            chat_id: ChatId::parse(r.str("chat_id")?)
-                .map_err(|_| StoreError::Corrupt("media ref chat_id".into()))?,
-            message_id: r.str("message_id")?.to_owned(),
-        }))
+        self.get(
+            &self.tables.chats,
+            key(format!("MEDIA#{media_id}"), "MEDIA"),
+        )
+        .await?
+        .map(|r| message_ref_of(&r, "media ref"))
+        .transpose()
     }
 
     async fn apply_delivery(&self, r: &MessageRef, d: &Delivery) -> Result<bool, StoreError> {

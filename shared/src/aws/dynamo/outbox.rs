@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
     DynamoStore, GSI1, GSI2, GSI3, SkCond, any_condition_failed, build_err, chat_pk,
-    is_condition_failure, message_from, put_write, wa_marker,
+    is_condition_failure, message_from, message_ref_of, put_write, wa_marker,
 };
 use crate::aws::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
 use crate::channel::Stakeholder;
@@ -476,13 +476,10 @@ impl OutboxStore for DynamoStore {
             .await?
             .iter()
             .map(|i| {
-                let chat_id = crate::chat::ChatId::parse(i.str("chat_id")?)
-                    .map_err(|_| StoreError::Corrupt("unsent message chat_id".into()))?;
-                let r = MessageRef {
-                    chat_id,
-                    message_id: i.str("message_id")?.to_owned(),
-                };
-                Ok((r, i.u64_or_zero("attempts")?))
+                Ok((
+                    message_ref_of(i, "unsent message")?,
+                    i.u64_or_zero("attempts")?,
+                ))
             })
             .collect()
     }
