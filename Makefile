@@ -36,7 +36,7 @@ cfn-lint:
 
 ## Criterion benchmarks (not part of make test).
 bench:
-	$(CARGO) bench -p shared
+	$(CARGO) bench -p domain
 
 clean:
 	$(CARGO) clean

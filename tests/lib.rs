@@ -19,13 +19,13 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use adapters::DynamoStore;
+use domain::channel::Stakeholder;
+use domain::executive::ExecutiveStore;
+use domain::executive::{Email, Executive, ExecutiveId, Role, hash_password};
+use domain::secret::Secret;
 use local_gateway::emulators::{Emulator, EndpointOverrides, Endpoints, Kind};
 use local_gateway::{Config, DevAdmin, Running};
-use shared::aws::DynamoStore;
-use shared::channel::Stakeholder;
-use shared::executive::{Email, Executive, ExecutiveId, Role, hash_password};
-use shared::secret::Secret;
-use shared::store::ExecutiveStore;
 
 pub const ADMIN_EMAIL: &str = "admin@test.local";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -246,8 +246,8 @@ impl Stack {
     }
 
     /// A chat as stored now (an error when there is none).
-    pub async fn chat(&self, id: &shared::chat::ChatId) -> anyhow::Result<shared::chat::Chat> {
-        use shared::store::ChatStore;
+    pub async fn chat(&self, id: &domain::chat::ChatId) -> anyhow::Result<domain::chat::Chat> {
+        use domain::chat::ChatStore;
         self.store()
             .chat(id)
             .await?
@@ -262,7 +262,7 @@ impl Stack {
         customer: &str,
         wa_id: &str,
         text: &str,
-    ) -> anyhow::Result<shared::chat::Chat> {
+    ) -> anyhow::Result<domain::chat::Chat> {
         self.post_webhook(channel, &text_webhook(customer, "Customer", wa_id, text))
             .await?;
         let stored = wait_stored(&self.store(), &[wa_id]).await?;
@@ -358,7 +358,7 @@ impl Stack {
                 role,
                 stakeholders: stakeholders.to_vec(),
                 disabled,
-                capacity: shared::executive::DEFAULT_CAPACITY,
+                capacity: domain::executive::DEFAULT_CAPACITY,
                 token_generation: 0,
             })
             .await?;
@@ -744,8 +744,8 @@ where
 pub async fn stored_message(
     store: &DynamoStore,
     wa_message_id: &str,
-) -> anyhow::Result<Option<shared::chat::Message>> {
-    use shared::store::ChatStore;
+) -> anyhow::Result<Option<domain::chat::Message>> {
+    use domain::chat::ChatStore;
     let Some(r) = store.message_ref(wa_message_id).await? else {
         return Ok(None);
     };
@@ -758,14 +758,14 @@ pub async fn stored_message(
 /// id when `wa_message_id` is given.
 pub async fn append_outbound_text(
     store: &DynamoStore,
-    chat: &shared::chat::ChatId,
+    chat: &domain::chat::ChatId,
     text: &str,
     at: chrono::DateTime<chrono::Utc>,
     wa_message_id: Option<&str>,
-) -> anyhow::Result<shared::chat::Message> {
-    use shared::chat::{Delivery, DeliveryStatus, Direction, Message, SenderType};
-    use shared::store::ChatStore;
-    let content = shared::whatsapp::Content::Text { body: text.into() };
+) -> anyhow::Result<domain::chat::Message> {
+    use domain::chat::ChatStore;
+    use domain::chat::{Delivery, DeliveryStatus, Direction, Message, SenderType};
+    let content = domain::chat::Content::Text { body: text.into() };
     // Ids go into URLs (re-send): the text's letters and digits only.
     let discriminator: String = match wa_message_id {
         Some(id) => id.to_owned(),
@@ -811,7 +811,7 @@ pub fn fewest<T>(
 pub async fn wait_stored(
     store: &DynamoStore,
     ids: &[&str],
-) -> anyhow::Result<Vec<shared::chat::Message>> {
+) -> anyhow::Result<Vec<domain::chat::Message>> {
     let mut found = Vec::new();
     for id in ids {
         let m = eventually(Duration::from_secs(15), || async {

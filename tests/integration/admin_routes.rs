@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use domain::replies::{ResponseCache, reply_cache_key};
+use domain::secret::Secret;
 use reqwest::Method;
 use serde_json::json;
-use shared::secret::Secret;
-use shared::store::{ResponseCache, reply_cache_key};
 use smart_chat_tests::*;
 
 #[tokio::test]

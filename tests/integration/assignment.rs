@@ -10,10 +10,11 @@ use futures_util::stream::{self, StreamExt};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
-use shared::channel::{ChannelId, Stakeholder};
-use shared::chat::{Chat, ChatId};
-use shared::executive::ExecutiveId;
-use shared::store::{ChatStore, RoutingStore};
+use domain::channel::{ChannelId, Stakeholder};
+use domain::chat::ChatStore;
+use domain::chat::{Chat, ChatId};
+use domain::executive::ExecutiveId;
+use domain::routing::assignment::RoutingStore;
 
 use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, fixture};
 
@@ -70,7 +71,7 @@ async fn round_robin_is_fair_across_three_agents_over_300_chats() -> anyhow::Res
             let channel = channel.clone();
             let pusher = stack.running.gateway.functions.ws_events.pusher.clone();
             async move {
-                let customer = shared::whatsapp::SenderId::parse(&format!("9198000{i:05}"))
+                let customer = domain::customer::SenderId::parse(&format!("9198000{i:05}"))
                     .map_err(anyhow::Error::msg)?;
                 let fresh = Chat::open(
                     customer,
@@ -80,9 +81,10 @@ async fn round_robin_is_fair_across_three_agents_over_300_chats() -> anyhow::Res
                     chrono::Utc::now(),
                 );
                 let chat = store.create_chat(&fresh).await?;
-                let routed = shared::assignment::route(&store, &pusher, chat, None).await?;
+                let routed =
+                    domain::routing::assignment::route(&store, &pusher, chat, None).await?;
                 Ok(match routed {
-                    shared::assignment::Routed::Assigned(_) => "assigned".to_owned(),
+                    domain::routing::assignment::Routed::Assigned(_) => "assigned".to_owned(),
                     other => format!("{other:?}"),
                 })
             }

@@ -1,8 +1,8 @@
+use domain::auth::{Claims, JwtKeys};
+use domain::channel::Stakeholder;
+use domain::executive::Role;
+use domain::secret::Secret;
 use serde_json::{Value, json};
-use shared::auth::{Claims, JwtKeys};
-use shared::channel::Stakeholder;
-use shared::executive::Role;
-use shared::secret::Secret;
 use smart_chat_tests::*;
 
 #[tokio::test]
@@ -121,7 +121,8 @@ async fn login_refuses_wrong_credentials_with_one_message() -> anyhow::Result<()
 #[tokio::test]
 async fn a_webhook_token_when_configured_is_required_before_parsing() -> anyhow::Result<()> {
     let stack = Stack::start_with(|c| {
-        c.webhook_auth = shared::webhook_auth::WebhookAuth::Token(Secret::new("hook-token".into()));
+        c.webhook_auth =
+            domain::whatsapp::signature::WebhookAuth::Token(Secret::new("hook-token".into()));
     })
     .await?;
     let url = stack.url(&format!("/api/chats/whatsapp_chat/{PARTNER_CHANNEL}"));

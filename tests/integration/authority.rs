@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use domain::auth::{Claims, ExternalIssuer};
+use domain::channel::Stakeholder;
+use domain::executive::ExecutiveStore;
+use domain::executive::{ExecutiveId, Role};
 use reqwest::Method;
 use serde_json::json;
-use shared::auth::{Claims, ExternalIssuer};
-use shared::channel::Stakeholder;
-use shared::executive::{ExecutiveId, Role};
-use shared::store::ExecutiveStore;
 use smart_chat_tests::*;
 
 async fn handshake_status(stack: &Stack, token: &str) -> anyhow::Result<Option<u16>> {

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
+use domain::channel::Stakeholder;
+use domain::chat::ChatStatus;
+use domain::chat::ChatStore;
 use serde_json::json;
-use shared::channel::Stakeholder;
-use shared::chat::ChatStatus;
-use shared::store::ChatStore;
 use smart_chat_tests::*;
 
 #[tokio::test]

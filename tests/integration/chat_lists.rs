@@ -7,13 +7,14 @@ use std::collections::HashSet;
 use chrono::{Duration as Minutes, TimeZone, Utc};
 use serde_json::{Value, json};
 
-use shared::channel::{ChannelId, Stakeholder};
-use shared::chat::{Chat, ChatStatus};
-use shared::customer::ProfileUpdate;
-use shared::executive::ExecutiveId;
-use shared::store::{ChatStore, CustomerStore};
-use shared::tags::TagName;
-use shared::whatsapp::SenderId;
+use domain::channel::{ChannelId, Stakeholder};
+use domain::chat::ChatStore;
+use domain::chat::tags::TagName;
+use domain::chat::{Chat, ChatStatus};
+use domain::customer::CustomerStore;
+use domain::customer::ProfileUpdate;
+use domain::customer::SenderId;
+use domain::executive::ExecutiveId;
 use smart_chat_tests::{Dashboard, Stack};
 
 const CHATS: usize = 300;

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
+use domain::channel::Stakeholder;
 use serde_json::json;
-use shared::channel::Stakeholder;
 use smart_chat_tests::*;
 
 #[tokio::test]

@@ -1,10 +1,10 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
+use domain::channel::Stakeholder;
+use domain::chat::ChatStatus;
+use domain::chat::ChatStore;
 use futures_util::stream::{self, StreamExt};
-use shared::channel::Stakeholder;
-use shared::chat::ChatStatus;
-use shared::store::ChatStore;
 use smart_chat_tests::*;
 
 #[tokio::test]

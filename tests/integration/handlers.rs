@@ -3,10 +3,11 @@
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
+use domain::channel::Stakeholder;
+use domain::chat::ChatStatus;
+use domain::chat::ChatStore;
+use domain::protocol::{ConnectionId, ConnectionStore};
 use lambda_runtime::{Context, LambdaEvent};
-use shared::channel::Stakeholder;
-use shared::chat::ChatStatus;
-use shared::store::{ChatStore, ConnectionId, ConnectionStore};
 use smart_chat_tests::*;
 
 #[tokio::test]

@@ -1,10 +1,12 @@
 use std::time::Duration;
 
+use domain::channel::Stakeholder;
+use domain::chat::ChatStore;
+use domain::chat::Content;
+use domain::chat::{ChatStatus, DeliveryStatus};
+use domain::customer::CustomerStore;
+use domain::customer::SenderId;
 use serde_json::json;
-use shared::channel::Stakeholder;
-use shared::chat::{ChatStatus, DeliveryStatus};
-use shared::store::{ChatStore, CustomerStore};
-use shared::whatsapp::{Content, SenderId};
 use smart_chat_tests::*;
 
 const SHAPES: [&str; 16] = [
@@ -69,7 +71,7 @@ async fn every_whatsapp_shape_is_stored_with_its_kind_preview_and_metadata() -> 
     assert_eq!(
         stored[5].content,
         Content::Media {
-            media_type: shared::whatsapp::MediaType::Document,
+            media_type: domain::chat::MediaType::Document,
             media_id: "1005".into(),
             mime_type: Some("application/pdf".into()),
             caption: Some("RC copy".into()),
@@ -337,7 +339,7 @@ async fn flows_orders_notices_ads_and_future_types_are_kept_for_agents() -> anyh
         .await?;
     assert_eq!(status, 200, "{answer}");
     let store = stack.store();
-    let hashed = shared::whatsapp::bounded_id(&long_id);
+    let hashed = domain::whatsapp::bounded_id(&long_id);
     let stored = wait_stored(
         &store,
         &[
@@ -368,13 +370,13 @@ async fn flows_orders_notices_ads_and_future_types_are_kept_for_agents() -> anyh
             ),
         ]
     );
-    assert!(hashed.len() <= shared::whatsapp::ID_MAX);
+    assert!(hashed.len() <= domain::whatsapp::ID_MAX);
 
     // The ad is on the message, as the dashboard receives it.
     let referral = stored[0].referral.clone().expect("referral stored");
     assert_eq!(referral.ctwa_clid.as_deref(), Some("ARAkLk"));
     assert_eq!(referral.source_id.as_deref(), Some("120208"));
-    let view = serde_json::to_value(shared::views::MessageView::new(&stored[0]))?;
+    let view = serde_json::to_value(domain::protocol::views::MessageView::new(&stored[0]))?;
     assert_eq!(view["referral_label"], "Ad: Pune to Mumbai ₹1999");
     assert_eq!(view["referral"]["headline"], "Pune to Mumbai ₹1999");
     // The form's answers are kept as sent.

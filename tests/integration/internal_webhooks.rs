@@ -1,6 +1,6 @@
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::secret::Secret;
 use serde_json::{Value, json};
-use shared::secret::Secret;
 use smart_chat_tests::*;
 
 const TOKEN: &str = "internal-token-for-tests";

@@ -1,9 +1,10 @@
 use std::time::Duration;
 
+use domain::channel::Stakeholder;
+use domain::chat::ChatStatus;
+use domain::chat::ChatStore;
+use domain::protocol::{Connection, ConnectionId, ConnectionStore, Room};
 use serde_json::json;
-use shared::channel::Stakeholder;
-use shared::chat::ChatStatus;
-use shared::store::{ChatStore, Connection, ConnectionId, ConnectionStore, Room};
 use smart_chat_tests::*;
 
 const HINDI: &str = "नमस्ते 🚕 मेरी कैब अभी तक नहीं आई — 👍🏽";
@@ -204,9 +205,9 @@ fn admin_connection(
 ) -> anyhow::Result<Connection> {
     Ok(Connection {
         connection_id: ConnectionId(id.into()),
-        executive_id: shared::executive::ExecutiveId::parse("dev-admin")
+        executive_id: domain::executive::ExecutiveId::parse("dev-admin")
             .map_err(anyhow::Error::msg)?,
-        role: shared::executive::Role::Admin,
+        role: domain::executive::Role::Admin,
         stakeholders: vec![Stakeholder::Partner],
         connected_at,
         token_generation: Some(0),

@@ -4,8 +4,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use domain::auth::login::{PER_ADDRESS_AND_SOURCE, PER_ADDRESS_UNTRUSTED, PER_SOURCE};
 use serde_json::{Value, json};
-use shared::login::{PER_ADDRESS_AND_SOURCE, PER_ADDRESS_UNTRUSTED, PER_SOURCE};
 use smart_chat_tests::*;
 
 fn source(last: u8) -> IpAddr {

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use domain::secret::Secret;
 use serde_json::json;
-use shared::secret::Secret;
 use smart_chat_tests::*;
 
 /// Log lines written into memory.

@@ -95,8 +95,8 @@ async fn media_is_relayed_from_the_provider_with_the_channel_key() -> anyhow::Re
             "partner-agent",
             "partner-agent@test.local",
             "partner-agent-pass",
-            shared::executive::Role::Agent,
-            &[shared::channel::Stakeholder::Partner],
+            domain::executive::Role::Agent,
+            &[domain::channel::Stakeholder::Partner],
             false,
         )
         .await?;

@@ -8,12 +8,12 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use shared::chat::{Chat, ChatId, DeliveryStatus, SenderType};
-use shared::outbound::{
+use domain::chat::ChatStore;
+use domain::chat::{Chat, ChatId, DeliveryStatus, SenderType};
+use domain::outbound::{
     ContactCard, ListRow, ListSection, MediaKind, MediaSource, Outbound, ReplyButton,
 };
-use shared::sending::{Author, NotQueued, queue_send};
-use shared::store::ChatStore;
+use domain::sending::{Author, NotQueued, queue_send};
 
 use smart_chat_tests::{PARTNER_CHANNEL, Stack, append_outbound_text, eventually, status_webhook};
 
@@ -52,8 +52,8 @@ async fn agent_token(stack: &Stack, id: &str) -> anyhow::Result<String> {
             id,
             &email,
             "agent-password-1",
-            shared::executive::Role::Agent,
-            &[shared::channel::Stakeholder::Partner],
+            domain::executive::Role::Agent,
+            &[domain::channel::Stakeholder::Partner],
             false,
         )
         .await?;
@@ -84,7 +84,7 @@ async fn wait_state(
     chat: &ChatId,
     message_id: &str,
     want: DeliveryStatus,
-) -> anyhow::Result<shared::chat::Message> {
+) -> anyhow::Result<domain::chat::Message> {
     eventually(WAIT, || async {
         let m = stack.store().message(chat, message_id).await?;
         Ok(m.filter(|m| m.delivery.as_ref().map(|d| d.status) == Some(want)))
@@ -222,9 +222,9 @@ async fn every_type_reaches_the_provider_on_its_channels_route() -> anyhow::Resu
             Outbound::Template {
                 name: "trip_update".into(),
                 language: "en".into(),
-                params: shared::outbound::TemplateParams {
+                params: domain::outbound::TemplateParams {
                     body: vec!["Pune".into(), "Mumbai".into()],
-                    buttons: vec![shared::outbound::TemplateButton {
+                    buttons: vec![domain::outbound::TemplateButton {
                         index: 0,
                         sub_type: "url".into(),
                         value: "b/123".into(),

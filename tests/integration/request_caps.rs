@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use domain::protocol::MAX_JOINED_CHATS;
 use reqwest::Method;
 use serde_json::{Value, json};
-use shared::store::MAX_JOINED_CHATS;
 use smart_chat_tests::*;
 
 /// One webhook body with `n` messages: `per_sender` from each sender.
@@ -195,7 +195,7 @@ async fn a_connection_follows_a_bounded_number_of_chats_and_an_executive_holds_a
 
     // Connections per executive.
     let mut open = vec![dash];
-    for _ in 1..shared::dashboard::MAX_CONNECTIONS_PER_EXECUTIVE {
+    for _ in 1..domain::dashboard::MAX_CONNECTIONS_PER_EXECUTIVE {
         open.push(stack.connect(&admin).await?);
     }
     let refused = stack.handshake_status(&format!("?token={admin}")).await?;

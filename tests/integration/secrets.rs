@@ -1,7 +1,8 @@
 //! Secrets from SSM Parameter Store (moto's, here) at cold start.
 
 use aws_sdk_ssm::types::ParameterType;
-use shared::secret::Secret;
+use domain::config::Env;
+use domain::secret::Secret;
 use smart_chat_tests::*;
 
 #[tokio::test]
@@ -31,19 +32,43 @@ async fn secrets_under_the_configured_path_win_over_the_environment() -> anyhow:
             .send()
             .await?;
     }
-    let found = shared::aws::secrets::load(&ssm, "/smart-chat/test/").await?;
+    let found = adapters::secrets::load(&ssm, "/smart-chat/test/").await?;
     let names: Vec<&str> = found.keys().map(String::as_str).collect();
     assert_eq!(names, ["SMART_CHAT_TEST_ONLY_TOKEN"]);
-    assert!(shared::secret::install_resolved(found));
+
+    // What a cold start does: the function's environment names the path,
+    // the parameter store's value wins over the variable of the same name.
+    let env = Env::from_vars([
+        ("SECRETS_SSM_PATH", "/smart-chat/test/"),
+        ("SMART_CHAT_TEST_ONLY_TOKEN", "from-the-variable"),
+        ("SMART_CHAT_TEST_ONLY_OTHER", "only-in-the-variable"),
+    ]);
+    let at_moto = sdk
+        .to_builder()
+        .endpoint_url(stack.moto_endpoint()?)
+        .build();
+    let found = adapters::secrets::resolve(&env, &at_moto).await?;
+    let env = env.with_secrets(found);
+    let secret = |name: &str| env.secret(name).map(|s: Secret| s.expose().to_owned());
     assert_eq!(
-        Secret::from_env("SMART_CHAT_TEST_ONLY_TOKEN").map(|s| s.expose().to_owned()),
-        Ok("from-the-parameter-store-0001".to_owned())
+        secret("SMART_CHAT_TEST_ONLY_TOKEN").as_deref(),
+        Some("from-the-parameter-store-0001")
     );
-    // Without a parameter, the environment still answers (or nothing does).
-    assert!(Secret::optional_from_env("SMART_CHAT_TEST_ONLY_UNSET").is_none());
+    // Without a parameter, the variable still answers (or nothing does).
+    assert_eq!(
+        secret("SMART_CHAT_TEST_ONLY_OTHER").as_deref(),
+        Some("only-in-the-variable")
+    );
+    assert!(secret("SMART_CHAT_TEST_ONLY_UNSET").is_none());
+    // No path configured: no request, no secrets.
+    assert!(
+        adapters::secrets::resolve(&Env::default(), &at_moto)
+            .await?
+            .is_empty()
+    );
     // A path with nothing under it is no secrets, not an error.
     assert!(
-        shared::aws::secrets::load(&ssm, "/smart-chat/empty")
+        adapters::secrets::load(&ssm, "/smart-chat/empty")
             .await?
             .is_empty()
     );

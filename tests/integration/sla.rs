@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use shared::channel::Stakeholder;
-use shared::chat::Chat;
-use shared::sla::SlaSettings;
-use shared::store::ChatStore;
-use shared::tags::AWAITING_CUSTOMER_RESPONSE;
-use shared::whatsapp::SenderId;
+use domain::channel::Stakeholder;
+use domain::chat::Chat;
+use domain::chat::ChatStore;
+use domain::chat::tags::AWAITING_CUSTOMER_RESPONSE;
+use domain::customer::SenderId;
+use domain::routing::sla::SlaSettings;
 
 use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually};
 

@@ -1,10 +1,10 @@
 use std::time::Duration;
 
+use domain::channel::Stakeholder;
+use domain::chat::ChatStore;
+use domain::chat::Counts;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use shared::channel::Stakeholder;
-use shared::chat::Counts;
-use shared::store::ChatStore;
 use smart_chat_tests::*;
 
 async fn http_stats(stack: &Stack, token: &str) -> anyhow::Result<Value> {
@@ -126,7 +126,7 @@ async fn status_changes_move_counters_and_reach_the_right_audience() -> anyhow::
         .chat(&stored[0].chat_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("chat"))?;
-    assert_eq!(reopened.status, shared::chat::ChatStatus::Active);
+    assert_eq!(reopened.status, domain::chat::ChatStatus::Active);
     assert_eq!(http_stats(&stack, &admin).await?, counts(1, 1, 1));
     assert_eq!(
         stack.store().counts().await?,

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use domain::channel::Stakeholder;
 use reqwest::Method;
 use serde_json::json;
-use shared::channel::Stakeholder;
 use smart_chat_tests::*;
 
 const QUIET: Duration = Duration::from_millis(700);
@@ -152,7 +152,7 @@ async fn admins_edit_each_teams_tags_over_http() -> anyhow::Result<()> {
             "agent-t",
             "agent-t@test.local",
             "agent-t-password",
-            shared::executive::Role::Agent,
+            domain::executive::Role::Agent,
             &[Stakeholder::Partner],
             false,
         )

@@ -1,7 +1,7 @@
+use domain::chat::ChatStore;
+use domain::secret::Secret;
+use domain::whatsapp::signature::{WebhookAuth, sign};
 use serde_json::Value;
-use shared::secret::Secret;
-use shared::store::ChatStore;
-use shared::webhook_auth::{WebhookAuth, sign};
 use smart_chat_tests::*;
 
 const APP_SECRET: &str = "test-app-secret-for-signatures";
@@ -224,7 +224,7 @@ async fn inside_an_envelope_what_we_cannot_read_is_stored_as_such_and_costs_noth
     assert_eq!(got, expected);
     // Why it could not be read is kept for whoever looks.
     assert!(
-        matches!(&stored[4].content, shared::whatsapp::Content::Unsupported { errors, .. }
+        matches!(&stored[4].content, domain::chat::Content::Unsupported { errors, .. }
         if errors == &vec!["`text.body` is missing".to_owned()])
     );
     // The sender's separators are dropped, not the message.

@@ -6,23 +6,26 @@ use http::{Method, StatusCode};
 use lambda_http::Request;
 use serde_json::{Value, json};
 
-use shared::auth::Caller;
-use shared::channel::Stakeholder;
-use shared::executive::{Executive, ExecutiveId, ExecutivePatch, NewExecutive, Role};
-use shared::http::{ApiError, json_response};
-use shared::provider::MediaSource;
-use shared::store::{InboundQueue, OutboundQueue, Pusher, StoreError};
-use shared::tags::{MAX_TAGS_PER_TEAM, TagName, team_tags};
+use adapters::http::{ApiError, json_response};
+use adapters::pinbot::MediaSource;
+use domain::auth::Caller;
+use domain::channel::Stakeholder;
+use domain::chat::tags::{MAX_TAGS_PER_TEAM, TagName, team_tags};
+use domain::error::StoreError;
+use domain::executive::{Executive, ExecutiveId, ExecutivePatch, NewExecutive, Role};
+use domain::inbound::InboundQueue;
+use domain::protocol::Pusher;
+use domain::sending::OutboundQueue;
 
 use crate::{State, Store, answer, unavailable};
 
 type Answer = Result<http::Response<String>, ApiError>;
 
 fn json_body(req: &Request) -> Result<Value, ApiError> {
-    shared::http::parse_json_body(req.body().as_ref())
+    adapters::http::parse_json_body(req.body().as_ref())
 }
 
-fn hashing_failed(e: shared::executive::HashError) -> ApiError {
+fn hashing_failed(e: domain::executive::HashError) -> ApiError {
     tracing::error!(error = %e, "password hashing failed");
     ApiError::unavailable("could not store the password; retry")
 }
@@ -178,7 +181,7 @@ where
         };
         let closes = connections
             .iter()
-            .map(|c| shared::dashboard::close_connection(&self.store, &self.pusher, c));
+            .map(|c| domain::dashboard::close_connection(&self.store, &self.pusher, c));
         futures_util::future::join_all(closes).await;
     }
 

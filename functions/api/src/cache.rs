@@ -6,9 +6,12 @@ use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::json;
 
-use shared::http::{ApiError, json_response, parse_json_body};
-use shared::provider::MediaSource;
-use shared::store::{InboundQueue, OutboundQueue, Pusher, reply_cache_key};
+use adapters::http::{ApiError, json_response, parse_json_body};
+use adapters::pinbot::MediaSource;
+use domain::inbound::InboundQueue;
+use domain::protocol::Pusher;
+use domain::replies::reply_cache_key;
+use domain::sending::OutboundQueue;
 
 use crate::{State, Store, unavailable};
 
@@ -40,7 +43,7 @@ where
                 .and_then(|v: &http::HeaderValue| v.to_str().ok())
         };
         let presented = header("x-admin-token")
-            .or_else(|| shared::auth::bearer(header("authorization")))
+            .or_else(|| domain::auth::bearer(header("authorization")))
             .ok_or_else(|| ApiError::unauthorized("X-Admin-Token is required"))?;
         if expected.matches(presented) {
             Ok(())

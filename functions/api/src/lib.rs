@@ -6,22 +6,30 @@ mod cache;
 mod login;
 mod messages;
 
+use domain::config::Env;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::json;
 
-use shared::auth::{Caller, JwtKeys, Refused, bearer};
-use shared::channel::ChannelTable;
-use shared::executive::{Executive, Role, hash_password};
-use shared::http::{ApiError, json_response};
-use shared::provider::{MediaError, MediaSource};
-use shared::secret::Secret;
-use shared::sending::MessageCatalog;
-use shared::store::{
-    ChatStore, ConnectionStore, ExecutiveStore, InboundQueue, LoginGuardStore, OutboundQueue,
-    OutboxStore, Pusher, ResponseCache, RoutingStore, SlaStore, StoreError, TagStore,
-};
-use shared::tags::TagCatalog;
+use adapters::http::{ApiError, json_response};
+use adapters::pinbot::{MediaError, MediaSource};
+use domain::auth::login::LoginGuardStore;
+use domain::auth::{Caller, JwtKeys, Refused, bearer};
+use domain::channel::ChannelTable;
+use domain::chat::ChatStore;
+use domain::chat::tags::TagCatalog;
+use domain::chat::tags::TagStore;
+use domain::error::StoreError;
+use domain::executive::ExecutiveStore;
+use domain::executive::{Executive, Role, hash_password};
+use domain::inbound::InboundQueue;
+use domain::protocol::{ConnectionStore, Pusher};
+use domain::replies::ResponseCache;
+use domain::routing::assignment::RoutingStore;
+use domain::routing::sla::SlaStore;
+use domain::secret::Secret;
+use domain::sending::MessageCatalog;
+use domain::sending::{OutboundQueue, OutboxStore};
 
 /// Everything the routes read and write.
 pub trait Store:
@@ -114,29 +122,31 @@ impl<S, Q, M, P, O> State<S, Q, M, P, O> {
 
 impl
     State<
-        shared::aws::DynamoStore,
-        shared::aws::SqsInboundQueue,
-        shared::provider::PinbotClient,
-        shared::aws::ApiGwPusher,
-        shared::aws::SqsOutboundQueue,
+        adapters::DynamoStore,
+        adapters::SqsInboundQueue,
+        adapters::pinbot::PinbotClient,
+        adapters::ApiGwPusher,
+        adapters::SqsOutboundQueue,
     >
 {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
-        let channels = ChannelTable::from_env()?;
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
+        let channels = ChannelTable::from_env(env)?;
         Self::new(
             Adapters {
-                store: shared::aws::store_from_env(&sdk)?,
-                queue: shared::aws::inbound_queue_from_env(&sdk)?,
-                media: shared::provider::PinbotClient::from_env(&channels)?,
-                pusher: shared::aws::pusher_from_env(&sdk)?,
-                outbox: shared::aws::outbound_queue_from_env(&sdk)?,
+                store: adapters::DynamoStore::from_env(env, aws)?,
+                queue: adapters::SqsInboundQueue::from_env(env, aws)?,
+                media: adapters::pinbot::PinbotClient::from_env(env, &channels)?,
+                pusher: adapters::ApiGwPusher::from_env(env, aws)?,
+                outbox: adapters::SqsOutboundQueue::from_env(env, aws)?,
             },
             Settings {
-                keys: JwtKeys::from_env()?,
-                tags: TagCatalog::from_env()?,
-                messages: MessageCatalog::from_env()?,
-                admin_token: Secret::optional_from_env("ADMIN_TOKEN"),
+                keys: JwtKeys::from_env(env)?,
+                tags: TagCatalog::from_env(env)?,
+                messages: MessageCatalog::from_env(env)?,
+                admin_token: env.secret("ADMIN_TOKEN"),
                 channels,
             },
         )
@@ -255,7 +265,7 @@ where
             .and_then(|v| v.to_str().ok());
         let token = bearer(header)
             .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer <token> is required"))?;
-        shared::auth::authenticate(&self.store, &self.keys, token)
+        domain::auth::authenticate(&self.store, &self.keys, token)
             .await
             .map_err(|e| match e {
                 Refused::Token(e) => ApiError::unauthorized(format!("{e}")),

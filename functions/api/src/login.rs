@@ -7,11 +7,13 @@ use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
 use serde_json::json;
 
-use shared::executive::verify_password;
-use shared::http::{ApiError, json_response, parse_json_body};
-use shared::login::{Attempt, LoginAddress, consume, succeeded};
-use shared::provider::MediaSource;
-use shared::store::{InboundQueue, OutboundQueue, Pusher};
+use adapters::http::{ApiError, json_response, parse_json_body};
+use adapters::pinbot::MediaSource;
+use domain::auth::login::{Attempt, LoginAddress, consume, succeeded};
+use domain::executive::verify_password;
+use domain::inbound::InboundQueue;
+use domain::protocol::Pusher;
+use domain::sending::OutboundQueue;
 
 use crate::{State, Store, unavailable};
 
@@ -91,10 +93,13 @@ where
         };
         // A fresh session starts offline until the executive toggles (an
         // open dashboard elsewhere keeps them online).
-        let online =
-            shared::assignment::offline_unless_connected(&self.store, &self.pusher, &executive)
-                .await
-                .map_err(unavailable("login"))?;
+        let online = domain::routing::assignment::offline_unless_connected(
+            &self.store,
+            &self.pusher,
+            &executive,
+        )
+        .await
+        .map_err(unavailable("login"))?;
         tracing::info!(executive_id = %executive.executive_id, online, trusted = attempt.trusted, "login");
         Ok(json_response(
             StatusCode::OK,
@@ -115,7 +120,7 @@ where
         &self,
         address: &LoginAddress,
         password: &str,
-    ) -> Result<Option<shared::executive::Executive>, ApiError> {
+    ) -> Result<Option<domain::executive::Executive>, ApiError> {
         let found = self
             .store
             .executive_for_login(address)

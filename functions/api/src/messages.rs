@@ -8,16 +8,18 @@ use http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use serde_json::json;
 
-use shared::channel::Stakeholder;
-use shared::chat::{Chat, ChatId, Delivery, DeliveryStatus, MessageRef, SenderType};
-use shared::http::ApiError;
-use shared::provider::MediaSource;
-use shared::sending::{
+use adapters::http::ApiError;
+use adapters::pinbot::MediaSource;
+use domain::channel::Stakeholder;
+use domain::chat::{Chat, ChatId, Delivery, DeliveryStatus, MessageRef, SenderType};
+use domain::customer::SenderId;
+use domain::inbound::InboundQueue;
+use domain::protocol::{Pusher, Room};
+use domain::sending::OutboundQueue;
+use domain::sending::{
     Author, DeliveryStats, LogQuery, MAX_LOG_PAGE, MAX_PERIOD_DAYS, NotQueued, announce_delivery,
     days, decode_log_cursor, encode_log_cursor, enqueue_or_fail, queue_send,
 };
-use shared::store::{InboundQueue, OutboundQueue, Pusher, Room};
-use shared::whatsapp::SenderId;
 
 use crate::{State, Store, answer, unavailable};
 
@@ -56,7 +58,7 @@ fn mobile(raw: &str) -> Result<SenderId, ApiError> {
             "`to` must be a mobile number of 10 to 15 digits",
         ));
     }
-    SenderId::parse(&shared::customer::canonical_mobile(&digits))
+    SenderId::parse(&domain::customer::canonical_mobile(&digits))
         .map_err(|e| ApiError::bad_request(format!("`to`: {e}")))
 }
 
@@ -163,12 +165,12 @@ where
         )
         .await
         .map_err(not_queued)?;
-        let frame = shared::protocol::frame(
+        let frame = domain::protocol::frame(
             "new_message",
-            json!({"chat_id": chat.chat_id, "message": shared::views::MessageView::new(&stored)}),
+            json!({"chat_id": chat.chat_id, "message": domain::protocol::views::MessageView::new(&stored)}),
             None,
         );
-        shared::fanout::push_to_room(
+        domain::protocol::fanout::push_to_room(
             &self.store,
             &self.pusher,
             &Room::Chat(chat.chat_id.clone()),
@@ -216,7 +218,7 @@ where
         let (from, to) = period(req)?;
         let customer = query(req, "customer")
             .map(|c| {
-                SenderId::parse(&shared::customer::canonical_mobile(
+                SenderId::parse(&domain::customer::canonical_mobile(
                     c.trim_start_matches('+'),
                 ))
                 .map_err(|e| ApiError::bad_request(format!("`customer`: {e}")))
@@ -312,7 +314,7 @@ where
             .service_stats(&days)
             .await
             .map_err(unavailable("service statistics"))?;
-        let mut body = shared::metrics::report(&rows);
+        let mut body = domain::metrics::report(&rows);
         body["from"] = json!(from.date_naive());
         body["to"] = json!(to.date_naive());
         Ok(answer(StatusCode::OK, body))
@@ -392,7 +394,7 @@ where
     async fn resend_stuck(
         &self,
         reference: &MessageRef,
-        caller: &shared::auth::Caller,
+        caller: &domain::auth::Caller,
     ) -> Result<http::Response<String>, ApiError> {
         let now = Utc::now();
         let due = self
@@ -400,7 +402,7 @@ where
             .send_due(reference)
             .await
             .map_err(unavailable("messages"))?;
-        let stuck_since = now - shared::sending::STUCK_AFTER;
+        let stuck_since = now - domain::sending::STUCK_AFTER;
         match due {
             Some(due) if due < stuck_since => {}
             Some(due) => {
@@ -410,7 +412,7 @@ where
                     format!(
                         "the message is on its way (due {}); it can be re-sent if it is still unsent {} minutes after that",
                         due.to_rfc3339(),
-                        shared::sending::STUCK_AFTER.num_minutes()
+                        domain::sending::STUCK_AFTER.num_minutes()
                     ),
                 ));
             }

@@ -3,25 +3,31 @@
 //! index, repairs a difference seen on two runs in a row (pushing
 //! `dashboard_stats` when the counters changed), and puts offline the
 //! executives left online without a live connection (see
-//! `shared::repair`).
+//! `domain::routing::repair`).
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use domain::config::Env;
 use lambda_runtime::{Error, LambdaEvent};
 
-use shared::repair::RepairReport;
-use shared::store::{ChatStore, ConnectionStore, ExecutiveStore, Pusher, RoutingStore};
+use domain::chat::ChatStore;
+use domain::executive::ExecutiveStore;
+use domain::protocol::{ConnectionStore, Pusher};
+use domain::routing::assignment::RoutingStore;
+use domain::routing::repair::RepairReport;
 
 pub struct State<S, P> {
     pub store: S,
     pub pusher: P,
 }
 
-impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
+impl State<adapters::DynamoStore, adapters::ApiGwPusher> {
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk)?,
-            pusher: shared::aws::pusher_from_env(&sdk)?,
+            store: adapters::DynamoStore::from_env(env, aws)?,
+            pusher: adapters::ApiGwPusher::from_env(env, aws)?,
         })
     }
 }
@@ -34,7 +40,7 @@ where
     S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore,
     P: Pusher,
 {
-    let report = shared::repair::run(&state.store, &state.pusher)
+    let report = domain::routing::repair::run(&state.store, &state.pusher)
         .await
         .map_err(|e| {
             tracing::error!(error = ?e, "counter repair failed; Lambda retries it");

@@ -5,6 +5,7 @@
 //! dropped.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use domain::config::Env;
 use lambda_runtime::{Error, LambdaEvent};
 
 /// The template's default redrive limit for the forward queue.
@@ -19,17 +20,20 @@ pub struct State {
 impl State {
     pub fn new(url: String, max_receives: u32) -> anyhow::Result<Self> {
         Ok(Self {
-            http: shared::provider::http_client()?,
+            http: adapters::pinbot::http_client()?,
             url,
             max_receives,
         })
     }
 
-    pub fn from_env() -> anyhow::Result<Self> {
-        let url = shared::config::env_required("COMMUNICATION_MASTER_URL")?;
-        let max = shared::config::env_u64("FORWARD_MAX_RECEIVES", u64::from(DEFAULT_MAX_RECEIVES))
-            .map_err(anyhow::Error::from)?;
-        Self::new(url, u32::try_from(max)?)
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env) -> anyhow::Result<Self> {
+        Self::new(
+            env.required("COMMUNICATION_MASTER_URL")?,
+            env.u32("FORWARD_MAX_RECEIVES", DEFAULT_MAX_RECEIVES)?,
+        )
     }
 }
 
@@ -40,10 +44,10 @@ pub async fn handle(
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let receives = shared::aws::sqs_event::receive_count(&record);
+        let receives = adapters::sqs_event::receive_count(&record);
         let channel = record
             .message_attributes
-            .get(shared::aws::queue::CHANNEL_ATTRIBUTE)
+            .get(adapters::queue::CHANNEL_ATTRIBUTE)
             .and_then(|a| a.string_value.clone())
             .unwrap_or_default();
         let result = state

@@ -2,7 +2,7 @@ use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init_json();
-    let state = forward::State::from_env()?;
+    domain::telemetry::init_json();
+    let state = forward::State::from_env(&domain::config::Env::process())?;
     run(service_fn(|event| forward::handle(&state, event))).await
 }

@@ -2,16 +2,19 @@
 //! once and pushed live. Failures are reported per message (partial batch
 //! response) so one poison message never holds back other customers.
 
+use domain::config::Env;
 use std::collections::HashSet;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 
-use shared::channel::ChannelTable;
-use shared::inbound::{Inbound, QueuedEvent};
-use shared::store::{
-    ChatStore, ConnectionStore, EventPublisher, ExecutiveStore, Pusher, RoutingStore,
-};
+use domain::channel::ChannelTable;
+use domain::chat::ChatStore;
+use domain::events::EventPublisher;
+use domain::executive::ExecutiveStore;
+use domain::inbound::{Inbound, QueuedEvent};
+use domain::protocol::{ConnectionStore, Pusher};
+use domain::routing::assignment::RoutingStore;
 
 pub struct State<S, P, E> {
     pub store: S,
@@ -26,18 +29,17 @@ pub struct State<S, P, E> {
 /// The template's default `InboundMaxReceiveCount`.
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
-impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher, shared::aws::EventBridgePublisher> {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
+impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::EventBridgePublisher> {
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk)?,
-            pusher: shared::aws::pusher_from_env(&sdk)?,
-            events: shared::aws::publisher_from_env(&sdk)?,
-            channels: ChannelTable::from_env()?,
-            max_receives: u32::try_from(shared::config::env_u64(
-                "INBOUND_MAX_RECEIVES",
-                u64::from(DEFAULT_MAX_RECEIVES),
-            )?)?,
+            store: adapters::DynamoStore::from_env(env, aws)?,
+            pusher: adapters::ApiGwPusher::from_env(env, aws)?,
+            events: adapters::EventBridgePublisher::from_env(env, aws)?,
+            channels: ChannelTable::from_env(env)?,
+            max_receives: env.u32("INBOUND_MAX_RECEIVES", DEFAULT_MAX_RECEIVES)?,
         })
     }
 }
@@ -51,8 +53,8 @@ where
         + ConnectionStore
         + ExecutiveStore
         + RoutingStore
-        + shared::store::CustomerStore
-        + shared::store::OutboxStore,
+        + domain::customer::CustomerStore
+        + domain::sending::OutboxStore,
     P: Pusher,
     E: EventPublisher,
 {
@@ -66,8 +68,8 @@ where
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let group = shared::aws::sqs_event::group_id(&record);
-        let receives = shared::aws::sqs_event::receive_count(&record);
+        let group = adapters::sqs_event::group_id(&record);
+        let receives = adapters::sqs_event::receive_count(&record);
         // FIFO order: once a customer's message fails, their later ones in
         // this batch wait for it rather than overtake it.
         if failed_groups.contains(&group) {

@@ -3,15 +3,16 @@
 //! field by field and stored; a 200 means it is stored.
 
 use chrono::Utc;
+use domain::config::Env;
+use domain::telemetry::Masked;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{Value, json};
-use shared::telemetry::Masked;
 
-use shared::customer::{BookingEvent, ContextChange, ProfileUpdate};
-use shared::http::{ApiError, json_response, parse_json_body};
-use shared::secret::Secret;
-use shared::store::CustomerStore;
+use adapters::http::{ApiError, json_response, parse_json_body};
+use domain::customer::CustomerStore;
+use domain::customer::{BookingEvent, ContextChange, ProfileUpdate};
+use domain::secret::Secret;
 
 pub struct State<S> {
     pub store: S,
@@ -19,12 +20,14 @@ pub struct State<S> {
     pub token: Option<Secret>,
 }
 
-impl State<shared::aws::DynamoStore> {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
+impl State<adapters::DynamoStore> {
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk)?,
-            token: Secret::optional_from_env("INTERNAL_WEBHOOK_TOKEN"),
+            store: adapters::DynamoStore::from_env(env, aws)?,
+            token: env.secret("INTERNAL_WEBHOOK_TOKEN"),
         })
     }
 }
@@ -63,7 +66,7 @@ async fn route<S: CustomerStore>(
         _ => return Err(ApiError::unauthorized("missing or wrong X-Internal-Token")),
     }
     let body: Value = parse_json_body(req.body().as_ref())?;
-    let unavailable = |e: shared::store::StoreError| {
+    let unavailable = |e: domain::error::StoreError| {
         tracing::error!(error = ?e, "storing an internal webhook failed");
         ApiError::unavailable("storage unavailable; retry")
     };

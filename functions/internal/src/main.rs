@@ -2,7 +2,8 @@ use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init_json();
-    let state = internal::State::from_env().await?;
+    domain::telemetry::init_json();
+    let (env, aws) = adapters::cold_start().await?;
+    let state = internal::State::from_env(&env, &aws)?;
     run(service_fn(|req| internal::handle(&state, req))).await
 }

@@ -8,13 +8,17 @@
 //! and does nothing: nothing is sent twice by the queue.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use domain::config::{ConfigError, Env};
 use lambda_runtime::{Error, LambdaEvent};
 
-use shared::aws::SqsOutboundQueue;
-use shared::channel::ChannelTable;
-use shared::chat::MessageRef;
-use shared::sending::{AttemptOutcome, Backoff, DeliverySettings, SendWorker, Sender};
-use shared::store::{ChatStore, ConnectionStore, OutboxStore, Pusher, SlaStore};
+use adapters::SqsOutboundQueue;
+use domain::channel::ChannelTable;
+use domain::chat::ChatStore;
+use domain::chat::MessageRef;
+use domain::protocol::{ConnectionStore, Pusher};
+use domain::routing::sla::SlaStore;
+use domain::sending::OutboxStore;
+use domain::sending::{AttemptOutcome, Backoff, DeliverySettings, SendWorker, Sender};
 
 /// The template's default redrive limit for the send queue.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
@@ -35,44 +39,39 @@ pub struct State<S, D, P> {
 /// Retry policy from the environment: `OUTBOUND_MAX_ATTEMPTS` (the
 /// queue's maxReceiveCount), `OUTBOUND_BACKOFF_BASE_MS`,
 /// `OUTBOUND_BACKOFF_CAP_SECS`.
-pub fn settings_from_env() -> anyhow::Result<DeliverySettings> {
-    let env = |name: &str, default: u64| {
-        shared::config::env_u64(name, default).map_err(anyhow::Error::from)
-    };
+pub fn settings_from_env(env: &Env) -> Result<DeliverySettings, ConfigError> {
     Ok(DeliverySettings {
-        max_attempts: u32::try_from(env(
-            "OUTBOUND_MAX_ATTEMPTS",
-            u64::from(DEFAULT_MAX_ATTEMPTS),
-        )?)?,
+        max_attempts: env.u32("OUTBOUND_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)?,
         backoff: Backoff {
-            base: std::time::Duration::from_millis(env(
+            base: std::time::Duration::from_millis(env.u64(
                 "OUTBOUND_BACKOFF_BASE_MS",
-                Backoff::DEFAULT.base.as_millis() as u64,
+                u64::try_from(Backoff::DEFAULT.base.as_millis()).unwrap_or(u64::MAX),
             )?),
-            cap: std::time::Duration::from_secs(env(
-                "OUTBOUND_BACKOFF_CAP_SECS",
-                Backoff::DEFAULT.cap.as_secs(),
-            )?),
+            cap: std::time::Duration::from_secs(
+                env.u64("OUTBOUND_BACKOFF_CAP_SECS", Backoff::DEFAULT.cap.as_secs())?,
+            ),
         },
         lease: LEASE,
-        confirm_wait: std::time::Duration::from_secs(env(
+        confirm_wait: std::time::Duration::from_secs(env.u64(
             "OUTBOUND_CONFIRM_WAIT_SECS",
-            shared::sending::CONFIRM_WAIT.as_secs(),
+            domain::sending::CONFIRM_WAIT.as_secs(),
         )?),
     })
 }
 
-impl State<shared::aws::DynamoStore, shared::provider::PinbotClient, shared::aws::ApiGwPusher> {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
-        let channels = ChannelTable::from_env()?;
+impl State<adapters::DynamoStore, adapters::pinbot::PinbotClient, adapters::ApiGwPusher> {
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
+        let channels = ChannelTable::from_env(env)?;
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk)?,
-            sender: shared::provider::PinbotClient::from_env(&channels)?,
-            pusher: shared::aws::pusher_from_env(&sdk)?,
-            queue: shared::aws::outbound_queue_from_env(&sdk)?,
+            store: adapters::DynamoStore::from_env(env, aws)?,
+            sender: adapters::pinbot::PinbotClient::from_env(env, &channels)?,
+            pusher: adapters::ApiGwPusher::from_env(env, aws)?,
+            queue: adapters::SqsOutboundQueue::from_env(env, aws)?,
             channels,
-            settings: settings_from_env()?,
+            settings: settings_from_env(env)?,
         })
     }
 }
@@ -96,7 +95,7 @@ where
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let attempt = shared::aws::sqs_event::receive_count(&record);
+        let attempt = adapters::sqs_event::receive_count(&record);
         let body = record.body.as_deref().unwrap_or_default();
         let job: Job = match serde_json::from_str(body) {
             Ok(job) => job,

@@ -1,23 +1,26 @@
 //! The SLA scan, on an EventBridge schedule (every minute): customers
 //! waiting past `SLA_ALERT_AFTER_SECS` / `SLA_ESCALATE_AFTER_SECS` raise one
 //! `sla_alert` and one WhatsApp alert per waiting episode and level (see
-//! `shared::sla`). It also gives waiting chats to executives with room, as
+//! `domain::routing::sla`). It also gives waiting chats to executives with room, as
 //! a safety net behind the event-driven assignment. A failed run returns an
 //! error so Lambda retries it; a retried or overlapping run raises nothing
 //! twice.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::Utc;
+use domain::config::Env;
 use lambda_runtime::{Error, LambdaEvent};
 
-use shared::assignment;
-use shared::channel::Stakeholder;
-use shared::sending::MessageCatalog;
-use shared::sla::{ScanReport, SlaSettings};
-use shared::store::{
-    AlertQueue, ChatStore, ConnectionStore, ExecutiveStore, OutboundQueue, OutboxStore, Pusher,
-    RoutingStore, SlaStore,
-};
+use domain::channel::Stakeholder;
+use domain::chat::ChatStore;
+use domain::executive::ExecutiveStore;
+use domain::protocol::{ConnectionStore, Pusher};
+use domain::routing::assignment;
+use domain::routing::assignment::RoutingStore;
+use domain::routing::sla::{AlertQueue, SlaStore};
+use domain::routing::sla::{ScanReport, SlaSettings};
+use domain::sending::MessageCatalog;
+use domain::sending::{OutboundQueue, OutboxStore};
 
 pub struct State<S, P, Q> {
     pub store: S,
@@ -27,15 +30,17 @@ pub struct State<S, P, Q> {
     pub settings: SlaSettings,
 }
 
-impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher, shared::aws::SqsOutboundQueue> {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
+impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::SqsOutboundQueue> {
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk)?,
-            pusher: shared::aws::pusher_from_env(&sdk)?,
-            queue: shared::aws::outbound_queue_from_env(&sdk)?,
-            messages: MessageCatalog::from_env()?,
-            settings: SlaSettings::from_env()?,
+            store: adapters::DynamoStore::from_env(env, aws)?,
+            pusher: adapters::ApiGwPusher::from_env(env, aws)?,
+            queue: adapters::SqsOutboundQueue::from_env(env, aws)?,
+            messages: MessageCatalog::from_env(env)?,
+            settings: SlaSettings::from_env(env)?,
         })
     }
 }
@@ -51,7 +56,7 @@ where
 {
     let scheduled = event.payload.time;
     let now = Utc::now();
-    let mut report = shared::sla::scan(
+    let mut report = domain::routing::sla::scan(
         &state.store,
         &state.pusher,
         &state.queue,
@@ -64,7 +69,7 @@ where
         tracing::error!(error = ?e, "SLA scan failed; Lambda retries it");
         e
     })?;
-    let sends = shared::sending::requeue_stuck(&state.store, &state.queue, &state.pusher, now)
+    let sends = domain::sending::requeue_stuck(&state.store, &state.queue, &state.pusher, now)
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = ?e, "overdue sends not checked this run");

@@ -2,8 +2,9 @@ use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init_json();
-    let state = sla_scan::State::from_env().await?;
+    domain::telemetry::init_json();
+    let (env, aws) = adapters::cold_start().await?;
+    let state = sla_scan::State::from_env(&env, &aws)?;
     run(service_fn(|event| async {
         sla_scan::handle(&state, event).await.map(|r| {
             serde_json::json!({

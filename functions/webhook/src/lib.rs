@@ -6,17 +6,18 @@
 //! queue; anything less and the provider retries.
 
 use chrono::Utc;
+use domain::config::Env;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::json;
 
-use shared::channel::ChannelTable;
-use shared::http::{ApiError, json_response, text_response};
-use shared::inbound::QueuedEvent;
-use shared::secret::Secret;
-use shared::store::{ForwardQueue, InboundQueue};
-use shared::webhook_auth::{WebhookAuth, WebhookAuthError};
-use shared::whatsapp::parse_webhook;
+use adapters::http::{ApiError, json_response, text_response};
+use domain::channel::ChannelTable;
+use domain::inbound::QueuedEvent;
+use domain::inbound::{ForwardQueue, InboundQueue};
+use domain::secret::Secret;
+use domain::whatsapp::parse_webhook;
+use domain::whatsapp::signature::{WebhookAuth, WebhookAuthError};
 
 /// Default body limit: WhatsApp webhooks are a few KB; SQS takes 256 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -31,17 +32,18 @@ pub struct State<Q, F> {
     pub max_body_bytes: usize,
 }
 
-impl State<shared::aws::SqsInboundQueue, shared::aws::SqsForwardQueue> {
-    /// Reads configuration and builds clients once per cold start.
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
-        let max = shared::config::env_u64("MAX_WEBHOOK_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)?;
+impl State<adapters::SqsInboundQueue, adapters::SqsForwardQueue> {
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
+        let max = env.u64("MAX_WEBHOOK_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)?;
         Ok(Self {
-            queue: shared::aws::inbound_queue_from_env(&sdk)?,
-            forward: shared::aws::forward_queue_from_env(&sdk),
-            channels: ChannelTable::from_env()?,
-            auth: WebhookAuth::from_env(),
-            verify_token: Secret::optional_from_env("WEBHOOK_VERIFY_TOKEN"),
+            queue: adapters::SqsInboundQueue::from_env(env, aws)?,
+            forward: adapters::SqsForwardQueue::from_env(env, aws),
+            channels: ChannelTable::from_env(env)?,
+            auth: WebhookAuth::from_env(env),
+            verify_token: env.secret("WEBHOOK_VERIFY_TOKEN"),
             max_body_bytes: usize::try_from(max).unwrap_or(DEFAULT_MAX_BODY_BYTES),
         })
     }
@@ -153,7 +155,7 @@ async fn receive<Q: InboundQueue, F: ForwardQueue>(
             "webhook item skipped: it names no sender or no id"
         );
     }
-    shared::telemetry::count("WebhookItemsSkipped", parsed.skipped.len() as u64);
+    domain::telemetry::count("WebhookItemsSkipped", parsed.skipped.len() as u64);
     if parsed.welcomes > 0 {
         tracing::info!(channel = %channel.id, count = parsed.welcomes, "customer opened the chat window (request_welcome); nothing stored");
     }

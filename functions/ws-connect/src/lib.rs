@@ -2,24 +2,29 @@
 //! A bad or missing token refuses the handshake with 401.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use domain::config::Env;
 use lambda_runtime::{Error, LambdaEvent};
 
-use shared::auth::JwtKeys;
-use shared::aws::websocket::{connection_id, response};
-use shared::dashboard::{ConnectError, connect};
-use shared::store::{ChatStore, ConnectionStore, ExecutiveStore};
+use adapters::websocket::{connection_id, response};
+use domain::auth::JwtKeys;
+use domain::chat::ChatStore;
+use domain::dashboard::{ConnectError, connect};
+use domain::executive::ExecutiveStore;
+use domain::protocol::ConnectionStore;
 
 pub struct State<S> {
     pub store: S,
     pub keys: JwtKeys,
 }
 
-impl State<shared::aws::DynamoStore> {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
+impl State<adapters::DynamoStore> {
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk)?,
-            keys: JwtKeys::from_env()?,
+            store: adapters::DynamoStore::from_env(env, aws)?,
+            keys: JwtKeys::from_env(env)?,
         })
     }
 }
@@ -49,7 +54,7 @@ where
                 429,
                 Some(format!(
                     "at most {} open dashboards per executive; close one",
-                    shared::dashboard::MAX_CONNECTIONS_PER_EXECUTIVE
+                    domain::dashboard::MAX_CONNECTIONS_PER_EXECUTIVE
                 )),
             ),
             Err(ConnectError::BadChat(reason)) => response(400, Some(reason)),

@@ -3,22 +3,28 @@
 //! chats are handed on.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use domain::config::Env;
 use lambda_runtime::{Error, LambdaEvent};
 
-use shared::aws::websocket::{connection_id, response};
-use shared::store::{ChatStore, ConnectionStore, ExecutiveStore, Pusher, RoutingStore};
+use adapters::websocket::{connection_id, response};
+use domain::chat::ChatStore;
+use domain::executive::ExecutiveStore;
+use domain::protocol::{ConnectionStore, Pusher};
+use domain::routing::assignment::RoutingStore;
 
 pub struct State<S, P> {
     pub store: S,
     pub pusher: P,
 }
 
-impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher> {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
+impl State<adapters::DynamoStore, adapters::ApiGwPusher> {
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk)?,
-            pusher: shared::aws::pusher_from_env(&sdk)?,
+            store: adapters::DynamoStore::from_env(env, aws)?,
+            pusher: adapters::ApiGwPusher::from_env(env, aws)?,
         })
     }
 }
@@ -34,7 +40,7 @@ where
     let Some(id) = connection_id(&event.payload) else {
         return Ok(response(400, None));
     };
-    if let Err(e) = shared::dashboard::disconnect(&state.store, &state.pusher, &id).await {
+    if let Err(e) = domain::dashboard::disconnect(&state.store, &state.pusher, &id).await {
         // The records expire by TTL and the five-minute sweep puts a
         // stale executive offline; a retry of $disconnect is not offered.
         tracing::warn!(connection_id = %id, error = ?e, "could not finish disconnecting; TTL and the sweep will");

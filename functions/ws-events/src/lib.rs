@@ -2,31 +2,37 @@
 //! frame, is pushed back on the same connection, which stays open.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use domain::config::Env;
 use lambda_runtime::{Error, LambdaEvent};
 
-use shared::aws::websocket::{body_text, connection_id, response};
-use shared::protocol::{ErrorCode, ProtocolError, error_frame};
-use shared::store::{
-    ChatStore, ConnectionStore, CustomerStore, ExecutiveStore, OutboundQueue, Pusher, RoutingStore,
-    TagStore,
-};
+use adapters::websocket::{body_text, connection_id, response};
+use domain::chat::ChatStore;
+use domain::chat::tags::TagStore;
+use domain::customer::CustomerStore;
+use domain::executive::ExecutiveStore;
+use domain::protocol::{ConnectionStore, Pusher};
+use domain::protocol::{ErrorCode, ProtocolError, error_frame};
+use domain::routing::assignment::RoutingStore;
+use domain::sending::OutboundQueue;
 
 pub struct State<S, P, Q> {
     pub store: S,
     pub pusher: P,
     /// Where agent sends go (the `outbound` function delivers them).
     pub outbox: Q,
-    pub catalogs: shared::dashboard::Catalogs,
+    pub catalogs: domain::dashboard::Catalogs,
 }
 
-impl State<shared::aws::DynamoStore, shared::aws::ApiGwPusher, shared::aws::SqsOutboundQueue> {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = shared::aws::cold_start().await?;
+impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::SqsOutboundQueue> {
+    /// The function as deployed: settings read once from `env`, clients
+    /// from `aws` (built once per cold start; the local gateway passes its
+    /// own with the template's environment).
+    pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
         Ok(Self {
-            store: shared::aws::store_from_env(&sdk)?,
-            pusher: shared::aws::pusher_from_env(&sdk)?,
-            outbox: shared::aws::outbound_queue_from_env(&sdk)?,
-            catalogs: shared::dashboard::Catalogs::from_env()?,
+            store: adapters::DynamoStore::from_env(env, aws)?,
+            pusher: adapters::ApiGwPusher::from_env(env, aws)?,
+            outbox: adapters::SqsOutboundQueue::from_env(env, aws)?,
+            catalogs: domain::dashboard::Catalogs::from_env(env)?,
         })
     }
 }
@@ -46,7 +52,7 @@ where
     };
     let pushed = match body_text(&req) {
         Ok(text) => {
-            shared::dashboard::handle_frame(
+            domain::dashboard::handle_frame(
                 &state.store,
                 &state.pusher,
                 &state.outbox,

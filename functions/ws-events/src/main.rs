@@ -2,7 +2,8 @@ use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init_json();
-    let state = ws_events::State::from_env().await?;
+    domain::telemetry::init_json();
+    let (env, aws) = adapters::cold_start().await?;
+    let state = ws_events::State::from_env(&env, &aws)?;
     run(service_fn(|event| ws_events::handle(&state, event))).await
 }

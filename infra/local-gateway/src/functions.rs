@@ -6,11 +6,11 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
 
-use shared::aws::{
+use adapters::pinbot::PinbotClient;
+use adapters::{
     ApiGwPusher, DynamoStore, EventBridgePublisher, SqsForwardQueue, SqsInboundQueue,
     SqsOutboundQueue,
 };
-use shared::provider::PinbotClient;
 
 use crate::template::Template;
 

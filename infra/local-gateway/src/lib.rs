@@ -22,6 +22,7 @@ pub mod request_counter;
 pub mod scheduler;
 pub mod template;
 pub mod websocket;
+pub mod wiring;
 
 pub use request_counter::RequestCounter;
 use std::net::SocketAddr;
@@ -31,23 +32,18 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
-use chrono::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use shared::auth::JwtKeys;
-use shared::aws::{
-    ApiGwPusher, DynamoStore, EventBridgePublisher, SqsForwardQueue, SqsInboundQueue,
-    SqsOutboundQueue,
-};
-use shared::channel::{ChannelTable, Stakeholder};
-use shared::config::Tables;
-use shared::executive::{Email, Executive, ExecutiveId, Role, hash_password};
-use shared::provider::{PinbotClient, ProviderKeys};
-use shared::secret::Secret;
-use shared::store::ExecutiveStore;
-use shared::webhook_auth::WebhookAuth;
+use adapters::DynamoStore;
+use adapters::pinbot::ProviderKeys;
+use domain::auth::JwtKeys;
+use domain::channel::Stakeholder;
+use domain::executive::ExecutiveStore;
+use domain::executive::{Email, Executive, ExecutiveId, Role, hash_password};
+use domain::secret::Secret;
+use domain::whatsapp::signature::WebhookAuth;
 
 use crate::bootstrap::Resources;
 use crate::emulators::Endpoints;
@@ -80,7 +76,7 @@ pub struct Config {
     pub name_prefix: String,
     pub jwt_secret: Secret,
     /// Another system allowed to mint agent tokens (`EXTERNAL_JWT_ISSUER`).
-    pub external_jwt: Option<shared::auth::ExternalIssuer>,
+    pub external_jwt: Option<domain::auth::ExternalIssuer>,
     pub webhook_auth: WebhookAuth,
     pub verify_token: Option<Secret>,
     /// `X-Internal-Token` for the internal webhooks.
@@ -103,12 +99,12 @@ pub struct Config {
     pub inbound_pollers: usize,
     /// Waits between send attempts (`OUTBOUND_BACKOFF_BASE_MS` /
     /// `OUTBOUND_BACKOFF_CAP_SECS` in AWS).
-    pub outbound_backoff: shared::sending::Backoff,
+    pub outbound_backoff: domain::sending::Backoff,
     /// How long an unconfirmed send waits for its callback
     /// (`OUTBOUND_CONFIRM_WAIT_SECS` in AWS).
     pub outbound_confirm_wait: std::time::Duration,
     /// SLA thresholds and alert recipients (`SLA_*` in AWS).
-    pub sla: shared::sla::SlaSettings,
+    pub sla: domain::routing::sla::SlaSettings,
     /// How often the scheduler runs the scheduled functions
     /// (`LOCAL_SCHEDULE_PERIOD_SECS`); `None`: each at its template rate,
     /// `Some(ZERO)`: never (tests invoke them by hand).
@@ -144,11 +140,11 @@ impl Config {
             pinbot_base_url: None,
             provider_keys: ProviderKeys::local_dev(),
             outbound_confirm_wait: std::time::Duration::from_secs(2),
-            outbound_backoff: shared::sending::Backoff {
+            outbound_backoff: domain::sending::Backoff {
                 base: std::time::Duration::from_millis(200),
                 cap: std::time::Duration::from_secs(2),
             },
-            sla: shared::sla::SlaSettings::default(),
+            sla: domain::routing::sla::SlaSettings::default(),
             schedule_period: Some(std::time::Duration::ZERO),
         }
     }
@@ -254,7 +250,7 @@ async fn seed_dev_admin(store: &DynamoStore, admin: &DevAdmin) -> anyhow::Result
         role: Role::Admin,
         stakeholders: Stakeholder::SERVED.to_vec(),
         disabled: false,
-        capacity: shared::executive::DEFAULT_CAPACITY,
+        capacity: domain::executive::DEFAULT_CAPACITY,
         token_generation: 0,
     };
     store
@@ -319,13 +315,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         cfg.visibility_timeout,
     )
     .await?;
-    let tables = Tables {
-        chats: resources.table("ChatsTable")?,
-        connections: resources.table("ConnectionsTable")?,
-        executives: resources.table("ExecutivesTable")?,
-        customers: resources.table("CustomersTable")?,
-    };
-    let inbound_url = resources.queue_url("InboundQueue")?;
     let max_receives = |queue: &str, default: u32| {
         template
             .queues
@@ -336,7 +325,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     };
     let inbound_max_receives = max_receives("InboundQueue", inbound::DEFAULT_MAX_RECEIVES);
     let outbound_max_attempts = max_receives("OutboundQueue", outbound::DEFAULT_MAX_ATTEMPTS);
-    let outbox = SqsOutboundQueue::new(sqs.clone(), resources.queue_url("OutboundQueue")?);
 
     let http_listener = TcpListener::bind(cfg.http_addr)
         .await
@@ -368,105 +356,43 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let http_addr = http_listener.local_addr()?;
     let ws_addr = ws_listener.local_addr()?;
 
-    let store = DynamoStore::new(dynamo.clone(), tables);
-    let queue = SqsInboundQueue::new(sqs.clone(), inbound_url.clone());
-    let pusher = ApiGwPusher::new(&sdk, &format!("http://{ws_addr}"));
-    let jwt = JwtKeys::new(&cfg.jwt_secret, Duration::hours(12))
-        .map_err(anyhow::Error::msg)?
-        .with_external(cfg.external_jwt.clone());
-    let channels = ChannelTable::from_env()?;
-    let catalogs = shared::dashboard::Catalogs {
-        channels: channels.clone(),
-        tags: shared::tags::TagCatalog::from_env()?,
-        messages: shared::sending::MessageCatalog::from_env()?,
+    // The functions, wired as on Lambda: the template's environment for
+    // each, and these clients (the emulators' endpoints, the counter).
+    let aws = adapters::Aws {
+        sdk: sdk.clone(),
+        dynamo: dynamo.clone(),
+        sqs: sqs.clone(),
+        eventbridge: eventbridge.clone(),
     };
-    let pinbot = PinbotClient::new(pinbot_base_url, cfg.provider_keys.clone())?;
-
+    let envs = wiring::FunctionEnvs::new(
+        &template,
+        &resources,
+        &cfg,
+        wiring::Local {
+            ws_endpoint: format!("http://{ws_addr}"),
+            pinbot_base_url,
+            communication_master_url,
+            inbound_max_receives,
+            outbound_max_attempts,
+        },
+    );
+    let env = |binary: &str| envs.env(binary);
+    let jwt = JwtKeys::from_env(&env("api"))?;
     if let Some(admin) = &cfg.dev_admin {
-        seed_dev_admin(&store, admin).await?;
+        seed_dev_admin(&DynamoStore::from_env(&env("api"), &aws)?, admin).await?;
     }
-
     let functions = Functions {
-        webhook: webhook::State {
-            queue: queue.clone(),
-            forward: Some(SqsForwardQueue::new(
-                sqs.clone(),
-                resources.queue_url("ForwardQueue")?,
-            )),
-            channels: channels.clone(),
-            auth: cfg.webhook_auth.clone(),
-            verify_token: cfg.verify_token.clone(),
-            max_body_bytes: cfg.max_webhook_body,
-        },
-        api: api::State::new(
-            api::Adapters {
-                store: store.clone(),
-                queue,
-                media: pinbot.clone(),
-                pusher: pusher.clone(),
-                outbox: outbox.clone(),
-            },
-            api::Settings {
-                keys: jwt.clone(),
-                channels: channels.clone(),
-                tags: catalogs.tags.clone(),
-                messages: catalogs.messages.clone(),
-                admin_token: cfg.admin_token.clone(),
-            },
-        )?,
-        forward: forward::State::new(communication_master_url, forward::DEFAULT_MAX_RECEIVES)?,
-        outbound: outbound::State {
-            store: store.clone(),
-            sender: pinbot,
-            pusher: pusher.clone(),
-            queue: outbox.clone(),
-            channels: channels.clone(),
-            settings: shared::sending::DeliverySettings {
-                max_attempts: outbound_max_attempts,
-                backoff: cfg.outbound_backoff,
-                lease: outbound::LEASE,
-                confirm_wait: cfg.outbound_confirm_wait,
-            },
-        },
-        internal: internal::State {
-            store: store.clone(),
-            token: cfg.internal_token.clone(),
-        },
-        inbound: inbound::State {
-            store: store.clone(),
-            pusher: pusher.clone(),
-            events: EventBridgePublisher::new(
-                eventbridge.clone(),
-                resources.event_bus("DomainEventBus")?,
-            ),
-            channels: channels.clone(),
-            max_receives: inbound_max_receives,
-        },
-        ws_connect: ws_connect::State {
-            store: store.clone(),
-            keys: jwt.clone(),
-        },
-        ws_disconnect: ws_disconnect::State {
-            store: store.clone(),
-            pusher: pusher.clone(),
-        },
-        sla_scan: sla_scan::State {
-            store: store.clone(),
-            pusher: pusher.clone(),
-            queue: outbox.clone(),
-            messages: catalogs.messages.clone(),
-            settings: cfg.sla.clone(),
-        },
-        counter_sync: counter_sync::State {
-            store: store.clone(),
-            pusher: pusher.clone(),
-        },
-        ws_events: ws_events::State {
-            store,
-            pusher,
-            outbox,
-            catalogs,
-        },
+        webhook: webhook::State::from_env(&env("webhook"), &aws)?,
+        api: api::State::from_env(&env("api"), &aws)?,
+        forward: forward::State::from_env(&env("forward"))?,
+        outbound: outbound::State::from_env(&env("outbound"), &aws)?,
+        internal: internal::State::from_env(&env("internal"), &aws)?,
+        inbound: inbound::State::from_env(&env("inbound"), &aws)?,
+        ws_connect: ws_connect::State::from_env(&env("ws-connect"), &aws)?,
+        ws_disconnect: ws_disconnect::State::from_env(&env("ws-disconnect"), &aws)?,
+        sla_scan: sla_scan::State::from_env(&env("sla-scan"), &aws)?,
+        counter_sync: counter_sync::State::from_env(&env("counter-sync"), &aws)?,
+        ws_events: ws_events::State::from_env(&env("ws-events"), &aws)?,
     };
     let gateway = Arc::new(Gateway {
         template,

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use domain::executive::Email;
+use domain::secret::Secret;
+use domain::whatsapp::signature::WebhookAuth;
 use local_gateway::emulators::{self, EndpointOverrides};
 use local_gateway::{Config, DevAdmin};
-use shared::executive::Email;
-use shared::secret::Secret;
-use shared::webhook_auth::WebhookAuth;
 
 fn addr(name: &str, default: &str) -> anyhow::Result<SocketAddr> {
     let v = std::env::var(name)
@@ -30,7 +30,7 @@ fn var(name: &str, default: &str) -> String {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    shared::telemetry::init_pretty();
+    domain::telemetry::init_pretty();
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -75,11 +75,11 @@ async fn run() -> anyhow::Result<()> {
         );
     }
 
-    let generated_secret = std::env::var("JWT_SECRET_KEY")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .is_none();
-    let jwt_secret = Secret::optional_from_env("JWT_SECRET_KEY").unwrap_or_else(|| {
+    // The developer's environment configures the stack like a deployed
+    // one: the same variables the functions read.
+    let env = domain::config::Env::process();
+    let generated_secret = env.secret("JWT_SECRET_KEY").is_none();
+    let jwt_secret = env.secret("JWT_SECRET_KEY").unwrap_or_else(|| {
         Secret::new(format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
@@ -98,7 +98,7 @@ async fn run() -> anyhow::Result<()> {
         Some(_) => None,
         None => Some(addr("PINBOT_RECORDER_ADDR", "127.0.0.1:3002")?),
     };
-    let webhook_auth = WebhookAuth::from_env();
+    let webhook_auth = WebhookAuth::from_env(&env);
     let auth_note = match &webhook_auth {
         WebhookAuth::Signature(_) => "X-Hub-Signature-256 required (WEBHOOK_APP_SECRET)",
         WebhookAuth::Token(_) => "X-Webhook-Token required (WEBHOOK_TOKEN)",
@@ -113,7 +113,7 @@ async fn run() -> anyhow::Result<()> {
         template_path: workspace.join("template.yaml"),
         name_prefix: String::new(),
         jwt_secret,
-        external_jwt: shared::auth::ExternalIssuer::from_env()?,
+        external_jwt: domain::auth::ExternalIssuer::from_env(&env)?,
         webhook_auth,
         verify_token: Some(Secret::new(verify_token.clone())),
         internal_token: Some(Secret::new(internal_token.clone())),
@@ -135,22 +135,22 @@ async fn run() -> anyhow::Result<()> {
             .ok()
             .filter(|v| !v.is_empty()),
         provider_keys: {
-            let channels = shared::channel::ChannelTable::from_env()?;
-            let from_env = shared::provider::ProviderKeys::from_env(&channels);
+            let channels = domain::channel::ChannelTable::from_env(&env)?;
+            let from_env = adapters::pinbot::ProviderKeys::from_env(&env, &channels);
             if std::env::var("WA_API_KEY_1").is_ok() || std::env::var("WA_API_KEY_2").is_ok() {
                 from_env
             } else {
-                shared::provider::ProviderKeys::local_dev()
+                adapters::pinbot::ProviderKeys::local_dev()
             }
         },
         communication_master_url: std::env::var("COMMUNICATION_MASTER_URL")
             .ok()
             .filter(|v| !v.is_empty()),
         // The same variables the outbound Lambda reads.
-        outbound_backoff: outbound::settings_from_env()?.backoff,
-        outbound_confirm_wait: outbound::settings_from_env()?.confirm_wait,
+        outbound_backoff: outbound::settings_from_env(&env)?.backoff,
+        outbound_confirm_wait: outbound::settings_from_env(&env)?.confirm_wait,
         // The same variables the sla-scan Lambda reads.
-        sla: shared::sla::SlaSettings::from_env()?,
+        sla: domain::routing::sla::SlaSettings::from_env(&env)?,
         // Unset: each schedule at its template rate (1 and 5 minutes).
         schedule_period: std::env::var("LOCAL_SCHEDULE_PERIOD_SECS")
             .ok()

@@ -181,6 +181,70 @@ pub struct Template {
     pub schedules: Vec<ScheduleSource>,
     /// Logical ids of `AWS::Events::EventBus` resources.
     pub event_buses: Vec<String>,
+    /// Each function's `Environment.Variables` (`Globals` merged with its
+    /// own), by binary.
+    pub environments: BTreeMap<String, BTreeMap<String, EnvValue>>,
+}
+
+/// A value in a function's `Environment.Variables`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvValue {
+    Literal(String),
+    /// `!Ref X`: a parameter's value, or a table's name, a queue's URL, a
+    /// bus's name.
+    Ref(String),
+    /// `!Sub "…${X}…"`.
+    Sub(String),
+}
+
+impl EnvValue {
+    fn parse(v: &Value) -> Option<Self> {
+        match v {
+            Value::String(s) => Some(Self::Literal(s.clone())),
+            Value::Number(n) => Some(Self::Literal(n.to_string())),
+            Value::Bool(b) => Some(Self::Literal(b.to_string())),
+            Value::Tagged(tag) => {
+                let inner = tag.value.as_str()?.to_owned();
+                match tag.tag.to_string().as_str() {
+                    "!Ref" => Some(Self::Ref(inner)),
+                    "!Sub" => Some(Self::Sub(inner)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The value, with `lookup` answering for logical ids and parameters;
+    /// `None` when something it names is unknown.
+    pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+        match self {
+            Self::Literal(s) => Some(s.clone()),
+            Self::Ref(id) => lookup(id),
+            Self::Sub(text) => {
+                let mut out = String::new();
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find("${") {
+                    out.push_str(&rest[..start]);
+                    let end = rest[start..].find('}')? + start;
+                    out.push_str(&lookup(&rest[start + 2..end])?);
+                    rest = &rest[end + 1..];
+                }
+                out.push_str(rest);
+                Some(out)
+            }
+        }
+    }
+}
+
+/// The `Environment.Variables` mapping under `v`, parsed.
+fn variables(v: Option<&Value>) -> BTreeMap<String, EnvValue> {
+    v.and_then(|e| get(e, "Variables"))
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), EnvValue::parse(v)?)))
+        .collect()
 }
 
 /// A function's `Timeout`: its own, else `Globals.Function.Timeout`, else
@@ -269,6 +333,12 @@ impl Template {
                             shape(format!("{id}: no Metadata.BuildProperties.Binary"))
                         })?;
                     binaries.insert(id.to_owned(), binary.to_owned());
+                    let globals = get(&root, "Globals")
+                        .and_then(|g| get(g, "Function"))
+                        .and_then(|f| get(f, "Environment"));
+                    let mut env = variables(globals);
+                    env.extend(variables(get(&props, "Environment")));
+                    t.environments.insert(binary.to_owned(), env);
                     if let Some(events) = get(&props, "Events").and_then(Value::as_mapping) {
                         for (name, ev) in events {
                             if get(ev, "Type").and_then(Value::as_str) == Some("Schedule") {
@@ -485,7 +555,7 @@ mod tests {
             .expect("the send queue has a consumer");
         // Every send of a batch may wait the provider's whole timeout, plus
         // a few store requests each.
-        let per_send = shared::provider::TOTAL_TIMEOUT.as_secs() + 3;
+        let per_send = adapters::pinbot::TOTAL_TIMEOUT.as_secs() + 3;
         let worst = u64::from(send.batch_size) * per_send;
         assert!(
             u64::from(send.function_timeout) >= worst + 10,
@@ -561,7 +631,7 @@ mod tests {
     #[test]
     fn every_supported_dashboard_event_has_a_websocket_route() {
         let t = repo_template();
-        for event in shared::protocol::SUPPORTED_EVENTS {
+        for event in domain::protocol::SUPPORTED_EVENTS {
             assert!(t.ws_route(event).is_some(), "no route for {event}");
         }
     }

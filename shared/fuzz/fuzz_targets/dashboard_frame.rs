@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let _ = shared::protocol::request_id_of(text);
-    let _ = shared::protocol::parse_frame(text);
+    let _ = domain::protocol::request_id_of(text);
+    let _ = domain::protocol::parse_frame(text);
 });

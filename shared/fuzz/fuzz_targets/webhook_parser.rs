@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::channel::ChannelId;
-use shared::inbound::QueuedEvent;
-use shared::whatsapp::{InboundEvent, parse_webhook};
+use domain::channel::ChannelId;
+use domain::inbound::QueuedEvent;
+use domain::whatsapp::{InboundEvent, parse_webhook};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(parsed) = parse_webhook(data) else { return };
@@ -13,9 +13,9 @@ fuzz_target!(|data: &[u8]| {
     for (position, event) in parsed.events.into_iter().enumerate() {
         if let InboundEvent::Message(m) = &event {
             let preview = m.content.preview();
-            assert!(preview.chars().count() <= shared::whatsapp::PREVIEW_CHARS + 1);
+            assert!(preview.chars().count() <= domain::chat::PREVIEW_CHARS + 1);
             let _ = m.content.kind();
-            assert!(m.wa_message_id.len() <= shared::whatsapp::ID_MAX);
+            assert!(m.wa_message_id.len() <= domain::whatsapp::ID_MAX);
         }
         let queued = QueuedEvent {
             channel: channel.clone(),

@@ -1,0 +1,247 @@
+//! Operational data in DynamoDB: the predefined tags of each team, the
+//! failed-login counters and the cached automated replies.
+
+use aws_sdk_dynamodb::types::ReturnValue;
+use chrono::{DateTime, Utc};
+
+use super::{DynamoStore, first_condition_failed, is_condition_failure, put_write};
+use crate::item::{Item, ItemExt, key, n, s, t, unavailable};
+use domain::auth::login::LoginGuardStore;
+use domain::channel::Stakeholder;
+use domain::chat::tags::TagName;
+use domain::chat::tags::TagStore;
+use domain::error::StoreError;
+use domain::replies::ResponseCache;
+
+fn tags_pk(team: Stakeholder) -> String {
+    format!("TAGS#{team}")
+}
+
+fn tag_item(team: Stakeholder, tag: &TagName) -> Item {
+    let mut item = key(tags_pk(team), format!("TAG#{}", tag.key()));
+    item.insert("name".into(), s(tag.as_str()));
+    item.insert("created_at".into(), t(Utc::now()));
+    item
+}
+
+impl TagStore for DynamoStore {
+    async fn team_tags(&self, team: Stakeholder) -> Result<Option<Vec<TagName>>, StoreError> {
+        let items = self
+            .query_desc(&self.tables.chats, None, "pk", tags_pk(team), None, 1000)
+            .await?;
+        if !items.iter().any(|i| i.str_opt("sk") == Some("SEEDED")) {
+            return Ok(None);
+        }
+        let mut tags = items
+            .iter()
+            .filter(|i| i.str_opt("sk").is_some_and(|k| k.starts_with("TAG#")))
+            .map(|i| {
+                TagName::parse(i.str("name")?)
+                    .map_err(|e| StoreError::Corrupt(format!("tag item: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        tags.sort_by_key(TagName::key);
+        Ok(Some(tags))
+    }
+
+    async fn seed_team_tags(&self, team: Stakeholder, tags: &[TagName]) -> Result<(), StoreError> {
+        let table = &self.tables.chats;
+        let mut marker = key(tags_pk(team), "SEEDED");
+        marker.insert("seeded_at".into(), t(Utc::now()));
+        let mut writes = vec![put_write(table, marker, true)?];
+        for tag in tags {
+            writes.push(put_write(table, tag_item(team, tag), false)?);
+        }
+        match self.transact_writes(writes).await {
+            Ok(_) => Ok(()),
+            // Seeded already, by another container: nothing to do.
+            Err(e) if first_condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn add_team_tag(&self, team: Stakeholder, tag: &TagName) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.chats)
+            .set_item(Some(tag_item(team, tag)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn remove_team_tag(&self, team: Stakeholder, tag: &TagName) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.chats)
+            .set_key(Some(key(tags_pk(team), format!("TAG#{}", tag.key()))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
+
+fn guard_key(k: &str) -> Item {
+    key(format!("LOGINGUARD#{k}"), "GUARD")
+}
+
+/// Seconds since the epoch, for TTL attributes.
+fn epoch(at: DateTime<Utc>) -> u64 {
+    u64::try_from(at.timestamp()).unwrap_or(0)
+}
+
+impl LoginGuardStore for DynamoStore {
+    async fn spend(&self, keys: &[&str], expires: DateTime<Utc>) -> Result<Vec<u32>, StoreError> {
+        // One UpdateItem per budget, all at once: ADD is atomic, so
+        // parallel attempts each see their own count.
+        let expires_at = epoch(expires) + 3_600;
+        let adds = keys.iter().map(|k| {
+            self.client
+                .update_item()
+                .table_name(&self.tables.executives)
+                .set_key(Some(guard_key(k)))
+                .update_expression("ADD attempts :one SET expires_at = :ttl")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":ttl", n(expires_at))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+        });
+        let mut counts = Vec::with_capacity(keys.len());
+        for out in futures_util::future::join_all(adds).await {
+            let attrs = out.map_err(unavailable)?.attributes.unwrap_or_default();
+            counts.push(u32::try_from(attrs.u64("attempts")?).unwrap_or(u32::MAX));
+        }
+        Ok(counts)
+    }
+
+    async fn refund(&self, k: &str) -> Result<(), StoreError> {
+        let refunded = self
+            .client
+            .update_item()
+            .table_name(&self.tables.executives)
+            .set_key(Some(guard_key(k)))
+            .update_expression("ADD attempts :minus")
+            .condition_expression("attempts > :zero")
+            .expression_attribute_values(
+                ":minus",
+                aws_sdk_dynamodb::types::AttributeValue::N("-1".into()),
+            )
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match refunded {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn clear_budget(&self, k: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.executives)
+            .set_key(Some(guard_key(k)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn executive_for_login(
+        &self,
+        address: &domain::auth::login::LoginAddress,
+    ) -> Result<Option<domain::executive::Executive>, StoreError> {
+        let guard = self
+            .get(
+                &self.tables.executives,
+                key(format!("EMAIL#{}", address.as_str()), "EMAIL"),
+            )
+            .await?;
+        // No such address: the same second read, of a profile that cannot
+        // exist (`-` is no executive id).
+        let profile = match guard.as_ref().map(|g| g.str("executive_id")).transpose()? {
+            Some(id) => format!("EXEC#{id}"),
+            None => "EXEC#-".to_owned(),
+        };
+        match self
+            .get(&self.tables.executives, key(profile, "PROFILE"))
+            .await?
+        {
+            Some(item) => super::executives::executive_from(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Every cached reply lives in one partition, so clearing them all is one
+/// query (the cache is small: one entry per distinct automated answer).
+const CACHE_PK: &str = "CACHE";
+
+impl ResponseCache for DynamoStore {
+    async fn cached(&self, k: &str) -> Result<Option<String>, StoreError> {
+        let Some(item) = self.get(&self.tables.chats, key(CACHE_PK, k)).await? else {
+            return Ok(None);
+        };
+        if item.u64("expires_at").is_ok_and(|e| e <= epoch(Utc::now())) {
+            return Ok(None);
+        }
+        Ok(Some(item.str("body")?.to_owned()))
+    }
+
+    async fn put_cached(
+        &self,
+        k: &str,
+        body: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let mut item = key(CACHE_PK, k);
+        item.insert("body".into(), s(body));
+        item.insert(
+            "expires_at".into(),
+            n(epoch(Utc::now()) + ttl.as_secs().max(1)),
+        );
+        self.put(&self.tables.chats, item).await
+    }
+
+    async fn delete_cached(&self, k: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.chats)
+            .set_key(Some(key(CACHE_PK, k)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn clear_cached(&self) -> Result<usize, StoreError> {
+        let items = self
+            .query_desc(
+                &self.tables.chats,
+                None,
+                "pk",
+                CACHE_PK.to_owned(),
+                None,
+                usize::MAX,
+            )
+            .await?;
+        let keys: Vec<Item> = items
+            .iter()
+            .map(|i| Ok(key(i.str("pk")?, i.str("sk")?)))
+            .collect::<Result<_, StoreError>>()?;
+        let count = keys.len();
+        self.batch_delete(&self.tables.chats, keys).await?;
+        Ok(count)
+    }
+}

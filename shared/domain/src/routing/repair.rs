@@ -1,0 +1,130 @@
+//! Counter repair and presence sweep, run every five minutes.
+//!
+//! The counters move in the same transactions as the chats, so they should
+//! never drift; this job proves it and repairs what did (a manual edit, a
+//! restore). Counting goes through indexes, which lag writes by a moment:
+//! a difference is repaired only when the next run sees exactly the same
+//! one, and the repair is a conditional write on the value as read, so a
+//! change in between wins over the repair.
+//!
+//! The sweep also puts offline the executives marked online with no live
+//! connection left (their `$disconnect` was lost), handing their chats on.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+
+use crate::chat::ChatStore;
+use crate::chat::Counts;
+use crate::error::StoreError;
+use crate::executive::ExecutiveStore;
+use crate::protocol::fanout::push_stats;
+use crate::protocol::{ConnectionStore, Pusher};
+use crate::routing::assignment;
+use crate::routing::assignment::RoutingStore;
+
+/// Most chats counted for one executive.
+const OWNED_MAX: usize = 1000;
+
+/// What one run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// Targets whose stored and counted values differ this run.
+    pub drifting: Vec<String>,
+    /// Targets repaired (the same difference seen twice).
+    pub repaired: Vec<String>,
+    /// Executives put offline for having no live connection.
+    pub went_offline: usize,
+}
+
+fn counter_targets(stored: &Counts, counted: &Counts) -> [(&'static str, i64, i64); 3] {
+    [
+        ("counts.active", stored.active, counted.active),
+        ("counts.resolved", stored.resolved, counted.resolved),
+        ("counts.pending", stored.pending, counted.pending),
+    ]
+}
+
+/// One run: recount, repair confirmed drift, sweep stale presence.
+pub async fn run<S, P>(store: &S, pusher: &P) -> Result<RepairReport, StoreError>
+where
+    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore,
+    P: Pusher,
+{
+    let mut report = RepairReport::default();
+    let previous = store.repair_observations().await?;
+    let mut seen: HashMap<String, (i64, i64)> = HashMap::new();
+    let confirmed =
+        |target: &str, stored: i64, counted: i64| previous.get(target) == Some(&(stored, counted));
+
+    let stored = store.counts().await?;
+    let counted = store.recount().await?;
+    let mut fixed = stored;
+    for (target, s, c) in counter_targets(&stored, &counted) {
+        if s == c {
+            continue;
+        }
+        seen.insert(target.to_owned(), (s, c));
+        report.drifting.push(target.to_owned());
+        if confirmed(target, s, c) {
+            match target {
+                "counts.active" => fixed.active = c,
+                "counts.resolved" => fixed.resolved = c,
+                _ => fixed.pending = c,
+            }
+        }
+    }
+    if fixed != stored {
+        if store.repair_counts(&stored, &fixed).await? {
+            tracing::warn!(?stored, ?fixed, "dashboard counters drifted; repaired");
+            for (target, s, c) in counter_targets(&stored, &fixed) {
+                if s != c {
+                    seen.remove(target);
+                    report.repaired.push(target.to_owned());
+                }
+            }
+            push_stats(store, pusher).await;
+        } else {
+            tracing::info!("counters changed while being repaired; the next run looks again");
+        }
+    }
+
+    let executives = store.executives().await?;
+    let ids: Vec<_> = executives.iter().map(|e| e.executive_id.clone()).collect();
+    let presence = store.presence(&ids).await?;
+    for exec in &executives {
+        let Some(p) = presence.get(&exec.executive_id) else {
+            continue;
+        };
+        let owned = store
+            .assigned_chats(&exec.executive_id, OWNED_MAX)
+            .await?
+            .len();
+        let owned = u32::try_from(owned).unwrap_or(u32::MAX);
+        if owned != p.open_chats {
+            let target = format!("open_chats.{}", exec.executive_id);
+            let observation = (i64::from(p.open_chats), i64::from(owned));
+            if confirmed(&target, observation.0, observation.1) {
+                if store
+                    .repair_open_chats(&exec.executive_id, p.open_chats, owned)
+                    .await?
+                {
+                    tracing::warn!(executive_id = %exec.executive_id, stored = p.open_chats, counted = owned,
+                        "open-chat count drifted; repaired");
+                    report.repaired.push(target);
+                }
+            } else {
+                seen.insert(target.clone(), observation);
+                report.drifting.push(target);
+            }
+        }
+        if p.online && !assignment::offline_unless_connected(store, pusher, exec).await? {
+            report.went_offline += 1;
+        }
+    }
+    store.save_repair_observations(&seen).await?;
+    if !report.drifting.is_empty() {
+        tracing::info!(drifting = ?report.drifting, repaired = ?report.repaired, at = %Utc::now(), "counter check");
+    }
+    Ok(report)
+}
