@@ -34,7 +34,7 @@ impl Pusher for ApiGwPusher {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Pushed::Delivered),
+            Ok(_) => Ok(Pushed::Posted),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => {
                 Ok(Pushed::Gone)
             }

@@ -161,17 +161,7 @@ impl ChannelTable {
 
     /// `CHANNELS_FILE` when set, else the embedded table.
     pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
-        let invalid =
-            |e: ChannelTableError| crate::config::ConfigError::invalid("CHANNELS_FILE", e);
-        match env.get("CHANNELS_FILE") {
-            Some(path) => {
-                let text = env.file_or("CHANNELS_FILE", "")?;
-                Self::from_yaml(&text).map_err(|e| {
-                    crate::config::ConfigError::invalid("CHANNELS_FILE", format!("{path}: {e}"))
-                })
-            }
-            None => Self::embedded().map_err(invalid),
-        }
+        env.config_file("CHANNELS_FILE", EMBEDDED, Self::from_yaml)
     }
 
     pub fn get(&self, id: &str) -> Option<&Channel> {

@@ -143,13 +143,22 @@ impl Env {
             .ok_or_else(|| ConfigError::Missing(name.to_owned()))
     }
 
-    /// The text of the file the variable names, else `embedded` (the
-    /// configuration compiled into the binary).
-    pub fn file_or(&self, name: &str, embedded: &'static str) -> Result<String, ConfigError> {
+    /// A configuration file: the one the variable names, else `embedded`
+    /// (the file compiled into the binary), parsed by `parse`. Errors name
+    /// the variable and the file.
+    pub fn config_file<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        embedded: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, ConfigError> {
         match self.get(name) {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::invalid(name, format!("{path}: {e}"))),
-            None => Ok(embedded.to_owned()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::invalid(name, format!("{path}: {e}")))?;
+                parse(&text).map_err(|e| ConfigError::invalid(name, format!("{path}: {e}")))
+            }
+            None => parse(embedded).map_err(|e| ConfigError::invalid(name, e)),
         }
     }
 }
@@ -175,8 +184,15 @@ mod tests {
             "COUNT must be a whole number, got `seven`"
         );
         assert!(env.u32("BIG", 1).is_err());
-        assert!(env.file_or("COUNT", "embedded").is_err());
-        assert_eq!(env.file_or("UNSET", "embedded").as_deref(), Ok("embedded"));
+        let read = |name| env.config_file(name, "embedded", |s| Ok::<_, String>(s.to_owned()));
+        // COUNT names no file.
+        assert!(
+            read("COUNT")
+                .expect_err("no such file")
+                .to_string()
+                .starts_with("COUNT: seven: ")
+        );
+        assert_eq!(read("UNSET").as_deref(), Ok("embedded"));
     }
 
     #[test]

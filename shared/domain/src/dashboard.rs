@@ -1161,7 +1161,7 @@ mod tests {
             _: &ConnectionId,
             _: &str,
         ) -> Result<crate::protocol::Pushed, PushError> {
-            Ok(crate::protocol::Pushed::Delivered)
+            Ok(crate::protocol::Pushed::Posted)
         }
 
         async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {

@@ -125,16 +125,7 @@ impl TagCatalog {
 
     /// `TAGS_FILE` when set, else the embedded list.
     pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
-        let invalid = |e: TagCatalogError| crate::config::ConfigError::invalid("TAGS_FILE", e);
-        match env.get("TAGS_FILE") {
-            Some(path) => {
-                let text = env.file_or("TAGS_FILE", "")?;
-                Self::from_yaml(&text).map_err(|e| {
-                    crate::config::ConfigError::invalid("TAGS_FILE", format!("{path}: {e}"))
-                })
-            }
-            None => Self::embedded().map_err(invalid),
-        }
+        env.config_file("TAGS_FILE", EMBEDDED, Self::from_yaml)
     }
 
     /// The tags a stakeholder starts with.

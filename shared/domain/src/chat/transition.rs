@@ -356,6 +356,17 @@ mod tests {
     }
     use crate::chat::ChatId;
 
+    /// The chat after an agent resolved it at `secs`.
+    fn resolve(chat: &Chat, secs: i64) -> Chat {
+        let by = ExecutiveId::parse("asha").unwrap();
+        let event = Event::Status {
+            to: ChatStatus::Resolved,
+            by: &by,
+            at: at(secs),
+        };
+        apply(chat, event).after
+    }
+
     fn apply(chat: &Chat, event: Event<'_>) -> Transition {
         transition(chat, event).expect("the event changes the chat")
     }
@@ -414,17 +425,7 @@ mod tests {
 
     #[test]
     fn a_customer_writing_to_a_resolved_chat_reopens_it_into_the_line() {
-        let c = chat(Stakeholder::Partner);
-        let by = ExecutiveId::parse("asha").unwrap();
-        let resolved = apply(
-            &c,
-            Event::Status {
-                to: ChatStatus::Resolved,
-                by: &by,
-                at: at(50),
-            },
-        )
-        .after;
+        let resolved = resolve(&chat(Stakeholder::Partner), 50);
         let t = apply(&resolved, Event::Message(&msg(SenderType::Customer, 90)));
         assert_eq!(t.after.status, ChatStatus::Active);
         assert_eq!(t.after.opened_at, Some(at(90)));
@@ -447,16 +448,7 @@ mod tests {
         assert_eq!(t.waiting, Index::Keep);
         assert_eq!(t.after.wait_started_at, None);
         assert!(t.after.awaiting_reply);
-        let by = ExecutiveId::parse("asha").unwrap();
-        let resolved = apply(
-            &t.after,
-            Event::Status {
-                to: ChatStatus::Resolved,
-                by: &by,
-                at: at(20),
-            },
-        )
-        .after;
+        let resolved = resolve(&t.after, 20);
         let reopened = apply(&resolved, Event::Message(&msg(SenderType::Customer, 30)));
         assert_eq!(reopened.line, Index::Keep);
     }
@@ -504,15 +496,7 @@ mod tests {
     fn reopening_lines_an_unowned_chat_up_and_times_from_now() {
         let c = chat(Stakeholder::Vendor);
         let by = ExecutiveId::parse("asha").unwrap();
-        let resolved = apply(
-            &c,
-            Event::Status {
-                to: ChatStatus::Resolved,
-                by: &by,
-                at: at(5),
-            },
-        )
-        .after;
+        let resolved = resolve(&c, 5);
         let t = apply(
             &resolved,
             Event::Status {
@@ -538,17 +522,7 @@ mod tests {
 
     #[test]
     fn a_rating_is_stored_without_reopening_or_making_anyone_wait() {
-        let c = chat(Stakeholder::Customer);
-        let by = ExecutiveId::parse("asha").unwrap();
-        let resolved = apply(
-            &c,
-            Event::Status {
-                to: ChatStatus::Resolved,
-                by: &by,
-                at: at(5),
-            },
-        )
-        .after;
+        let resolved = resolve(&chat(Stakeholder::Customer), 5);
         let m = msg(SenderType::Customer, 60);
         let t = apply(
             &resolved,

@@ -121,7 +121,8 @@ pub trait ConnectionStore: Send + Sync {
 /// What a push to one connection did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pushed {
-    Delivered,
+    /// API Gateway took the frame for the connection.
+    Posted,
     /// The connection no longer exists (HTTP 410).
     Gone,
 }

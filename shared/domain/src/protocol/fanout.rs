@@ -59,7 +59,7 @@ where
     let results: Vec<bool> = stream::iter(frames)
         .map(|(member, frame)| async move {
             match pusher.push(&member.connection_id, &frame).await {
-                Ok(Pushed::Delivered) => true,
+                Ok(Pushed::Posted) => true,
                 Ok(Pushed::Gone) => {
                     forget_gone(connections, &member.connection_id).await;
                     false

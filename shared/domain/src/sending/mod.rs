@@ -268,17 +268,7 @@ impl MessageCatalog {
 
     /// `MESSAGES_FILE` when set, else the embedded catalog.
     pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
-        let invalid =
-            |e: MessageCatalogError| crate::config::ConfigError::invalid("MESSAGES_FILE", e);
-        match env.get("MESSAGES_FILE") {
-            Some(path) => {
-                let text = env.file_or("MESSAGES_FILE", "")?;
-                Self::from_yaml(&text).map_err(|e| {
-                    crate::config::ConfigError::invalid("MESSAGES_FILE", format!("{path}: {e}"))
-                })
-            }
-            None => Self::embedded().map_err(invalid),
-        }
+        env.config_file("MESSAGES_FILE", EMBEDDED, Self::from_yaml)
     }
 
     /// The templates agents may send to customers.
