@@ -20,6 +20,7 @@ mod login_budgets;
 mod logs;
 mod media;
 mod outbound;
+mod rating;
 mod request_caps;
 mod secrets;
 mod sla;

@@ -638,7 +638,10 @@ async fn outside_the_window_only_templates_go() -> anyhow::Result<()> {
         .await?;
     assert_eq!(refused["event"], "error", "{refused}");
     assert_eq!(refused["data"]["code"], "window_closed");
-    assert_eq!(refused["data"]["templates"], json!(["ask_issue_resolved"]));
+    assert_eq!(
+        refused["data"]["templates"],
+        json!(["ask_issue_resolved", "resolution_rating"])
+    );
     assert!(
         refused["data"]["message"]
             .as_str()

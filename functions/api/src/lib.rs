@@ -2,10 +2,12 @@
 //! admin routes for executives, tags and the response cache.
 
 mod admin;
+mod automations;
 mod cache;
 mod login;
 mod messages;
 
+use domain::chat::rating::{RatingSettings, RatingSettingsStore};
 use domain::config::Env;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -42,6 +44,7 @@ pub trait Store:
     + OutboxStore
     + RoutingStore
     + SlaStore
+    + RatingSettingsStore
 {
 }
 
@@ -55,6 +58,7 @@ impl<T> Store for T where
         + OutboxStore
         + RoutingStore
         + SlaStore
+        + RatingSettingsStore
 {
 }
 
@@ -70,6 +74,8 @@ pub struct State<S, Q, M, P, O> {
     pub pusher: P,
     pub channels: ChannelTable,
     pub tags: TagCatalog,
+    /// The seeded rating settings (an admin's stored ones win).
+    pub rating: RatingSettings,
     /// `ADMIN_TOKEN` for the cache routes; unset disables them.
     pub admin_token: Option<Secret>,
     /// A real hash to verify against when the e-mail is unknown, so both
@@ -83,6 +89,7 @@ pub struct Settings {
     pub channels: ChannelTable,
     pub tags: TagCatalog,
     pub messages: MessageCatalog,
+    pub rating: RatingSettings,
     pub admin_token: Option<Secret>,
 }
 
@@ -114,6 +121,7 @@ impl<S, Q, M, P, O> State<S, Q, M, P, O> {
             keys: settings.keys,
             channels: settings.channels,
             tags: settings.tags,
+            rating: settings.rating,
             admin_token: settings.admin_token,
             decoy_hash: hash_password("decoy password for unknown accounts")?,
         })
@@ -146,6 +154,7 @@ impl
                 keys: JwtKeys::from_env(env)?,
                 tags: TagCatalog::from_env(env)?,
                 messages: MessageCatalog::from_env(env)?,
+                rating: RatingSettings::from_env(env)?,
                 admin_token: env.secret("ADMIN_TOKEN"),
                 channels,
             },
@@ -190,6 +199,8 @@ where
         (&Method::GET, ["api", "messages"]) => state.message_log(&req).await,
         (&Method::GET, ["api", "messages", "stats"]) => state.message_stats(&req).await,
         (&Method::GET, ["api", "stats", "service"]) => state.service_stats(&req).await,
+        (&Method::GET, ["api", "automations", "rating"]) => state.rating_settings(&req).await,
+        (&Method::PUT, ["api", "automations", "rating"]) => state.put_rating_settings(&req).await,
         (&Method::POST, ["api", "messages", chat_id, message_id, "resend"]) => {
             state.resend(&req, chat_id, message_id).await
         }

@@ -2,6 +2,7 @@
 //! once and pushed live. Failures are reported per message (partial batch
 //! response) so one poison message never holds back other customers.
 
+use domain::chat::rating::{RatingSettings, RatingSettingsStore};
 use domain::config::Env;
 use std::collections::HashSet;
 
@@ -24,6 +25,9 @@ pub struct State<S, P, E> {
     /// The queue's redrive limit (`INBOUND_MAX_RECEIVES`), so the last
     /// failure can say that the message now goes to the DLQ.
     pub max_receives: u32,
+    /// Who is asked to rate a resolution (`AUTOMATIONS_FILE`, else the
+    /// embedded settings; an admin's stored change wins).
+    pub rating: RatingSettings,
 }
 
 /// The template's default `InboundMaxReceiveCount`.
@@ -40,6 +44,7 @@ impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::EventBridgePu
             events: adapters::EventBridgePublisher::from_env(env, aws)?,
             channels: ChannelTable::from_env(env)?,
             max_receives: env.u32("INBOUND_MAX_RECEIVES", DEFAULT_MAX_RECEIVES)?,
+            rating: RatingSettings::from_env(env)?,
         })
     }
 }
@@ -54,7 +59,8 @@ where
         + ExecutiveStore
         + RoutingStore
         + domain::customer::CustomerStore
-        + domain::sending::OutboxStore,
+        + domain::sending::OutboxStore
+        + RatingSettingsStore,
     P: Pusher,
     E: EventPublisher,
 {
@@ -63,6 +69,7 @@ where
         pusher: &state.pusher,
         events: &state.events,
         channels: &state.channels,
+        rating: &state.rating,
     };
     let mut failed_groups: HashSet<String> = HashSet::new();
     let mut failures = Vec::new();

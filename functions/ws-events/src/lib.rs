@@ -42,7 +42,13 @@ pub async fn handle<S, P, Q>(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error>
 where
-    S: ChatStore + ConnectionStore + CustomerStore + TagStore + ExecutiveStore + RoutingStore,
+    S: ChatStore
+        + ConnectionStore
+        + CustomerStore
+        + TagStore
+        + ExecutiveStore
+        + RoutingStore
+        + domain::chat::rating::RatingSettingsStore,
     P: Pusher,
     Q: OutboundQueue,
 {

@@ -9,11 +9,12 @@ use crate::channel::ChannelTable;
 use crate::channel::Stakeholder;
 use crate::chat::ChatStatus;
 use crate::chat::ChatStore;
+use crate::chat::rating::{RatingSettings, RatingSettingsStore, settings_in_force};
 use crate::chat::tags::TagStore;
 use crate::chat::tags::{
     AWAITING_CUSTOMER_RESPONSE, MAX_TAGS_PER_CHAT, TagCatalog, TagName, team_tags,
 };
-use crate::chat::{Chat, ChatId};
+use crate::chat::{Chat, ChatId, SenderType};
 use crate::customer::CustomerStore;
 use crate::customer::SenderId;
 use crate::error::StoreError;
@@ -27,7 +28,7 @@ use crate::protocol::{
 use crate::protocol::{Connection, ConnectionId, ConnectionStore, PushError, Pusher, Room};
 use crate::routing::assignment;
 use crate::routing::assignment::RoutingStore;
-use crate::sending::OutboundQueue;
+use crate::sending::{Author, OutboundQueue, queue_send};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -162,6 +163,9 @@ pub struct Catalogs {
     pub tags: TagCatalog,
     /// Approved templates and predefined texts.
     pub messages: crate::sending::MessageCatalog,
+    /// Who is asked to rate a resolution (the seeded settings; an admin's
+    /// stored change wins).
+    pub rating: RatingSettings,
 }
 
 impl Catalogs {
@@ -172,6 +176,7 @@ impl Catalogs {
             channels: ChannelTable::from_env(env)?,
             tags: TagCatalog::from_env(env)?,
             messages: crate::sending::MessageCatalog::from_env(env)?,
+            rating: RatingSettings::from_env(env)?,
         })
     }
 }
@@ -187,7 +192,13 @@ pub async fn handle_frame<S, P, Q>(
     text: &str,
 ) -> Result<(), PushError>
 where
-    S: ChatStore + ConnectionStore + CustomerStore + TagStore + ExecutiveStore + RoutingStore,
+    S: ChatStore
+        + ConnectionStore
+        + CustomerStore
+        + TagStore
+        + ExecutiveStore
+        + RoutingStore
+        + RatingSettingsStore,
     P: Pusher,
     Q: OutboundQueue,
 {
@@ -430,7 +441,13 @@ async fn answer<S, Q>(
     then: &mut Vec<Followup>,
 ) -> Result<(&'static str, serde_json::Value), ProtocolError>
 where
-    S: ChatStore + ConnectionStore + CustomerStore + TagStore + ExecutiveStore + RoutingStore,
+    S: ChatStore
+        + ConnectionStore
+        + CustomerStore
+        + TagStore
+        + ExecutiveStore
+        + RoutingStore
+        + RatingSettingsStore,
     Q: OutboundQueue,
 {
     let channels = &catalogs.channels;
@@ -468,7 +485,7 @@ where
             json!({"chat_id": chat_id, "joined": true})
         }
         ClientEvent::UpdateChatStatus { target, status } => {
-            update_chat_status(store, &connection, &target, status, then).await?
+            update_chat_status(store, outbox, catalogs, &connection, &target, status, then).await?
         }
         ClientEvent::Config => config(store, catalogs, &connection).await?,
         ClientEvent::Tag {
@@ -686,13 +703,22 @@ async fn target_chat<S: ChatStore>(
 /// `update_chat_status`: active ↔ resolved, counters and the status log in
 /// the same transaction; `chat_status_updated` to the chat's room, the
 /// chat to its dashboards, `dashboard_stats` to everyone.
-async fn update_chat_status<S: ChatStore>(
+async fn update_chat_status<S, Q>(
     store: &S,
+    outbox: &Q,
+    catalogs: &Catalogs,
     connection: &Connection,
     target: &ChatTarget,
     to: ChatStatus,
     then: &mut Vec<Followup>,
-) -> Result<serde_json::Value, ProtocolError> {
+) -> Result<serde_json::Value, ProtocolError>
+where
+    S: ChatStore + RatingSettingsStore,
+    Q: OutboundQueue,
+{
+    let rating = settings_in_force(store, &catalogs.rating)
+        .await
+        .map_err(internal)?;
     // Someone else may change the chat between our read and our write:
     // read again and retry a few times before giving up.
     for _ in 0..CONFLICT_ATTEMPTS {
@@ -700,8 +726,9 @@ async fn update_chat_status<S: ChatStore>(
         if chat.status == to {
             return Ok(json!({"chat": ChatView::new(&chat, 0), "changed": false}));
         }
+        let ask_rating = to == ChatStatus::Resolved && rating.asks(chat.customer_type);
         let after = match store
-            .set_status(&chat, to, &connection.executive_id, Utc::now())
+            .set_status(&chat, to, &connection.executive_id, Utc::now(), ask_rating)
             .await
         {
             Ok(after) => after,
@@ -710,6 +737,14 @@ async fn update_chat_status<S: ChatStore>(
         };
         tracing::info!(chat_id = %after.chat_id, from = chat.status.as_str(), to = to.as_str(),
             executive_id = %connection.executive_id, "chat status updated");
+        // The resolution message asks for the rating: a template, so it is
+        // delivered even after the 24-hour window. The resolve stands if it
+        // cannot be queued (the log says so).
+        let after = if ask_rating {
+            ask_for_rating(store, outbox, catalogs, &rating, after).await
+        } else {
+            after
+        };
         let reply = json!({"chat": ChatView::new(&after, 0), "changed": true});
         then.push(Followup::StatusChanged {
             chat: after,
@@ -719,6 +754,35 @@ async fn update_chat_status<S: ChatStore>(
         return Ok(reply);
     }
     Err(keeps_changing())
+}
+
+/// Queues the resolution template to the customer of a chat just resolved;
+/// the chat as it is after (its last message is the question).
+async fn ask_for_rating<S: ChatStore, Q: OutboundQueue>(
+    store: &S,
+    outbox: &Q,
+    catalogs: &Catalogs,
+    rating: &RatingSettings,
+    chat: Chat,
+) -> Chat {
+    let message = match catalogs.messages.template(&rating.template, Vec::new()) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(chat_id = %chat.chat_id, template = %rating.template, error = %e, "the rating template is not approved; no rating asked");
+            return chat;
+        }
+    };
+    let system = Author {
+        sender: crate::chat::transition::SYSTEM_ACTOR.to_owned(),
+        sender_type: SenderType::System,
+    };
+    match queue_send(store, outbox, &catalogs.messages, &chat, &message, &system).await {
+        Ok((after, _)) => after,
+        Err(e) => {
+            tracing::error!(chat_id = %chat.chat_id, error = ?e, "the rating question was not queued");
+            chat
+        }
+    }
 }
 
 /// `config`: who the caller is and what this server offers them.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelId, ChannelTable};
 use crate::chat::Content;
+use crate::chat::rating::{RatingSettings, RatingSettingsStore, parse_rating, settings_in_force};
 use crate::chat::{Appended, ChatStore};
 use crate::chat::{Chat, ChatId, Counts, Delivery, DeliveryStatus, Direction, Message, SenderType};
 use crate::customer::ProfileUpdate;
@@ -95,12 +96,21 @@ pub struct Inbound<'a, S, P, E> {
     pub pusher: &'a P,
     pub events: &'a E,
     pub channels: &'a ChannelTable,
+    /// Who is asked to rate a resolution (seeded; an admin's change wins).
+    pub rating: &'a RatingSettings,
 }
 
 fn chat_created(chat: &Chat) -> DomainEvent {
     DomainEvent {
         detail_type: "chat.created",
         detail: serde_json::json!(ChatView::new(chat, 0)),
+    }
+}
+
+fn chat_rated(chat: &Chat, rating: u8) -> DomainEvent {
+    DomainEvent {
+        detail_type: "chat.rated",
+        detail: serde_json::json!({"chat": ChatView::new(chat, 0), "rating": rating}),
     }
 }
 
@@ -124,7 +134,8 @@ where
         + crate::executive::ExecutiveStore
         + crate::routing::assignment::RoutingStore
         + crate::customer::CustomerStore
-        + crate::sending::OutboxStore,
+        + crate::sending::OutboxStore
+        + RatingSettingsStore,
     P: Pusher,
     E: EventPublisher,
 {
@@ -166,7 +177,7 @@ where
         // Optimistic concurrency: if the chat changed between reading it and
         // appending (an agent resolved it, say), read it again and retry.
         let mut attempts = 0;
-        let (before, created, chat, message) = loop {
+        let (before, created, chat, message, rated) = loop {
             let (mut chat, created) = self.find_or_open(queued, m, stakeholder).await?;
             let before = chat.clone();
             // WhatsApp sends the profile name with every message: keep the latest.
@@ -190,8 +201,18 @@ where
                 inbound_seq: 0,
                 referral: m.referral.as_deref().cloned(),
             };
-            match self.store.append_inbound(&chat, &message).await {
-                Ok(Appended::Stored(after)) => break (before, created, *after, message),
+            // An answer to the rating question is the chat's rating and
+            // leaves it resolved; anything else is a message as always.
+            let score = match chat.rating_asked_at {
+                Some(_) => self.rating_of(&chat, &message).await?,
+                None => None,
+            };
+            let appended = match score {
+                Some(score) => self.store.append_rating(&chat, &message, score).await,
+                None => self.store.append_inbound(&chat, &message).await,
+            };
+            match appended {
+                Ok(Appended::Stored(after)) => break (before, created, *after, message, score),
                 Ok(Appended::Duplicate) => {
                     // Stored before; the event may not have reached the bus
                     // then, so it goes again (subscribers deduplicate). No
@@ -213,9 +234,11 @@ where
                 Err(e) => return Err(e.into()),
             }
         };
-        self.events
-            .publish(&[message_received(&chat, &message)])
-            .await?;
+        let mut events = vec![message_received(&chat, &message)];
+        if let Some(score) = rated {
+            events.push(chat_rated(&chat, score));
+        }
+        self.events.publish(&events).await?;
         tracing::info!(
             chat_id = %chat.chat_id,
             message_id = %message.message_id,
@@ -225,6 +248,19 @@ where
         );
 
         self.announce(&chat, &message).await;
+        if let Some(score) = rated {
+            tracing::info!(chat_id = %chat.chat_id, rating = score, "chat rated");
+            let f = frame(
+                "chat_rated",
+                serde_json::json!({"chat": ChatView::new(&chat, 0), "rating": score}),
+                None,
+            );
+            let rooms = [
+                Room::Chat(chat.chat_id.clone()),
+                Room::Dashboard(chat.customer_type),
+            ];
+            crate::protocol::fanout::push_to_rooms(self.store, self.pusher, &rooms, &f).await;
+        }
         let moved = Counts::delta(
             Some((before.status, before.awaiting_reply)),
             (chat.status, chat.awaiting_reply),
@@ -245,6 +281,16 @@ where
             chat_id: chat.chat_id,
             message_id: message.message_id,
         })
+    }
+
+    /// The rating `message` gives `chat`, if the chat awaits one (within
+    /// the window of the settings in force) and the message is one.
+    async fn rating_of(&self, chat: &Chat, message: &Message) -> Result<Option<u8>, InboundError> {
+        let settings = settings_in_force(self.store, self.rating).await?;
+        Ok(settings
+            .awaits_rating(chat, message.received_at)
+            .then(|| parse_rating(&message.content))
+            .flatten())
     }
 
     /// The customer's current chat for this stakeholder, opened if there is

@@ -27,6 +27,11 @@ pub struct ServiceCounters {
     pub resolution_secs: i64,
     pub sla_alerts: i64,
     pub sla_escalations: i64,
+    /// Rated chats, the sum of their ratings, and how many of each score
+    /// (index 0 is a 1).
+    pub ratings: i64,
+    pub rating_sum: i64,
+    pub rating_counts: [i64; 5],
 }
 
 /// Counter names as stored.
@@ -36,6 +41,10 @@ pub const RESOLUTIONS: &str = "resolutions";
 pub const RESOLUTION_SECS: &str = "resolution_secs";
 pub const SLA_ALERTS: &str = "sla_alerts";
 pub const SLA_ESCALATIONS: &str = "sla_escalations";
+pub const RATINGS: &str = "ratings";
+pub const RATING_SUM: &str = "rating_sum";
+/// `rating_1` … `rating_5`: how many ratings of each score.
+pub const RATING_COUNTS: [&str; 5] = ["rating_1", "rating_2", "rating_3", "rating_4", "rating_5"];
 
 impl ServiceCounters {
     pub fn set(&mut self, name: &str, value: i64) {
@@ -46,7 +55,13 @@ impl ServiceCounters {
             RESOLUTION_SECS => self.resolution_secs = value,
             SLA_ALERTS => self.sla_alerts = value,
             SLA_ESCALATIONS => self.sla_escalations = value,
-            _ => {}
+            RATINGS => self.ratings = value,
+            RATING_SUM => self.rating_sum = value,
+            other => {
+                if let Some(i) = RATING_COUNTS.iter().position(|n| *n == other) {
+                    self.rating_counts[i] = value;
+                }
+            }
         }
     }
 
@@ -57,6 +72,11 @@ impl ServiceCounters {
         self.resolution_secs += o.resolution_secs;
         self.sla_alerts += o.sla_alerts;
         self.sla_escalations += o.sla_escalations;
+        self.ratings += o.ratings;
+        self.rating_sum += o.rating_sum;
+        for (mine, theirs) in self.rating_counts.iter_mut().zip(o.rating_counts) {
+            *mine += theirs;
+        }
     }
 
     pub fn view(&self) -> serde_json::Value {
@@ -68,6 +88,11 @@ impl ServiceCounters {
             "avg_resolution_secs": avg(self.resolution_secs, self.resolutions),
             "sla_alerts": self.sla_alerts,
             "sla_escalations": self.sla_escalations,
+            "ratings": self.ratings,
+            "avg_rating": avg(self.rating_sum, self.ratings),
+            "rating_distribution": (1..=5)
+                .map(|score| (score.to_string(), self.rating_counts[score - 1]))
+                .collect::<BTreeMap<_, _>>(),
         })
     }
 }

@@ -9,9 +9,14 @@ impl DynamoStore {
     /// Message, dedupe marker (when it has a WhatsApp id) and everything
     /// the chat's rules say the message changes, in one transaction: all
     /// or nothing.
-    async fn append(&self, chat: &Chat, m: &Message) -> Result<Appended, StoreError> {
+    async fn append(
+        &self,
+        chat: &Chat,
+        m: &Message,
+        event: Event<'_>,
+    ) -> Result<Appended, StoreError> {
         let table = &self.tables.chats;
-        let Some(change) = transition(chat, Event::Message(m)) else {
+        let Some(change) = transition(chat, event) else {
             return Err(StoreError::Corrupt("a message changed nothing".into()));
         };
         let inbound = m.direction == Direction::Inbound;
@@ -188,12 +193,17 @@ fn header_update(table: &str, before: &Chat, change: &Transition) -> Result<Upda
     if let Some(secs) = change.resolution_secs {
         u.set("resolution_secs", n(u64::try_from(secs).unwrap_or(0)));
     }
-    if let Some(owner) = &change.released {
-        u.set("last_assignee", s(owner.as_str()));
+    if after.last_assignee != before.last_assignee {
+        u.set_opt(
+            "last_assignee",
+            after.last_assignee.as_ref().map(|e| s(e.as_str())),
+        );
     }
-    if let Some(score) = change.rating {
-        u.set("rating", n(u64::from(score)));
-        u.set("rated_at", t(after.last_message_time));
+    if after.rating_asked_at != before.rating_asked_at {
+        u.set_opt("rating_asked_at", after.rating_asked_at.map(t));
+    }
+    if after.rating != before.rating {
+        u.set_opt("rating", after.rating.map(|r| n(u64::from(r))));
     }
     match change.line {
         Index::Enter(since) => {
@@ -392,10 +402,19 @@ fn chat_item(chat: &Chat) -> Item {
         ("sla_alerted_for", chat.sla_alerted_for),
         ("sla_escalated_for", chat.sla_escalated_for),
         ("first_response_at", chat.first_response_at),
+        ("rating_asked_at", chat.rating_asked_at),
     ] {
         if let Some(at) = at {
             item.insert(name.into(), t(at));
         }
+    }
+    put_opt(
+        &mut item,
+        "last_assignee",
+        chat.last_assignee.as_ref().map(ExecutiveId::as_str),
+    );
+    if let Some(r) = chat.rating {
+        item.insert("rating".into(), n(u64::from(r)));
     }
     // The sparse indexes: owner or waiting line, and waiting customers.
     if chat.status == ChatStatus::Active && chat.customer_type.is_staffed() {
@@ -457,6 +476,21 @@ pub(super) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         sla_alerted_for: item.time_opt("sla_alerted_for")?,
         sla_escalated_for: item.time_opt("sla_escalated_for")?,
         first_response_at: item.time_opt("first_response_at")?,
+        last_assignee: item
+            .str_opt("last_assignee")
+            .map(ExecutiveId::parse)
+            .transpose()
+            .map_err(|_| bad("last_assignee"))?,
+        rating_asked_at: item.time_opt("rating_asked_at")?,
+        rating: match item.get("rating") {
+            Some(_) => Some(
+                u8::try_from(item.u64("rating")?)
+                    .ok()
+                    .filter(|r| (1..=5).contains(r))
+                    .ok_or_else(|| bad("rating"))?,
+            ),
+            None => None,
+        },
     })
 }
 
@@ -622,11 +656,21 @@ impl ChatStore for DynamoStore {
     }
 
     async fn append_inbound(&self, chat: &Chat, m: &Message) -> Result<Appended, StoreError> {
-        self.append(chat, m).await
+        self.append(chat, m, Event::Message(m)).await
+    }
+
+    async fn append_rating(
+        &self,
+        chat: &Chat,
+        m: &Message,
+        score: u8,
+    ) -> Result<Appended, StoreError> {
+        self.append(chat, m, Event::Rating { message: m, score })
+            .await
     }
 
     async fn append_outbound(&self, chat: &Chat, m: &Message) -> Result<Chat, StoreError> {
-        match self.append(chat, m).await? {
+        match self.append(chat, m, Event::Message(m)).await? {
             Appended::Stored(chat) => Ok(*chat),
             Appended::Duplicate => Err(StoreError::Corrupt(format!(
                 "outbound message {} was already stored",
@@ -641,8 +685,15 @@ impl ChatStore for DynamoStore {
         to: ChatStatus,
         by: &ExecutiveId,
         at: chrono::DateTime<Utc>,
+        ask_rating: bool,
     ) -> Result<Chat, StoreError> {
-        let Some(change) = transition(chat, Event::Status { to, by, at }) else {
+        let event = Event::Status {
+            to,
+            by,
+            at,
+            ask_rating,
+        };
+        let Some(change) = transition(chat, event) else {
             return Ok(chat.clone());
         };
         let writes = self.change_writes(chat, &change, at)?;

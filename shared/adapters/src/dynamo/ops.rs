@@ -1,5 +1,6 @@
 //! Operational data in DynamoDB: the predefined tags of each team, the
-//! failed-login counters and the cached automated replies.
+//! failed-login counters, the cached automated replies and an admin's
+//! automation settings.
 
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use super::{DynamoStore, first_condition_failed, is_condition_failure, put_write
 use crate::item::{Item, ItemExt, key, n, s, t, unavailable};
 use domain::auth::login::LoginGuardStore;
 use domain::channel::Stakeholder;
+use domain::chat::rating::{RatingSettings, RatingSettingsStore};
 use domain::chat::tags::TagName;
 use domain::chat::tags::TagStore;
 use domain::error::StoreError;
@@ -243,5 +245,30 @@ impl ResponseCache for DynamoStore {
         let count = keys.len();
         self.batch_delete(&self.tables.chats, keys).await?;
         Ok(count)
+    }
+}
+
+/// An admin's automation settings, stored as the JSON they saved.
+fn rating_settings_key() -> Item {
+    key("SETTINGS", "RATING")
+}
+
+impl RatingSettingsStore for DynamoStore {
+    async fn rating_settings(&self) -> Result<Option<RatingSettings>, StoreError> {
+        let Some(item) = self.get(&self.tables.chats, rating_settings_key()).await? else {
+            return Ok(None);
+        };
+        let settings: RatingSettings = serde_json::from_str(item.str("settings")?)
+            .map_err(|e| StoreError::Corrupt(format!("rating settings: {e}")))?;
+        Ok(Some(settings))
+    }
+
+    async fn put_rating_settings(&self, settings: &RatingSettings) -> Result<(), StoreError> {
+        let mut item = rating_settings_key();
+        let json = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Corrupt(format!("rating settings: {e}")))?;
+        item.insert("settings".into(), s(json));
+        item.insert("saved_at".into(), t(Utc::now()));
+        self.put(&self.tables.chats, item).await
     }
 }

@@ -1,6 +1,7 @@
 //! Chats (conversations) and their messages.
 
 pub mod content;
+pub mod rating;
 pub mod store;
 pub mod tags;
 pub mod transition;
@@ -110,6 +111,16 @@ pub struct Chat {
     pub sla_escalated_for: Option<DateTime<Utc>>,
     /// The first agent reply (first-response time runs from `created_at`).
     pub first_response_at: Option<DateTime<Utc>>,
+    /// Who owned the chat when it was last resolved (ratings credit them).
+    #[serde(default)]
+    pub last_assignee: Option<ExecutiveId>,
+    /// When the customer was asked to rate the resolution; a 1–5 answer
+    /// within the window is their rating. Cleared when the chat reopens.
+    #[serde(default)]
+    pub rating_asked_at: Option<DateTime<Utc>>,
+    /// The customer's rating of the resolution, 1–5.
+    #[serde(default)]
+    pub rating: Option<u8>,
 }
 
 /// Where a chat stands in a chat list: latest activity first, ties broken
@@ -189,6 +200,9 @@ impl Chat {
             sla_alerted_for: None,
             sla_escalated_for: None,
             first_response_at: None,
+            last_assignee: None,
+            rating_asked_at: None,
+            rating: None,
         }
     }
 

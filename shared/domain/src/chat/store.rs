@@ -41,6 +41,15 @@ pub trait ChatStore: Send + Sync {
         message: &Message,
     ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
 
+    /// Stores the customer's rating answer (see [`crate::chat::rating`]):
+    /// the message and the chat's rating, without reopening it.
+    fn append_rating(
+        &self,
+        chat: &Chat,
+        message: &Message,
+        score: u8,
+    ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
+
     /// Stores an outbound message (agent or system) and moves the header.
     fn append_outbound(
         &self,
@@ -71,13 +80,15 @@ pub trait ChatStore: Send + Sync {
     fn chat(&self, id: &ChatId) -> impl Future<Output = Result<Option<Chat>, StoreError>> + Send;
 
     /// Moves `chat` (as read) to `to`, with the counters and a status log
-    /// entry in the same transaction. `Conflict` if the chat changed since.
+    /// entry in the same transaction; resolving marks the chat as asked
+    /// for a rating when `ask_rating`. `Conflict` if the chat changed since.
     fn set_status(
         &self,
         chat: &Chat,
         to: ChatStatus,
         by: &ExecutiveId,
         at: DateTime<Utc>,
+        ask_rating: bool,
     ) -> impl Future<Output = Result<Chat, StoreError>> + Send;
 
     /// The dashboard counters.

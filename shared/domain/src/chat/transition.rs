@@ -28,11 +28,13 @@ pub enum Event<'a> {
     /// A rating is not a new conversation: the chat keeps its status and
     /// nobody is made to wait for a reply.
     Rating { message: &'a Message, score: u8 },
-    /// An agent resolves or reopens the chat.
+    /// An agent resolves or reopens the chat; resolving asks the customer
+    /// for a rating when `ask_rating` (the team's setting).
     Status {
         to: ChatStatus,
         by: &'a ExecutiveId,
         at: DateTime<Utc>,
+        ask_rating: bool,
     },
     /// The customer's context changed (say, a partner's documents were
     /// approved): the conversation about the old context is over, so an
@@ -106,8 +108,6 @@ pub struct Transition {
     /// The owner the chat left (their open-chat count goes down).
     pub released: Option<ExecutiveId>,
     pub status_change: Option<StatusChange>,
-    /// The customer's rating of the resolution.
-    pub rating: Option<u8>,
 }
 
 /// What `event` does to `chat` (the header as read). `None` when it does
@@ -117,8 +117,15 @@ pub fn transition(chat: &Chat, event: Event<'_>) -> Option<Transition> {
     match event {
         Event::Message(m) => Some(message(chat, m, None)),
         Event::Rating { message: m, score } => Some(message(chat, m, Some(score))),
-        Event::Status { to, by, at } => status(chat, to, by.as_str(), Some(by), at),
-        Event::ContextChanged { at } => status(chat, ChatStatus::Resolved, SYSTEM_ACTOR, None, at),
+        Event::Status {
+            to,
+            by,
+            at,
+            ask_rating,
+        } => status(chat, to, by.as_str(), Some(by), at, ask_rating),
+        Event::ContextChanged { at } => {
+            status(chat, ChatStatus::Resolved, SYSTEM_ACTOR, None, at, false)
+        }
     }
 }
 
@@ -137,7 +144,6 @@ fn unchanged(chat: &Chat, expect: Expect) -> Transition {
         resolution_secs: None,
         released: None,
         status_change: None,
-        rating: None,
     }
 }
 
@@ -166,7 +172,7 @@ fn message(chat: &Chat, m: &Message, rating: Option<u8>) -> Transition {
     }
     if let Some(score) = rating {
         // Stored and shown, but the conversation stays where it is.
-        t.rating = Some(score);
+        rated(chat, score, &mut t);
     } else {
         match m.sender_type {
             SenderType::Customer => customer_wrote(chat, m.received_at, staffed, &mut t),
@@ -179,13 +185,40 @@ fn message(chat: &Chat, m: &Message, rating: Option<u8>) -> Transition {
     t
 }
 
+/// The customer rated the resolution: a second rating in the same window
+/// replaces the first (in the chat and in the metrics). Credited to whoever
+/// owned the chat when it was resolved, else whoever resolved it.
+fn rated(chat: &Chat, score: u8, t: &mut Transition) {
+    t.after.rating = Some(score);
+    let index = |s: u8| usize::from(s.clamp(1, 5) - 1);
+    let mut moved = vec![(metrics::RATING_COUNTS[index(score)], 1)];
+    match chat.rating {
+        Some(old) => {
+            moved.push((metrics::RATING_SUM, i64::from(score) - i64::from(old)));
+            moved.push((metrics::RATING_COUNTS[index(old)], -1));
+        }
+        None => {
+            moved.push((metrics::RATINGS, 1));
+            moved.push((metrics::RATING_SUM, i64::from(score)));
+        }
+    }
+    t.metrics = moved;
+    t.credited = chat
+        .last_assignee
+        .as_ref()
+        .map(|e| e.as_str().to_owned())
+        .or_else(|| chat.status_updated_by.clone());
+}
+
 /// The customer wrote: a resolved chat is open again (in its team's line
-/// for an owner), they now await a reply, and the first message after
-/// the last answer starts a waiting episode (the SLA clock).
+/// for an owner, no longer awaiting a rating), they now await a reply,
+/// and the first message after the last answer starts a waiting episode
+/// (the SLA clock).
 fn customer_wrote(chat: &Chat, at: DateTime<Utc>, staffed: bool, t: &mut Transition) {
     if chat.status == ChatStatus::Resolved {
         t.after.status = ChatStatus::Active;
         t.after.opened_at = Some(at);
+        t.after.rating_asked_at = None;
         if staffed {
             t.line = Index::Enter(at);
         }
@@ -237,6 +270,7 @@ fn status(
     by: &str,
     agent: Option<&ExecutiveId>,
     at: DateTime<Utc>,
+    ask_rating: bool,
 ) -> Option<Transition> {
     if chat.status == to {
         return None;
@@ -264,6 +298,14 @@ fn status(
             after.assigned_to = None;
             after.assigned_at = None;
             after.wait_started_at = None;
+            if chat.assigned_to.is_some() {
+                after.last_assignee = chat.assigned_to.clone();
+            }
+            // A new resolution asks anew: its rating is the next answer.
+            if ask_rating {
+                after.rating_asked_at = Some(at);
+                after.rating = None;
+            }
             t.line = Index::Leave;
             t.waiting = Index::Leave;
             t.released = chat.assigned_to.clone();
@@ -280,6 +322,7 @@ fn status(
         // staffed team wait in its line again.
         ChatStatus::Active => {
             after.opened_at = Some(at);
+            after.rating_asked_at = None;
             if chat.customer_type.is_staffed() && chat.assigned_to.is_none() {
                 t.line = Index::Enter(at);
             }
@@ -363,6 +406,7 @@ mod tests {
             to: ChatStatus::Resolved,
             by: &by,
             at: at(secs),
+            ask_rating: true,
         };
         apply(chat, event).after
     }
@@ -467,6 +511,7 @@ mod tests {
                 to: ChatStatus::Resolved,
                 by: &admin,
                 at: at(310),
+                ask_rating: true,
             },
         );
         assert_eq!(t.after.status, ChatStatus::Resolved);
@@ -503,6 +548,7 @@ mod tests {
                 to: ChatStatus::Active,
                 by: &by,
                 at: at(9),
+                ask_rating: true,
             },
         );
         assert_eq!(t.after.opened_at, Some(at(9)));
@@ -513,7 +559,8 @@ mod tests {
                 Event::Status {
                     to: ChatStatus::Active,
                     by: &by,
-                    at: at(10)
+                    at: at(10),
+                    ask_rating: true
                 }
             )
             .is_none()
@@ -537,9 +584,45 @@ mod tests {
             (t.line, t.waiting, t.system_tag),
             (Index::Keep, Index::Keep, SystemTag::Keep)
         );
-        assert_eq!(t.rating, Some(5));
+        assert_eq!(t.after.rating, Some(5));
+        assert_eq!(t.after.rating_asked_at, Some(at(5)));
         assert_eq!(t.after.inbound_count, 1);
         assert_eq!(t.counts, Counts::default());
+        assert_eq!(t.credited.as_deref(), Some("asha"));
+        let mut moved = t.metrics.clone();
+        moved.sort();
+        assert_eq!(
+            moved,
+            vec![
+                (metrics::RATING_COUNTS[4], 1),
+                (metrics::RATING_SUM, 5),
+                (metrics::RATINGS, 1)
+            ]
+        );
+        // A second answer replaces the first: one rating, moved from 5 to 2.
+        let m2 = msg(SenderType::Customer, 70);
+        let again = apply(
+            &t.after,
+            Event::Rating {
+                message: &m2,
+                score: 2,
+            },
+        );
+        assert_eq!(again.after.rating, Some(2));
+        let mut moved = again.metrics.clone();
+        moved.sort();
+        assert_eq!(
+            moved,
+            vec![
+                (metrics::RATING_COUNTS[1], 1),
+                (metrics::RATING_COUNTS[4], -1),
+                (metrics::RATING_SUM, -3)
+            ]
+        );
+        // Any other message reopens the chat and ends the wait for a rating.
+        let reopened = apply(&again.after, Event::Message(&msg(SenderType::Customer, 80)));
+        assert_eq!(reopened.after.status, ChatStatus::Active);
+        assert_eq!(reopened.after.rating_asked_at, None);
     }
 
     #[test]
@@ -583,8 +666,8 @@ mod tests {
                 let m = msg(who, 10 * (i as i64 + 1));
                 let event = match kind {
                     0 | 1 => Event::Message(&m),
-                    2 => Event::Status { to: ChatStatus::Resolved, by: &by, at: now },
-                    3 => Event::Status { to: ChatStatus::Active, by: &by, at: now },
+                    2 => Event::Status { to: ChatStatus::Resolved, by: &by, at: now, ask_rating: true },
+                    3 => Event::Status { to: ChatStatus::Active, by: &by, at: now, ask_rating: true },
                     _ => Event::Rating { message: &m, score: 4 },
                 };
                 let Some(t) = transition(&c, event) else { continue };

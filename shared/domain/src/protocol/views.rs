@@ -48,6 +48,10 @@ pub struct ChatView<'a> {
     /// start); null while nobody waits.
     pub wait_started_at: Option<DateTime<Utc>>,
     pub first_response_at: Option<DateTime<Utc>>,
+    /// The customer's rating of the resolution (1–5); absent until they
+    /// give one (a chat-list page stays within a frame).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
 }
 
 impl<'a> ChatView<'a> {
@@ -75,6 +79,7 @@ impl<'a> ChatView<'a> {
             assigned_at: chat.assigned_at,
             wait_started_at: chat.wait_started_at,
             first_response_at: chat.first_response_at,
+            rating: chat.rating,
         }
     }
 }
