@@ -7,6 +7,7 @@ mod auth;
 mod authority;
 mod bad_input;
 mod chat_lists;
+mod context;
 mod dashboard_events;
 mod delivery_guarantees;
 mod domain_events;

@@ -154,7 +154,7 @@ async fn admins_choose_who_is_asked_and_for_how_long() -> anyhow::Result<()> {
         .await?;
     assert_eq!(status, 200, "{seeded}");
     assert_eq!(seeded["data"]["source"], "seeded");
-    assert_eq!(seeded["data"]["rating"]["window_secs"], 86400);
+    assert_eq!(seeded["data"]["settings"]["window_secs"], 86400);
 
     // Refusals: not an admin, not a template we may send, a team without
     // agents, a window of nothing, a field we do not know.

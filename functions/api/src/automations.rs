@@ -1,8 +1,9 @@
-//! `GET` / `PUT /api/automations/rating` (admin): who is asked to rate a
-//! resolution, with which template, and for how long an answer counts.
-//! The seeded settings (`automations.yaml`) apply until an admin saves
-//! theirs; saved settings take effect on the next resolve and the next
-//! customer message, in every function.
+//! Automation settings (admin): `GET` / `PUT /api/automations/rating` (who
+//! is asked to rate a resolution, with which template, for how long an
+//! answer counts) and `/api/automations/context` (each team's context
+//! fields whose change starts a new conversation). The seeded settings
+//! (files in `shared/config/`) apply until an admin saves theirs; saved
+//! settings take effect from the next request on, in every function.
 
 use http::StatusCode;
 use lambda_http::Request;
@@ -10,16 +11,18 @@ use serde_json::json;
 
 use adapters::http::ApiError;
 use adapters::pinbot::MediaSource;
-use domain::chat::rating::{RatingSettings, RatingSettingsStore};
+use domain::chat::context::ContextRules;
+use domain::chat::rating::RatingSettings;
 use domain::inbound::InboundQueue;
 use domain::protocol::Pusher;
 use domain::sending::OutboundQueue;
+use domain::settings::{Named, SettingsStore, save, saved};
 
 use crate::{State, Store, answer, unavailable};
 
 impl<S, Q, M, P, O> State<S, Q, M, P, O>
 where
-    S: Store + RatingSettingsStore,
+    S: Store + SettingsStore,
     Q: InboundQueue,
     M: MediaSource,
     P: Pusher,
@@ -29,44 +32,79 @@ where
         &self,
         req: &Request,
     ) -> Result<http::Response<String>, ApiError> {
-        self.authorize_admin(req).await?;
-        let stored = self
-            .store
-            .rating_settings()
-            .await
-            .map_err(unavailable("automation settings"))?;
-        let source = if stored.is_some() { "stored" } else { "seeded" };
-        let settings = stored.unwrap_or_else(|| self.rating.clone());
-        Ok(answer(
-            StatusCode::OK,
-            json!({"rating": settings, "source": source}),
-        ))
+        self.show_settings(req, &self.rating).await
     }
 
     pub(crate) async fn put_rating_settings(
         &self,
         req: &Request,
     ) -> Result<http::Response<String>, ApiError> {
-        let caller = self.authorize_admin(req).await?;
-        let body = adapters::http::parse_json_body(req.body().as_ref())?;
-        let settings: RatingSettings = serde_json::from_value(body)
-            .map_err(|e| ApiError::bad_request(format!("rating settings: {e}")))?;
-        let settings = settings.validated().map_err(ApiError::bad_request)?;
-        if !self.messages.template_names().contains(&settings.template) {
-            return Err(ApiError::bad_request(format!(
-                "template `{}` is not an approved customer template; approved: {}",
-                settings.template.chars().take(64).collect::<String>(),
-                self.messages.template_names().join(", ")
-            )));
-        }
-        self.store
-            .put_rating_settings(&settings)
+        self.save_settings(req, |settings: RatingSettings| {
+            let settings = settings.validated()?;
+            let approved = self.messages.template_names();
+            if !approved.contains(&settings.template) {
+                return Err(format!(
+                    "template `{}` is not an approved customer template; approved: {}",
+                    settings.template.chars().take(64).collect::<String>(),
+                    approved.join(", ")
+                ));
+            }
+            Ok(settings)
+        })
+        .await
+    }
+
+    pub(crate) async fn context_rules(
+        &self,
+        req: &Request,
+    ) -> Result<http::Response<String>, ApiError> {
+        self.show_settings(req, &self.context).await
+    }
+
+    pub(crate) async fn put_context_rules(
+        &self,
+        req: &Request,
+    ) -> Result<http::Response<String>, ApiError> {
+        self.save_settings(req, ContextRules::validated).await
+    }
+
+    /// The settings in force, and whether an admin saved them.
+    async fn show_settings<T: Named>(
+        &self,
+        req: &Request,
+        seeded: &T,
+    ) -> Result<http::Response<String>, ApiError> {
+        self.authorize_admin(req).await?;
+        let stored: Option<T> = saved(&self.store)
             .await
             .map_err(unavailable("automation settings"))?;
-        tracing::info!(executive_id = %caller.executive_id, teams = ?settings.teams, window_secs = settings.window_secs, "rating settings saved");
+        let source = if stored.is_some() { "stored" } else { "seeded" };
+        let settings = stored.unwrap_or_else(|| seeded.clone());
         Ok(answer(
             StatusCode::OK,
-            json!({"rating": settings, "source": "stored"}),
+            json!({"settings": settings, "source": source}),
+        ))
+    }
+
+    /// Parses the body as `T` (unknown fields refused), checks it with
+    /// `valid` and stores it.
+    async fn save_settings<T: Named>(
+        &self,
+        req: &Request,
+        valid: impl FnOnce(T) -> Result<T, String>,
+    ) -> Result<http::Response<String>, ApiError> {
+        let caller = self.authorize_admin(req).await?;
+        let body = adapters::http::parse_json_body(req.body().as_ref())?;
+        let settings: T = serde_json::from_value(body)
+            .map_err(|e| ApiError::bad_request(format!("{} settings: {e}", T::NAME)))?;
+        let settings = valid(settings).map_err(ApiError::bad_request)?;
+        save(&self.store, &settings)
+            .await
+            .map_err(unavailable("automation settings"))?;
+        tracing::info!(executive_id = %caller.executive_id, settings = T::NAME, "automation settings saved");
+        Ok(answer(
+            StatusCode::OK,
+            json!({"settings": settings, "source": "stored"}),
         ))
     }
 }

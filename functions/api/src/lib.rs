@@ -7,8 +7,10 @@ mod cache;
 mod login;
 mod messages;
 
-use domain::chat::rating::{RatingSettings, RatingSettingsStore};
+use domain::chat::context::ContextRules;
+use domain::chat::rating::RatingSettings;
 use domain::config::Env;
+use domain::settings::SettingsStore;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::json;
@@ -44,7 +46,7 @@ pub trait Store:
     + OutboxStore
     + RoutingStore
     + SlaStore
-    + RatingSettingsStore
+    + SettingsStore
 {
 }
 
@@ -58,7 +60,7 @@ impl<T> Store for T where
         + OutboxStore
         + RoutingStore
         + SlaStore
-        + RatingSettingsStore
+        + SettingsStore
 {
 }
 
@@ -74,8 +76,10 @@ pub struct State<S, Q, M, P, O> {
     pub pusher: P,
     pub channels: ChannelTable,
     pub tags: TagCatalog,
-    /// The seeded rating settings (an admin's stored ones win).
+    /// The seeded rating settings and context rules (an admin's stored
+    /// ones win).
     pub rating: RatingSettings,
+    pub context: ContextRules,
     /// `ADMIN_TOKEN` for the cache routes; unset disables them.
     pub admin_token: Option<Secret>,
     /// A real hash to verify against when the e-mail is unknown, so both
@@ -90,6 +94,7 @@ pub struct Settings {
     pub tags: TagCatalog,
     pub messages: MessageCatalog,
     pub rating: RatingSettings,
+    pub context: ContextRules,
     pub admin_token: Option<Secret>,
 }
 
@@ -122,6 +127,7 @@ impl<S, Q, M, P, O> State<S, Q, M, P, O> {
             channels: settings.channels,
             tags: settings.tags,
             rating: settings.rating,
+            context: settings.context,
             admin_token: settings.admin_token,
             decoy_hash: hash_password("decoy password for unknown accounts")?,
         })
@@ -155,6 +161,7 @@ impl
                 tags: TagCatalog::from_env(env)?,
                 messages: MessageCatalog::from_env(env)?,
                 rating: RatingSettings::from_env(env)?,
+                context: ContextRules::from_env(env)?,
                 admin_token: env.secret("ADMIN_TOKEN"),
                 channels,
             },
@@ -201,6 +208,8 @@ where
         (&Method::GET, ["api", "stats", "service"]) => state.service_stats(&req).await,
         (&Method::GET, ["api", "automations", "rating"]) => state.rating_settings(&req).await,
         (&Method::PUT, ["api", "automations", "rating"]) => state.put_rating_settings(&req).await,
+        (&Method::GET, ["api", "automations", "context"]) => state.context_rules(&req).await,
+        (&Method::PUT, ["api", "automations", "context"]) => state.put_context_rules(&req).await,
         (&Method::POST, ["api", "messages", chat_id, message_id, "resend"]) => {
             state.resend(&req, chat_id, message_id).await
         }

@@ -2,8 +2,9 @@
 //! once and pushed live. Failures are reported per message (partial batch
 //! response) so one poison message never holds back other customers.
 
-use domain::chat::rating::{RatingSettings, RatingSettingsStore};
+use domain::chat::rating::RatingSettings;
 use domain::config::Env;
+use domain::settings::SettingsStore;
 use std::collections::HashSet;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -60,7 +61,7 @@ where
         + RoutingStore
         + domain::customer::CustomerStore
         + domain::sending::OutboxStore
-        + RatingSettingsStore,
+        + SettingsStore,
     P: Pusher,
     E: EventPublisher,
 {

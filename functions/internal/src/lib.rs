@@ -1,6 +1,8 @@
 //! Webhooks from OneWay.Cab's own systems (`X-Internal-Token`): user
 //! profile updates, bookings and context changes. Each payload is checked
-//! field by field and stored; a 200 means it is stored.
+//! field by field and stored; a 200 means it is stored. A context change
+//! naming a field that starts a new conversation (the team's context
+//! rules) also ends the customer's current chat.
 
 use chrono::Utc;
 use domain::config::Env;
@@ -10,42 +12,56 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::{Value, json};
 
 use adapters::http::{ApiError, json_response, parse_json_body};
+use domain::chat::ChatStore;
+use domain::chat::context::ContextRules;
 use domain::customer::CustomerStore;
 use domain::customer::{BookingEvent, ContextChange, ProfileUpdate};
+use domain::inbound::{ContextOutcome, context_changed};
+use domain::protocol::{ConnectionStore, Pusher};
 use domain::secret::Secret;
+use domain::settings::{SettingsStore, in_force};
 
-pub struct State<S> {
+pub struct State<S, P> {
     pub store: S,
+    /// Tells dashboards of a conversation a context change ended.
+    pub pusher: P,
     /// `INTERNAL_WEBHOOK_TOKEN`; unset means every call is refused.
     pub token: Option<Secret>,
+    /// The seeded context rules (`CONTEXT_DIR`, else the embedded files);
+    /// an admin's saved rules win.
+    pub context: ContextRules,
 }
 
-impl State<adapters::DynamoStore> {
+impl State<adapters::DynamoStore, adapters::ApiGwPusher> {
     /// The function as deployed: settings read once from `env`, clients
     /// from `aws` (built once per cold start; the local gateway passes its
     /// own with the template's environment).
     pub fn from_env(env: &Env, aws: &adapters::Aws) -> anyhow::Result<Self> {
         Ok(Self {
             store: adapters::DynamoStore::from_env(env, aws)?,
+            pusher: adapters::ApiGwPusher::from_env(env, aws)?,
             token: env.secret("INTERNAL_WEBHOOK_TOKEN"),
+            context: ContextRules::from_env(env)?,
         })
     }
 }
 
-pub async fn handle<S: CustomerStore>(
-    state: &State<S>,
-    req: Request,
-) -> Result<Response<Body>, Error> {
+pub async fn handle<S, P>(state: &State<S, P>, req: Request) -> Result<Response<Body>, Error>
+where
+    S: CustomerStore + ChatStore + ConnectionStore + SettingsStore,
+    P: Pusher,
+{
     let res = route(state, &req)
         .await
         .unwrap_or_else(ApiError::into_response);
     Ok(res.map(Body::from))
 }
 
-async fn route<S: CustomerStore>(
-    state: &State<S>,
-    req: &Request,
-) -> Result<http::Response<String>, ApiError> {
+async fn route<S, P>(state: &State<S, P>, req: &Request) -> Result<http::Response<String>, ApiError>
+where
+    S: CustomerStore + ChatStore + ConnectionStore + SettingsStore,
+    P: Pusher,
+{
     if req.method() != Method::POST {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -87,12 +103,30 @@ async fn route<S: CustomerStore>(
         }
         "/api/webhook/context_change" => {
             let change = ContextChange::parse(&body).map_err(ApiError::invalid_fields)?;
+            let at = Utc::now();
             state
                 .store
-                .record_context_change(&change, Utc::now())
+                .record_context_change(&change, at)
                 .await
                 .map_err(unavailable)?;
             tracing::info!(customer = %Masked(change.customer.as_str()), customer_type = %change.customer_type, "context change recorded");
+            let rules = in_force(&state.store, &state.context)
+                .await
+                .map_err(unavailable)?;
+            let outcome = context_changed(&state.store, &state.pusher, &rules, &change, at)
+                .await
+                .map_err(unavailable)?;
+            let conversation = match outcome {
+                ContextOutcome::Kept => json!({"new_conversation": false}),
+                ContextOutcome::NoChat => json!({"new_conversation": true, "ended_chat": null}),
+                ContextOutcome::Ended(chat) => {
+                    json!({"new_conversation": true, "ended_chat": chat.chat_id})
+                }
+            };
+            return Ok(json_response(
+                StatusCode::OK,
+                &json!({"status": 1, "data": conversation}),
+            ));
         }
         other => {
             return Err(ApiError::not_found(format!(

@@ -48,7 +48,7 @@ where
         + TagStore
         + ExecutiveStore
         + RoutingStore
-        + domain::chat::rating::RatingSettingsStore,
+        + domain::settings::SettingsStore,
     P: Pusher,
     Q: OutboundQueue,
 {

@@ -17,7 +17,7 @@ use crate::template::Template;
 pub struct Functions {
     pub webhook: webhook::State<SqsInboundQueue, SqsForwardQueue>,
     pub api: api::State<DynamoStore, SqsInboundQueue, PinbotClient, ApiGwPusher, SqsOutboundQueue>,
-    pub internal: internal::State<DynamoStore>,
+    pub internal: internal::State<DynamoStore, ApiGwPusher>,
     pub forward: forward::State,
     pub outbound: outbound::State<DynamoStore, PinbotClient, ApiGwPusher>,
     pub inbound: inbound::State<DynamoStore, ApiGwPusher, EventBridgePublisher>,

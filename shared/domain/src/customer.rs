@@ -425,12 +425,21 @@ pub trait CustomerStore: Send + Sync {
         customers: &[SenderId],
     ) -> impl Future<Output = Result<HashMap<SenderId, CustomerProfile>, StoreError>> + Send;
 
-    /// Keeps a context change for the lifecycle that acts on it.
+    /// Keeps a context change (a log line) and merges it into the
+    /// customer's current context for the team.
     fn record_context_change(
         &self,
         change: &ContextChange,
         received_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The customer's current context for `team`: every field any context
+    /// change set, at its latest value. `None` when nothing was ever told.
+    fn current_context(
+        &self,
+        customer: &SenderId,
+        team: Stakeholder,
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, Value>>, StoreError>> + Send;
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::channel::ChannelTable;
 use crate::channel::Stakeholder;
 use crate::chat::ChatStatus;
 use crate::chat::ChatStore;
-use crate::chat::rating::{RatingSettings, RatingSettingsStore, settings_in_force};
+use crate::chat::rating::RatingSettings;
 use crate::chat::tags::TagStore;
 use crate::chat::tags::{
     AWAITING_CUSTOMER_RESPONSE, MAX_TAGS_PER_CHAT, TagCatalog, TagName, team_tags,
@@ -29,6 +29,7 @@ use crate::protocol::{Connection, ConnectionId, ConnectionStore, PushError, Push
 use crate::routing::assignment;
 use crate::routing::assignment::RoutingStore;
 use crate::sending::{Author, OutboundQueue, queue_send};
+use crate::settings::{SettingsStore, in_force};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -198,7 +199,7 @@ where
         + TagStore
         + ExecutiveStore
         + RoutingStore
-        + RatingSettingsStore,
+        + SettingsStore,
     P: Pusher,
     Q: OutboundQueue,
 {
@@ -447,7 +448,7 @@ where
         + TagStore
         + ExecutiveStore
         + RoutingStore
-        + RatingSettingsStore,
+        + SettingsStore,
     Q: OutboundQueue,
 {
     let channels = &catalogs.channels;
@@ -713,12 +714,10 @@ async fn update_chat_status<S, Q>(
     then: &mut Vec<Followup>,
 ) -> Result<serde_json::Value, ProtocolError>
 where
-    S: ChatStore + RatingSettingsStore,
+    S: ChatStore + SettingsStore,
     Q: OutboundQueue,
 {
-    let rating = settings_in_force(store, &catalogs.rating)
-        .await
-        .map_err(internal)?;
+    let rating = in_force(store, &catalogs.rating).await.map_err(internal)?;
     // Someone else may change the chat between our read and our write:
     // read again and retry a few times before giving up.
     for _ in 0..CONFLICT_ATTEMPTS {
@@ -954,7 +953,7 @@ async fn search_chat<S: ChatStore>(
 
 /// `new_chat`: the customer's current chat with that team, opened (on the
 /// team's first channel) if there is none.
-async fn new_chat<S: ChatStore>(
+async fn new_chat<S: ChatStore + CustomerStore>(
     store: &S,
     channels: &ChannelTable,
     connection: &Connection,
@@ -982,7 +981,11 @@ async fn new_chat<S: ChatStore>(
         .ok_or_else(|| {
             ProtocolError::new(ErrorCode::NotFound, format!("no channel serves {team}"))
         })?;
-    let fresh = Chat::open(customer, None, team, channel.id.clone(), Utc::now());
+    let mut fresh = Chat::open(customer, None, team, channel.id.clone(), Utc::now());
+    fresh.context = store
+        .current_context(&fresh.customer, team)
+        .await
+        .map_err(internal)?;
     let chat = store.create_chat(&fresh).await.map_err(internal)?;
     let created = chat.chat_id == fresh.chat_id;
     if created {

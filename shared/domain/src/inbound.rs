@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelId, ChannelTable};
 use crate::chat::Content;
-use crate::chat::rating::{RatingSettings, RatingSettingsStore, parse_rating, settings_in_force};
+use crate::chat::rating::{RatingSettings, parse_rating};
 use crate::chat::{Appended, ChatStore};
 use crate::chat::{Chat, ChatId, Counts, Delivery, DeliveryStatus, Direction, Message, SenderType};
 use crate::customer::ProfileUpdate;
@@ -20,6 +20,7 @@ use crate::protocol::frame;
 use crate::protocol::views::{ChatView, MessageView};
 use crate::protocol::{ConnectionStore, Pusher, Room};
 use crate::sending::message_of_callback;
+use crate::settings::{SettingsStore, in_force};
 use crate::whatsapp::{InboundEvent, InboundMessage, StatusUpdate};
 
 /// What the webhook puts on the inbound queue: one WhatsApp event, the
@@ -135,7 +136,7 @@ where
         + crate::routing::assignment::RoutingStore
         + crate::customer::CustomerStore
         + crate::sending::OutboxStore
-        + RatingSettingsStore,
+        + SettingsStore,
     P: Pusher,
     E: EventPublisher,
 {
@@ -286,7 +287,7 @@ where
     /// The rating `message` gives `chat`, if the chat awaits one (within
     /// the window of the settings in force) and the message is one.
     async fn rating_of(&self, chat: &Chat, message: &Message) -> Result<Option<u8>, InboundError> {
-        let settings = settings_in_force(self.store, self.rating).await?;
+        let settings = in_force(self.store, self.rating).await?;
         Ok(settings
             .awaits_rating(chat, message.received_at)
             .then(|| parse_rating(&message.content))
@@ -310,13 +311,16 @@ where
             }
             Some(chat) => Ok((chat, false)),
             None => {
-                let fresh = Chat::open(
+                let mut fresh = Chat::open(
                     m.from.clone(),
                     m.profile_name.clone(),
                     stakeholder,
                     queued.channel.clone(),
                     queued.received_at,
                 );
+                // A new conversation carries the customer's context as it
+                // is now (a context change may be why it is new).
+                fresh.context = self.store.current_context(&m.from, stakeholder).await?;
                 let chat = self.store.create_chat(&fresh).await?;
                 let created = chat.chat_id == fresh.chat_id;
                 if created {
@@ -446,6 +450,78 @@ pub trait InboundQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     fn ping(&self) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// What a context change did to the customer's conversation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ContextOutcome {
+    /// No field of the change starts a new conversation: kept on the
+    /// customer only.
+    Kept,
+    /// The conversation ended (the chat as it is now; resolved by the
+    /// system if it was active); the next message opens a new chat.
+    Ended(Box<Chat>),
+    /// A field that starts a new conversation changed, but the customer
+    /// had no chat with the team.
+    NoChat,
+}
+
+/// A context change from another system (already recorded on the
+/// customer): when it names a field that starts a new conversation, the
+/// customer's current chat with the team ends (see
+/// [`crate::chat::context`]) and dashboards hear of it.
+pub async fn context_changed<S, P>(
+    store: &S,
+    pusher: &P,
+    rules: &crate::chat::context::ContextRules,
+    change: &crate::customer::ContextChange,
+    at: DateTime<Utc>,
+) -> Result<ContextOutcome, StoreError>
+where
+    S: ChatStore + ConnectionStore,
+    P: Pusher,
+{
+    let fields = rules.new_conversation_fields(change);
+    if fields.is_empty() {
+        return Ok(ContextOutcome::Kept);
+    }
+    let Ok(customer) = crate::customer::SenderId::parse(&change.customer) else {
+        return Ok(ContextOutcome::NoChat);
+    };
+    // The chat may change between our read and our write (a message, an
+    // agent): read again and retry.
+    for _ in 0..3 {
+        let Some(chat) = store.current_chat(change.customer_type, &customer).await? else {
+            return Ok(ContextOutcome::NoChat);
+        };
+        let after = match store.end_conversation(&chat, at).await {
+            Ok(after) => after,
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        tracing::info!(chat_id = %chat.chat_id, fields = ?fields, "context changed: conversation ended");
+        if after.status != chat.status {
+            let update = frame(
+                "chat_status_updated",
+                serde_json::json!({
+                    "chat": ChatView::new(&after, 0),
+                    "from": chat.status,
+                    "to": after.status,
+                    "by": crate::chat::transition::SYSTEM_ACTOR,
+                    "reason": crate::chat::context::CONTEXT_CHANGE,
+                }),
+                None,
+            );
+            push_to_room(store, pusher, &Room::Chat(after.chat_id.clone()), &update).await;
+            push_room_update(store, pusher, &after).await;
+            push_stats(store, pusher).await;
+        }
+        return Ok(ContextOutcome::Ended(Box::new(after)));
+    }
+    Err(StoreError::Conflict(format!(
+        "the chat of {} kept changing",
+        crate::telemetry::Masked(&change.customer)
+    )))
 }
 
 #[cfg(test)]

@@ -28,5 +28,6 @@ pub mod replies;
 pub mod routing;
 pub mod secret;
 pub mod sending;
+pub mod settings;
 pub mod telemetry;
 pub mod whatsapp;

@@ -82,11 +82,25 @@ impl DynamoStore {
         at: DateTime<Utc>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let table = &self.tables.chats;
-        let mut writes = vec![
-            TransactWriteItem::builder()
-                .update(header_update(table, before, change)?)
-                .build(),
-        ];
+        let mut writes = Vec::new();
+        if let Some(header) = header_update(table, before, change)? {
+            writes.push(TransactWriteItem::builder().update(header).build());
+        }
+        // The conversation is over: the next message opens a new chat. Only
+        // if the pointer still names this chat (else it is not current).
+        if change.ends_conversation {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(table)
+                .set_key(Some(key(
+                    current_pk(before.customer_type, &before.customer),
+                    "CURRENT",
+                )))
+                .condition_expression("chat_id = :chat")
+                .expression_attribute_values(":chat", s(before.chat_id.as_str()))
+                .build()
+                .map_err(build_err)?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+        }
         if let Some(log) = &change.status_change {
             let mut item = key(
                 chat_pk(&before.chat_id),
@@ -96,6 +110,7 @@ impl DynamoStore {
             item.insert("to".into(), s(log.to.as_str()));
             item.insert("by".into(), s(&log.by));
             item.insert("at".into(), t(log.at));
+            put_opt(&mut item, "reason", log.reason);
             writes.push(put_write(table, item, false)?);
         }
         if let Some(owner) = &change.released {
@@ -121,7 +136,11 @@ impl DynamoStore {
 /// The chat header's update for a transition: the fields that changed,
 /// the sparse indexes entered or left, the system tag, the counts; on
 /// the condition that the header is still as read.
-fn header_update(table: &str, before: &Chat, change: &Transition) -> Result<Update, StoreError> {
+fn header_update(
+    table: &str,
+    before: &Chat,
+    change: &Transition,
+) -> Result<Option<Update>, StoreError> {
     let after = &change.after;
     let mut u = HeaderUpdate::default();
     if after.status != before.status {
@@ -258,7 +277,11 @@ fn header_update(table: &str, before: &Chat, change: &Transition) -> Result<Upda
         u.conditions
             .push("attribute_not_exists(first_response_at)".into());
     }
+    if u.set.is_empty() && u.remove.is_empty() && u.add.is_empty() && u.delete.is_empty() {
+        return Ok(None);
+    }
     u.build(table, key(chat_pk(&before.chat_id), "META"))
+        .map(Some)
 }
 
 /// An update expression assembled clause by clause, each value under a
@@ -416,6 +439,11 @@ fn chat_item(chat: &Chat) -> Item {
     if let Some(r) = chat.rating {
         item.insert("rating".into(), n(u64::from(r)));
     }
+    if let Some(context) = &chat.context
+        && let Ok(json) = serde_json::to_string(context)
+    {
+        item.insert("context".into(), s(json));
+    }
     // The sparse indexes: owner or waiting line, and waiting customers.
     if chat.status == ChatStatus::Active && chat.customer_type.is_staffed() {
         let (pk3, sk3) = match &chat.assigned_to {
@@ -491,6 +519,11 @@ pub(super) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
             ),
             None => None,
         },
+        context: item
+            .str_opt("context")
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|_| bad("context"))?,
     })
 }
 
@@ -677,6 +710,30 @@ impl ChatStore for DynamoStore {
                 m.message_id
             ))),
         }
+    }
+
+    async fn end_conversation(
+        &self,
+        chat: &Chat,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<Chat, StoreError> {
+        let Some(change) = transition(chat, Event::ContextChanged { at }) else {
+            return Ok(chat.clone());
+        };
+        let writes = self.change_writes(chat, &change, at)?;
+        match self.transact(writes, &change.counts).await? {
+            Ok(_) => {}
+            Err(e) if any_condition_failed(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "chat {} changed",
+                    chat.chat_id
+                )));
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        self.chat(&chat.chat_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("chat vanished after its conversation ended".into()))
     }
 
     async fn set_status(

@@ -2,6 +2,12 @@
 //! changes.
 
 use super::*;
+use std::collections::BTreeMap;
+
+/// A customer's current context for one team.
+fn context_key(mobile: &str, team: Stakeholder) -> Item {
+    key(customer_pk(mobile), format!("CURRENT_CONTEXT#{team}"))
+}
 
 fn customer_pk(mobile: &str) -> String {
     format!("CUSTOMER#{mobile}")
@@ -112,6 +118,53 @@ impl CustomerStore for DynamoStore {
             serde_json::to_string(&c.context).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         item.insert("context".into(), s(context));
         item.insert("received_at".into(), t(at));
-        self.put(&self.tables.customers, item).await
+        let table = &self.tables.customers;
+        let mut writes = vec![put_write(table, item, false)?];
+        // The current context: one attribute per field (`c:{field}`, its
+        // JSON value), so a change sets only what it names.
+        if !c.context.is_empty() {
+            let mut update = aws_sdk_dynamodb::types::Update::builder()
+                .table_name(table)
+                .set_key(Some(context_key(&c.customer, c.customer_type)))
+                .expression_attribute_values(":at", t(at));
+            let mut set = vec!["updated_at = :at".to_owned()];
+            for (i, (field, value)) in c.context.iter().enumerate() {
+                update = update
+                    .expression_attribute_names(format!("#f{i}"), format!("c:{field}"))
+                    .expression_attribute_values(format!(":v{i}"), s(value.to_string()));
+                set.push(format!("#f{i} = :v{i}"));
+            }
+            let update = update
+                .update_expression(format!("SET {}", set.join(", ")))
+                .build()
+                .map_err(build_err)?;
+            writes.push(TransactWriteItem::builder().update(update).build());
+        }
+        match self.transact_writes(writes).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn current_context(
+        &self,
+        customer: &SenderId,
+        team: Stakeholder,
+    ) -> Result<Option<BTreeMap<String, serde_json::Value>>, StoreError> {
+        let Some(item) = self
+            .get(&self.tables.customers, context_key(customer.as_str(), team))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut context = BTreeMap::new();
+        for (name, value) in &item {
+            if let (Some(field), AttributeValue::S(json)) = (name.strip_prefix("c:"), value) {
+                let value = serde_json::from_str(json)
+                    .map_err(|_| StoreError::Corrupt(format!("context field {field}")))?;
+                context.insert(field.to_owned(), value);
+            }
+        }
+        Ok(Some(context))
     }
 }

@@ -9,11 +9,11 @@ use super::{DynamoStore, first_condition_failed, is_condition_failure, put_write
 use crate::item::{Item, ItemExt, key, n, s, t, unavailable};
 use domain::auth::login::LoginGuardStore;
 use domain::channel::Stakeholder;
-use domain::chat::rating::{RatingSettings, RatingSettingsStore};
 use domain::chat::tags::TagName;
 use domain::chat::tags::TagStore;
 use domain::error::StoreError;
 use domain::replies::ResponseCache;
+use domain::settings::SettingsStore;
 
 fn tags_pk(team: Stakeholder) -> String {
     format!("TAGS#{team}")
@@ -248,25 +248,21 @@ impl ResponseCache for DynamoStore {
     }
 }
 
-/// An admin's automation settings, stored as the JSON they saved.
-fn rating_settings_key() -> Item {
-    key("SETTINGS", "RATING")
+/// An admin's saved settings, as the JSON they saved, by name.
+fn settings_key(name: &str) -> Item {
+    key("SETTINGS", name)
 }
 
-impl RatingSettingsStore for DynamoStore {
-    async fn rating_settings(&self) -> Result<Option<RatingSettings>, StoreError> {
-        let Some(item) = self.get(&self.tables.chats, rating_settings_key()).await? else {
+impl SettingsStore for DynamoStore {
+    async fn settings(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let Some(item) = self.get(&self.tables.chats, settings_key(name)).await? else {
             return Ok(None);
         };
-        let settings: RatingSettings = serde_json::from_str(item.str("settings")?)
-            .map_err(|e| StoreError::Corrupt(format!("rating settings: {e}")))?;
-        Ok(Some(settings))
+        Ok(Some(item.str("settings")?.to_owned()))
     }
 
-    async fn put_rating_settings(&self, settings: &RatingSettings) -> Result<(), StoreError> {
-        let mut item = rating_settings_key();
-        let json = serde_json::to_string(settings)
-            .map_err(|e| StoreError::Corrupt(format!("rating settings: {e}")))?;
+    async fn put_settings(&self, name: &str, json: &str) -> Result<(), StoreError> {
+        let mut item = settings_key(name);
         item.insert("settings".into(), s(json));
         item.insert("saved_at".into(), t(Utc::now()));
         self.put(&self.tables.chats, item).await

@@ -1,6 +1,7 @@
 //! Chats (conversations) and their messages.
 
 pub mod content;
+pub mod context;
 pub mod rating;
 pub mod store;
 pub mod tags;
@@ -121,6 +122,11 @@ pub struct Chat {
     /// The customer's rating of the resolution, 1–5.
     #[serde(default)]
     pub rating: Option<u8>,
+    /// The customer's context (what other systems told us) when the chat
+    /// opened: a context change that starts a new conversation opens a new
+    /// chat with the new one.
+    #[serde(default)]
+    pub context: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 /// Where a chat stands in a chat list: latest activity first, ties broken
@@ -203,6 +209,7 @@ impl Chat {
             last_assignee: None,
             rating_asked_at: None,
             rating: None,
+            context: None,
         }
     }
 

@@ -8,7 +8,6 @@
 //! other message reopens the chat as always.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::channel::Stakeholder;
 use crate::chat::{Chat, ChatStatus, Content};
 use crate::config::{ConfigError, Env};
-use crate::error::StoreError;
 
 const EMBEDDED: &str = include_str!("../../../config/automations.yaml");
 
@@ -88,28 +86,8 @@ impl RatingSettings {
     }
 }
 
-/// Where an admin's rating settings are kept; `None` until one is saved
-/// (then the seeded settings apply).
-pub trait RatingSettingsStore: Send + Sync {
-    fn rating_settings(
-        &self,
-    ) -> impl Future<Output = Result<Option<RatingSettings>, StoreError>> + Send;
-
-    fn put_rating_settings(
-        &self,
-        settings: &RatingSettings,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-/// The settings in force: the stored ones, else `seeded`.
-pub async fn settings_in_force<S: RatingSettingsStore>(
-    store: &S,
-    seeded: &RatingSettings,
-) -> Result<RatingSettings, StoreError> {
-    Ok(store
-        .rating_settings()
-        .await?
-        .unwrap_or_else(|| seeded.clone()))
+impl crate::settings::Named for RatingSettings {
+    const NAME: &'static str = "RATING";
 }
 
 /// The rating in what the customer sent, if it is one: a score 1–5 as a

@@ -41,6 +41,16 @@ pub trait ChatStore: Send + Sync {
         message: &Message,
     ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
 
+    /// Ends the customer's conversation in `chat` because their context
+    /// changed (see [`crate::chat::context`]): an active chat is resolved
+    /// by the system, and their next message opens a new chat. `Conflict`
+    /// if the chat changed or is no longer their current one.
+    fn end_conversation(
+        &self,
+        chat: &Chat,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Chat, StoreError>> + Send;
+
     /// Stores the customer's rating answer (see [`crate::chat::rating`]):
     /// the message and the chat's rating, without reopening it.
     fn append_rating(

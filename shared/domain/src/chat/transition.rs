@@ -82,6 +82,8 @@ pub struct StatusChange {
     pub to: ChatStatus,
     pub by: String,
     pub at: DateTime<Utc>,
+    /// Why, when the system did it (`context_change`).
+    pub reason: Option<&'static str>,
 }
 
 /// Everything an event changes.
@@ -108,6 +110,9 @@ pub struct Transition {
     /// The owner the chat left (their open-chat count goes down).
     pub released: Option<ExecutiveId>,
     pub status_change: Option<StatusChange>,
+    /// The conversation is over: the customer's next message opens a new
+    /// chat (their current-chat pointer goes).
+    pub ends_conversation: bool,
 }
 
 /// What `event` does to `chat` (the header as read). `None` when it does
@@ -123,9 +128,7 @@ pub fn transition(chat: &Chat, event: Event<'_>) -> Option<Transition> {
             at,
             ask_rating,
         } => status(chat, to, by.as_str(), Some(by), at, ask_rating),
-        Event::ContextChanged { at } => {
-            status(chat, ChatStatus::Resolved, SYSTEM_ACTOR, None, at, false)
-        }
+        Event::ContextChanged { at } => Some(context_changed(chat, at)),
     }
 }
 
@@ -144,6 +147,7 @@ fn unchanged(chat: &Chat, expect: Expect) -> Transition {
         resolution_secs: None,
         released: None,
         status_change: None,
+        ends_conversation: false,
     }
 }
 
@@ -333,9 +337,34 @@ fn status(
         to,
         by: by.to_owned(),
         at,
+        reason: None,
     });
     t.counts = moved(chat, &t.after);
     Some(t)
+}
+
+/// The customer's context changed: an active chat is resolved by the
+/// system (no rating asked), and whatever its status the conversation is
+/// over.
+fn context_changed(chat: &Chat, at: DateTime<Utc>) -> Transition {
+    let mut t =
+        status(chat, ChatStatus::Resolved, SYSTEM_ACTOR, None, at, false).unwrap_or_else(|| {
+            unchanged(
+                chat,
+                Expect {
+                    status: chat.status,
+                    awaiting_reply: chat.awaiting_reply,
+                    inbound_count: None,
+                    owner: None,
+                    no_first_response: false,
+                },
+            )
+        });
+    if let Some(log) = &mut t.status_change {
+        log.reason = Some(crate::chat::context::CONTEXT_CHANGE);
+    }
+    t.ends_conversation = true;
+    t
 }
 
 fn moved(before: &Chat, after: &Chat) -> Counts {
@@ -636,7 +665,17 @@ mod tests {
         assert_eq!(t.after.status, ChatStatus::Resolved);
         assert_eq!(t.after.status_updated_by.as_deref(), Some(SYSTEM_ACTOR));
         assert_eq!(t.credited, None);
-        assert!(transition(&t.after, Event::ContextChanged { at: at(200) }).is_none());
+        assert!(t.ends_conversation);
+        assert_eq!(t.after.rating_asked_at, None, "no rating asked");
+        assert_eq!(
+            t.status_change.and_then(|s| s.reason),
+            Some(crate::chat::context::CONTEXT_CHANGE)
+        );
+        // A resolved chat changes no further, but its conversation ends too.
+        let again = apply(&t.after, Event::ContextChanged { at: at(200) });
+        assert!(again.ends_conversation);
+        assert_eq!(again.after, t.after);
+        assert_eq!(again.status_change, None);
     }
 
     fn sender() -> impl Strategy<Value = SenderType> {

@@ -52,6 +52,10 @@ pub struct ChatView<'a> {
     /// give one (a chat-list page stays within a frame).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rating: Option<u8>,
+    /// The customer's context when the chat opened (absent when none was
+    /// known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<&'a std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 impl<'a> ChatView<'a> {
@@ -80,6 +84,7 @@ impl<'a> ChatView<'a> {
             wait_started_at: chat.wait_started_at,
             first_response_at: chat.first_response_at,
             rating: chat.rating,
+            context: chat.context.as_ref(),
         }
     }
 }
