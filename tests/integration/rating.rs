@@ -50,6 +50,16 @@ async fn a_rating_is_stored_without_reopening_and_anything_else_reopens() -> any
     agent
         .request(
             "send_message",
+            json!({"chat_id": chat.chat_id, "message": "Checking, one moment"}),
+        )
+        .await?;
+    // A second wait, ended by a second answer: a next response.
+    stack
+        .customer_writes(PARTNER_CHANNEL, "919700000001", "wamid.rate-0", "any news?")
+        .await?;
+    agent
+        .request(
+            "send_message",
             json!({"chat_id": chat.chat_id, "message": "Sent now, sorry!"}),
         )
         .await?;
@@ -112,6 +122,10 @@ async fn a_rating_is_stored_without_reopening_and_anything_else_reopens() -> any
         stats["executives"]["rater"]["total"]["ratings"], 1,
         "credited to the owner"
     );
+    assert_eq!(stats["teams"]["Partner"]["first_responses"], 1);
+    assert_eq!(stats["teams"]["Partner"]["next_responses"], 1);
+    assert!(stats["teams"]["Partner"]["avg_next_response_secs"].is_number());
+    assert_eq!(stats["executives"]["rater"]["total"]["next_responses"], 1);
 
     // Anything else reopens the chat, as always.
     let reopened = stack

@@ -23,6 +23,9 @@ pub struct ServiceRow {
 pub struct ServiceCounters {
     pub first_responses: i64,
     pub first_response_secs: i64,
+    /// Agent answers that ended a later wait, and their waits' sum.
+    pub next_responses: i64,
+    pub next_response_secs: i64,
     pub resolutions: i64,
     pub resolution_secs: i64,
     pub sla_alerts: i64,
@@ -37,6 +40,8 @@ pub struct ServiceCounters {
 /// Counter names as stored.
 pub const FIRST_RESPONSES: &str = "first_responses";
 pub const FIRST_RESPONSE_SECS: &str = "first_response_secs";
+pub const NEXT_RESPONSES: &str = "next_responses";
+pub const NEXT_RESPONSE_SECS: &str = "next_response_secs";
 pub const RESOLUTIONS: &str = "resolutions";
 pub const RESOLUTION_SECS: &str = "resolution_secs";
 pub const SLA_ALERTS: &str = "sla_alerts";
@@ -51,6 +56,8 @@ impl ServiceCounters {
         match name {
             FIRST_RESPONSES => self.first_responses = value,
             FIRST_RESPONSE_SECS => self.first_response_secs = value,
+            NEXT_RESPONSES => self.next_responses = value,
+            NEXT_RESPONSE_SECS => self.next_response_secs = value,
             RESOLUTIONS => self.resolutions = value,
             RESOLUTION_SECS => self.resolution_secs = value,
             SLA_ALERTS => self.sla_alerts = value,
@@ -68,6 +75,8 @@ impl ServiceCounters {
     pub fn add(&mut self, o: &ServiceCounters) {
         self.first_responses += o.first_responses;
         self.first_response_secs += o.first_response_secs;
+        self.next_responses += o.next_responses;
+        self.next_response_secs += o.next_response_secs;
         self.resolutions += o.resolutions;
         self.resolution_secs += o.resolution_secs;
         self.sla_alerts += o.sla_alerts;
@@ -84,6 +93,8 @@ impl ServiceCounters {
         serde_json::json!({
             "first_responses": self.first_responses,
             "avg_first_response_secs": avg(self.first_response_secs, self.first_responses),
+            "next_responses": self.next_responses,
+            "avg_next_response_secs": avg(self.next_response_secs, self.next_responses),
             "resolutions": self.resolutions,
             "avg_resolution_secs": avg(self.resolution_secs, self.resolutions),
             "sla_alerts": self.sla_alerts,

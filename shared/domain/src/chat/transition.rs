@@ -237,7 +237,9 @@ fn customer_wrote(chat: &Chat, at: DateTime<Utc>, staffed: bool, t: &mut Transit
 }
 
 /// An agent answered: nobody waits any more, the ball is in the
-/// customer's court, and the chat's first answer is timed.
+/// customer's court, and the answer is timed: the chat's first answer
+/// from its opening (first response), any later one from the start of
+/// the wait it ends (next response).
 fn agent_answered(chat: &Chat, m: &Message, t: &mut Transition) {
     t.after.awaiting_reply = false;
     t.system_tag = SystemTag::Add;
@@ -259,6 +261,13 @@ fn agent_answered(chat: &Chat, m: &Message, t: &mut Transition) {
         t.metrics = vec![
             (metrics::FIRST_RESPONSES, 1),
             (metrics::FIRST_RESPONSE_SECS, secs),
+        ];
+        t.credited = Some(m.sender.clone());
+    } else if let (true, Some(since)) = (chat.awaiting_reply, chat.wait_started_at) {
+        let secs = metrics::seconds(since, m.received_at);
+        t.metrics = vec![
+            (metrics::NEXT_RESPONSES, 1),
+            (metrics::NEXT_RESPONSE_SECS, secs),
         ];
         t.credited = Some(m.sender.clone());
     }
@@ -479,11 +488,24 @@ mod tests {
         assert!(t.expect.no_first_response);
         assert_eq!(t.counts.pending, -1);
         assert_eq!(t.customer_name, None);
-        // The second answer is no first response.
+        // The second answer is no first response, and ends no wait.
         let t2 = apply(&t.after, Event::Message(&msg(SenderType::Agent, 80)));
         assert_eq!(t2.first_response_secs, None);
         assert!(t2.metrics.is_empty());
         assert_eq!(t2.waiting, Index::Keep);
+        // The customer writes again at 100; the answer at 145 is a next
+        // response of 45 s, credited to whoever answered.
+        let waiting = apply(&t2.after, Event::Message(&msg(SenderType::Customer, 100))).after;
+        let t3 = apply(&waiting, Event::Message(&msg(SenderType::Agent, 145)));
+        assert_eq!(
+            t3.metrics,
+            vec![
+                (metrics::NEXT_RESPONSES, 1),
+                (metrics::NEXT_RESPONSE_SECS, 45)
+            ]
+        );
+        assert_eq!(t3.credited.as_deref(), Some("asha"));
+        assert_eq!(t3.first_response_secs, None);
     }
 
     #[test]
