@@ -2,17 +2,13 @@
 //! frame, is pushed back on the same connection, which stays open.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use domain::config::Env;
 use lambda_runtime::{Error, LambdaEvent};
 
 use adapters::websocket::{body_text, connection_id, response};
-use domain::chat::ChatStore;
-use domain::chat::tags::TagStore;
-use domain::customer::CustomerStore;
-use domain::executive::ExecutiveStore;
-use domain::protocol::{ConnectionStore, Pusher};
+use domain::config::Env;
+use domain::dashboard::DashboardStore;
+use domain::protocol::Pusher;
 use domain::protocol::{ErrorCode, ProtocolError, error_frame};
-use domain::routing::assignment::RoutingStore;
 use domain::sending::OutboundQueue;
 
 pub struct State<S, P, Q> {
@@ -42,13 +38,7 @@ pub async fn handle<S, P, Q>(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error>
 where
-    S: ChatStore
-        + ConnectionStore
-        + CustomerStore
-        + TagStore
-        + ExecutiveStore
-        + RoutingStore
-        + domain::settings::SettingsStore,
+    S: DashboardStore,
     P: Pusher,
     Q: OutboundQueue,
 {

@@ -182,6 +182,29 @@ impl Catalogs {
     }
 }
 
+/// Everything a dashboard frame may need from the store.
+pub trait DashboardStore:
+    ChatStore
+    + ConnectionStore
+    + CustomerStore
+    + TagStore
+    + ExecutiveStore
+    + RoutingStore
+    + SettingsStore
+{
+}
+
+impl<T> DashboardStore for T where
+    T: ChatStore
+        + ConnectionStore
+        + CustomerStore
+        + TagStore
+        + ExecutiveStore
+        + RoutingStore
+        + SettingsStore
+{
+}
+
 /// Answers one client frame on `connection_id`: the reply (or `error`
 /// frame) is pushed back to the same connection.
 pub async fn handle_frame<S, P, Q>(
@@ -193,13 +216,7 @@ pub async fn handle_frame<S, P, Q>(
     text: &str,
 ) -> Result<(), PushError>
 where
-    S: ChatStore
-        + ConnectionStore
-        + CustomerStore
-        + TagStore
-        + ExecutiveStore
-        + RoutingStore
-        + SettingsStore,
+    S: DashboardStore,
     P: Pusher,
     Q: OutboundQueue,
 {
@@ -442,13 +459,7 @@ async fn answer<S, Q>(
     then: &mut Vec<Followup>,
 ) -> Result<(&'static str, serde_json::Value), ProtocolError>
 where
-    S: ChatStore
-        + ConnectionStore
-        + CustomerStore
-        + TagStore
-        + ExecutiveStore
-        + RoutingStore
-        + SettingsStore,
+    S: DashboardStore,
     Q: OutboundQueue,
 {
     let channels = &catalogs.channels;

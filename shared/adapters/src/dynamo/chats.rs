@@ -72,6 +72,34 @@ impl DynamoStore {
         Ok(Appended::Stored(Box::new(now)))
     }
 
+    /// What `event` does to `chat` (as read), in one transaction; the
+    /// chat as it is after. `Conflict` if the chat changed since it was
+    /// read; nothing written when the event changes nothing.
+    async fn apply(
+        &self,
+        chat: &Chat,
+        event: Event<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<Chat, StoreError> {
+        let Some(change) = transition(chat, event) else {
+            return Ok(chat.clone());
+        };
+        let writes = self.change_writes(chat, &change, at)?;
+        match self.transact(writes, &change.counts).await? {
+            Ok(_) => {}
+            Err(e) if any_condition_failed(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "chat {} changed",
+                    chat.chat_id
+                )));
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        self.chat(&chat.chat_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("chat vanished after a change".into()))
+    }
+
     /// The writes a transition makes besides the event's own items: the
     /// conditional header update, the status log, the released owner's
     /// load and the service metrics.
@@ -717,23 +745,7 @@ impl ChatStore for DynamoStore {
         chat: &Chat,
         at: chrono::DateTime<Utc>,
     ) -> Result<Chat, StoreError> {
-        let Some(change) = transition(chat, Event::ContextChanged { at }) else {
-            return Ok(chat.clone());
-        };
-        let writes = self.change_writes(chat, &change, at)?;
-        match self.transact(writes, &change.counts).await? {
-            Ok(_) => {}
-            Err(e) if any_condition_failed(&e) => {
-                return Err(StoreError::Conflict(format!(
-                    "chat {} changed",
-                    chat.chat_id
-                )));
-            }
-            Err(e) => return Err(unavailable(e)),
-        }
-        self.chat(&chat.chat_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("chat vanished after its conversation ended".into()))
+        self.apply(chat, Event::ContextChanged { at }, at).await
     }
 
     async fn set_status(
@@ -750,23 +762,7 @@ impl ChatStore for DynamoStore {
             at,
             ask_rating,
         };
-        let Some(change) = transition(chat, event) else {
-            return Ok(chat.clone());
-        };
-        let writes = self.change_writes(chat, &change, at)?;
-        match self.transact(writes, &change.counts).await? {
-            Ok(_) => {}
-            Err(e) if any_condition_failed(&e) => {
-                return Err(StoreError::Conflict(format!(
-                    "chat {} changed",
-                    chat.chat_id
-                )));
-            }
-            Err(e) => return Err(unavailable(e)),
-        }
-        self.chat(&chat.chat_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("chat vanished after a status change".into()))
+        self.apply(chat, event, at).await
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
