@@ -16,6 +16,7 @@ pub mod chat;
 pub mod config;
 pub mod customer;
 pub mod dashboard;
+pub mod discount;
 pub mod error;
 pub mod events;
 pub mod executive;
