@@ -4,12 +4,14 @@
 mod admin;
 mod automations;
 mod cache;
+mod discount;
 mod login;
 mod messages;
 
 use domain::chat::context::ContextRules;
 use domain::chat::rating::RatingSettings;
 use domain::config::Env;
+use domain::discount::{DiscountRouteStore, DiscountRoutes};
 use domain::settings::SettingsStore;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -47,6 +49,7 @@ pub trait Store:
     + RoutingStore
     + SlaStore
     + SettingsStore
+    + DiscountRouteStore
 {
 }
 
@@ -61,6 +64,7 @@ impl<T> Store for T where
         + RoutingStore
         + SlaStore
         + SettingsStore
+        + DiscountRouteStore
 {
 }
 
@@ -80,6 +84,8 @@ pub struct State<S, Q, M, P, O> {
     /// ones win).
     pub rating: RatingSettings,
     pub context: ContextRules,
+    /// The discount bot's seeded routes (the stored ones rule once seeded).
+    pub discount_routes: DiscountRoutes,
     /// `ADMIN_TOKEN` for the cache routes; unset disables them.
     pub admin_token: Option<Secret>,
     /// A real hash to verify against when the e-mail is unknown, so both
@@ -95,6 +101,7 @@ pub struct Settings {
     pub messages: MessageCatalog,
     pub rating: RatingSettings,
     pub context: ContextRules,
+    pub discount_routes: DiscountRoutes,
     pub admin_token: Option<Secret>,
 }
 
@@ -128,6 +135,7 @@ impl<S, Q, M, P, O> State<S, Q, M, P, O> {
             tags: settings.tags,
             rating: settings.rating,
             context: settings.context,
+            discount_routes: settings.discount_routes,
             admin_token: settings.admin_token,
             decoy_hash: hash_password("decoy password for unknown accounts")?,
         })
@@ -162,6 +170,7 @@ impl
                 messages: MessageCatalog::from_env(env)?,
                 rating: RatingSettings::from_env(env)?,
                 context: ContextRules::from_env(env)?,
+                discount_routes: DiscountRoutes::from_env(env)?,
                 admin_token: env.secret("ADMIN_TOKEN"),
                 channels,
             },
@@ -209,6 +218,11 @@ where
         (&Method::GET, ["api", "automations", "rating"]) => state.rating_settings(&req).await,
         (&Method::PUT, ["api", "automations", "rating"]) => state.put_rating_settings(&req).await,
         (&Method::GET, ["api", "automations", "context"]) => state.context_rules(&req).await,
+        (&Method::GET, ["api", "discount", "routes"]) => state.discount_routes(&req).await,
+        (&Method::POST, ["api", "discount", "routes"]) => state.create_discount_route(&req).await,
+        (&Method::PUT, ["api", "discount", "routes", route_id]) => {
+            state.replace_discount_route(&req, route_id).await
+        }
         (&Method::PUT, ["api", "automations", "context"]) => state.put_context_rules(&req).await,
         (&Method::POST, ["api", "messages", chat_id, message_id, "resend"]) => {
             state.resend(&req, chat_id, message_id).await

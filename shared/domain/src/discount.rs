@@ -7,9 +7,12 @@
 //! `DISCOUNT_ROUTES_FILE`). A route whose code is not known yet is marked
 //! `placeholder` and is never offered.
 
+use std::future::Future;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, Env};
+use crate::error::StoreError;
 
 const EMBEDDED: &str = include_str!("../../config/discount_routes.yaml");
 
@@ -26,6 +29,9 @@ pub struct DiscountRoute {
     /// never offered.
     #[serde(default)]
     pub placeholder: bool,
+    /// Switched off by an admin: listed, never offered.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl DiscountRoute {
@@ -37,6 +43,45 @@ impl DiscountRoute {
     /// The route's words as a normalised message says them.
     fn pattern(&self) -> String {
         normalize(&format!("{} to {}", self.from, self.to))
+    }
+
+    /// How admins address the route: `pune-to-mumbai-airport`.
+    pub fn route_id(&self) -> String {
+        self.pattern().replace(' ', "-")
+    }
+
+    /// Whether the bot offers it: a real code, not switched off.
+    pub fn offered(&self) -> bool {
+        !self.placeholder && !self.disabled
+    }
+
+    /// A place of 1–64 characters at each end, a price of 1–100000
+    /// rupees, a code of 3–32 of `A-Z`, `0-9`, `-`.
+    pub fn check(&self) -> Result<(), String> {
+        for place in [&self.from, &self.to] {
+            if place.trim().is_empty() || place.chars().count() > 64 || normalize(place).is_empty()
+            {
+                return Err(format!(
+                    "route place `{}` must be 1 to 64 characters",
+                    place.chars().take(64).collect::<String>()
+                ));
+            }
+        }
+        if self.price == 0 || self.price > 100_000 {
+            return Err(format!("{}: price must be 1 to 100000 rupees", self.name()));
+        }
+        let code_ok = (3..=32).contains(&self.code.len())
+            && self
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+        if !code_ok {
+            return Err(format!(
+                "{}: code must be 3 to 32 of A-Z, 0-9 and -",
+                self.name()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -65,26 +110,9 @@ impl DiscountRoutes {
     pub fn validated(self) -> Result<Self, String> {
         let mut seen = std::collections::BTreeSet::new();
         for r in &self.routes {
-            for place in [&r.from, &r.to] {
-                if place.trim().is_empty() || place.chars().count() > 64 {
-                    return Err(format!("route place `{place}` must be 1 to 64 characters"));
-                }
-            }
+            r.check()?;
             if !seen.insert(r.pattern()) {
                 return Err(format!("route {} is listed twice", r.name()));
-            }
-            if r.price == 0 || r.price > 100_000 {
-                return Err(format!("{}: price must be 1 to 100000 rupees", r.name()));
-            }
-            let code_ok = (3..=32).contains(&r.code.len())
-                && r.code
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
-            if !code_ok {
-                return Err(format!(
-                    "{}: code must be 3 to 32 of A-Z, 0-9 and -",
-                    r.name()
-                ));
             }
         }
         Ok(self)
@@ -100,6 +128,43 @@ impl DiscountRoutes {
             .filter(|r| said.contains(&format!(" {} ", r.pattern())))
             .max_by_key(|r| r.pattern().len())
     }
+}
+
+/// Where the routes are kept once seeded; admins change them there.
+pub trait DiscountRouteStore: Send + Sync {
+    /// Every route, or `None` when they were never seeded.
+    fn discount_routes(
+        &self,
+    ) -> impl Future<Output = Result<Option<Vec<DiscountRoute>>, StoreError>> + Send;
+
+    /// Seeds the routes unless that has happened already (by anyone).
+    fn seed_discount_routes(
+        &self,
+        routes: &[DiscountRoute],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates (`create`: only if absent, else `Conflict`) or replaces a
+    /// route, by its id.
+    fn put_discount_route(
+        &self,
+        route: &DiscountRoute,
+        create: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The routes in force: the stored ones, seeded from `seeded` the first
+/// time anyone asks.
+pub async fn routes_in_force<S: DiscountRouteStore>(
+    store: &S,
+    seeded: &DiscountRoutes,
+) -> Result<DiscountRoutes, StoreError> {
+    if let Some(routes) = store.discount_routes().await? {
+        return Ok(DiscountRoutes { routes });
+    }
+    store.seed_discount_routes(&seeded.routes).await?;
+    Ok(DiscountRoutes {
+        routes: store.discount_routes().await?.unwrap_or_default(),
+    })
 }
 
 /// Lower case, ASCII digits, one space between words; the separators
@@ -222,6 +287,7 @@ mod tests {
                 price,
                 code: code.into(),
                 placeholder: false,
+                disabled: false,
             }],
         };
         assert!(one("Mumbai", 2199, "TRUST4111").validated().is_ok());

@@ -11,6 +11,7 @@ use domain::auth::login::LoginGuardStore;
 use domain::channel::Stakeholder;
 use domain::chat::tags::TagName;
 use domain::chat::tags::TagStore;
+use domain::discount::{DiscountRoute, DiscountRouteStore};
 use domain::error::StoreError;
 use domain::replies::ResponseCache;
 use domain::settings::SettingsStore;
@@ -266,5 +267,89 @@ impl SettingsStore for DynamoStore {
         item.insert("settings".into(), s(json));
         item.insert("saved_at".into(), t(Utc::now()));
         self.put(&self.tables.chats, item).await
+    }
+}
+
+/// The discount bot's routes: one partition, one item per route (its JSON),
+/// and a `SEEDED` marker once the file's routes were written.
+const DISCOUNT_ROUTES_PK: &str = "DISCOUNT_ROUTES";
+
+fn discount_route_item(route: &DiscountRoute) -> Result<Item, StoreError> {
+    let mut item = key(DISCOUNT_ROUTES_PK, format!("ROUTE#{}", route.route_id()));
+    let json = serde_json::to_string(route)
+        .map_err(|e| StoreError::Corrupt(format!("discount route: {e}")))?;
+    item.insert("route".into(), s(json));
+    item.insert("updated_at".into(), t(Utc::now()));
+    Ok(item)
+}
+
+impl DiscountRouteStore for DynamoStore {
+    async fn discount_routes(&self) -> Result<Option<Vec<DiscountRoute>>, StoreError> {
+        let items = self
+            .query_desc(
+                &self.tables.chats,
+                None,
+                "pk",
+                DISCOUNT_ROUTES_PK.to_owned(),
+                None,
+                1000,
+            )
+            .await?;
+        if !items.iter().any(|i| i.str_opt("sk") == Some("SEEDED")) {
+            return Ok(None);
+        }
+        let mut routes = items
+            .iter()
+            .filter(|i| i.str_opt("sk").is_some_and(|k| k.starts_with("ROUTE#")))
+            .map(|i| {
+                serde_json::from_str::<DiscountRoute>(i.str("route")?)
+                    .map_err(|e| StoreError::Corrupt(format!("discount route: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        routes.sort_by_key(DiscountRoute::route_id);
+        Ok(Some(routes))
+    }
+
+    async fn seed_discount_routes(&self, routes: &[DiscountRoute]) -> Result<(), StoreError> {
+        let table = &self.tables.chats;
+        let mut marker = key(DISCOUNT_ROUTES_PK, "SEEDED");
+        marker.insert("seeded_at".into(), t(Utc::now()));
+        let mut writes = vec![put_write(table, marker, true)?];
+        for route in routes {
+            writes.push(put_write(table, discount_route_item(route)?, false)?);
+        }
+        match self.transact_writes(writes).await {
+            Ok(_) => Ok(()),
+            // Seeded already, by another container: nothing to do.
+            Err(e) if first_condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn put_discount_route(
+        &self,
+        route: &DiscountRoute,
+        create: bool,
+    ) -> Result<(), StoreError> {
+        let item = discount_route_item(route)?;
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.tables.chats)
+            .set_item(Some(item));
+        put = if create {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("attribute_exists(pk)")
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict(if create {
+                format!("route {} exists", route.route_id())
+            } else {
+                format!("no route {}", route.route_id())
+            })),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
