@@ -27,17 +27,51 @@ fn tag_item(team: Stakeholder, tag: &TagName) -> Item {
     item
 }
 
-impl TagStore for DynamoStore {
-    async fn team_tags(&self, team: Stakeholder) -> Result<Option<Vec<TagName>>, StoreError> {
+/// Lists seeded from a file and then kept in the store (a team's tags, the
+/// discount routes): one partition, a `SEEDED` marker once written.
+impl DynamoStore {
+    /// The items under `pk` whose sort key starts with `prefix`; `None`
+    /// while the partition was never seeded.
+    async fn seeded_list(&self, pk: String, prefix: &str) -> Result<Option<Vec<Item>>, StoreError> {
         let items = self
-            .query_desc(&self.tables.chats, None, "pk", tags_pk(team), None, 1000)
+            .query_desc(&self.tables.chats, None, "pk", pk, None, 1000)
             .await?;
         if !items.iter().any(|i| i.str_opt("sk") == Some("SEEDED")) {
             return Ok(None);
         }
+        Ok(Some(
+            items
+                .into_iter()
+                .filter(|i| i.str_opt("sk").is_some_and(|k| k.starts_with(prefix)))
+                .collect(),
+        ))
+    }
+
+    /// Writes the marker and `items` in one transaction, unless the
+    /// partition was seeded already (by another container: nothing to do).
+    async fn seed_list(&self, pk: String, items: Vec<Item>) -> Result<(), StoreError> {
+        let table = &self.tables.chats;
+        let mut marker = key(pk, "SEEDED");
+        marker.insert("seeded_at".into(), t(Utc::now()));
+        let mut writes = vec![put_write(table, marker, true)?];
+        for item in items {
+            writes.push(put_write(table, item, false)?);
+        }
+        match self.transact_writes(writes).await {
+            Ok(_) => Ok(()),
+            Err(e) if first_condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+impl TagStore for DynamoStore {
+    async fn team_tags(&self, team: Stakeholder) -> Result<Option<Vec<TagName>>, StoreError> {
+        let Some(items) = self.seeded_list(tags_pk(team), "TAG#").await? else {
+            return Ok(None);
+        };
         let mut tags = items
             .iter()
-            .filter(|i| i.str_opt("sk").is_some_and(|k| k.starts_with("TAG#")))
             .map(|i| {
                 TagName::parse(i.str("name")?)
                     .map_err(|e| StoreError::Corrupt(format!("tag item: {e}")))
@@ -48,19 +82,8 @@ impl TagStore for DynamoStore {
     }
 
     async fn seed_team_tags(&self, team: Stakeholder, tags: &[TagName]) -> Result<(), StoreError> {
-        let table = &self.tables.chats;
-        let mut marker = key(tags_pk(team), "SEEDED");
-        marker.insert("seeded_at".into(), t(Utc::now()));
-        let mut writes = vec![put_write(table, marker, true)?];
-        for tag in tags {
-            writes.push(put_write(table, tag_item(team, tag), false)?);
-        }
-        match self.transact_writes(writes).await {
-            Ok(_) => Ok(()),
-            // Seeded already, by another container: nothing to do.
-            Err(e) if first_condition_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        let items = tags.iter().map(|tag| tag_item(team, tag)).collect();
+        self.seed_list(tags_pk(team), items).await
     }
 
     async fn add_team_tag(&self, team: Stakeholder, tag: &TagName) -> Result<bool, StoreError> {
@@ -285,22 +308,14 @@ fn discount_route_item(route: &DiscountRoute) -> Result<Item, StoreError> {
 
 impl DiscountRouteStore for DynamoStore {
     async fn discount_routes(&self) -> Result<Option<Vec<DiscountRoute>>, StoreError> {
-        let items = self
-            .query_desc(
-                &self.tables.chats,
-                None,
-                "pk",
-                DISCOUNT_ROUTES_PK.to_owned(),
-                None,
-                1000,
-            )
-            .await?;
-        if !items.iter().any(|i| i.str_opt("sk") == Some("SEEDED")) {
+        let Some(items) = self
+            .seeded_list(DISCOUNT_ROUTES_PK.to_owned(), "ROUTE#")
+            .await?
+        else {
             return Ok(None);
-        }
+        };
         let mut routes = items
             .iter()
-            .filter(|i| i.str_opt("sk").is_some_and(|k| k.starts_with("ROUTE#")))
             .map(|i| {
                 serde_json::from_str::<DiscountRoute>(i.str("route")?)
                     .map_err(|e| StoreError::Corrupt(format!("discount route: {e}")))
@@ -311,19 +326,11 @@ impl DiscountRouteStore for DynamoStore {
     }
 
     async fn seed_discount_routes(&self, routes: &[DiscountRoute]) -> Result<(), StoreError> {
-        let table = &self.tables.chats;
-        let mut marker = key(DISCOUNT_ROUTES_PK, "SEEDED");
-        marker.insert("seeded_at".into(), t(Utc::now()));
-        let mut writes = vec![put_write(table, marker, true)?];
-        for route in routes {
-            writes.push(put_write(table, discount_route_item(route)?, false)?);
-        }
-        match self.transact_writes(writes).await {
-            Ok(_) => Ok(()),
-            // Seeded already, by another container: nothing to do.
-            Err(e) if first_condition_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        let items = routes
+            .iter()
+            .map(discount_route_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.seed_list(DISCOUNT_ROUTES_PK.to_owned(), items).await
     }
 
     async fn put_discount_route(
