@@ -728,7 +728,11 @@ where
     S: ChatStore + SettingsStore,
     Q: OutboundQueue,
 {
-    let rating = in_force(store, &catalogs.rating).await.map_err(internal)?;
+    // Only a resolve may ask for a rating: only a resolve reads the settings.
+    let rating = match to {
+        ChatStatus::Resolved => Some(in_force(store, &catalogs.rating).await.map_err(internal)?),
+        ChatStatus::Active => None,
+    };
     // Someone else may change the chat between our read and our write:
     // read again and retry a few times before giving up.
     for _ in 0..CONFLICT_ATTEMPTS {
@@ -736,7 +740,8 @@ where
         if chat.status == to {
             return Ok(json!({"chat": ChatView::new(&chat, 0), "changed": false}));
         }
-        let ask_rating = to == ChatStatus::Resolved && rating.asks(chat.customer_type);
+        let asking = rating.as_ref().filter(|r| r.asks(chat.customer_type));
+        let ask_rating = asking.is_some();
         let after = match store
             .set_status(&chat, to, &connection.executive_id, Utc::now(), ask_rating)
             .await
@@ -750,10 +755,9 @@ where
         // The resolution message asks for the rating: a template, so it is
         // delivered even after the 24-hour window. The resolve stands if it
         // cannot be queued (the log says so).
-        let after = if ask_rating {
-            ask_for_rating(store, outbox, catalogs, &rating, after).await
-        } else {
-            after
+        let after = match asking {
+            Some(rating) => ask_for_rating(store, outbox, catalogs, rating, after).await,
+            None => after,
         };
         let reply = json!({"chat": ChatView::new(&after, 0), "changed": true});
         then.push(Followup::StatusChanged {
