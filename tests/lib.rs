@@ -794,8 +794,10 @@ pub async fn append_outbound_text(
     };
     // Appends check the chat is as read: read it fresh, as a sender would.
     let current = store.chat(chat).await?.context("no such chat")?;
-    store.append_outbound(&current, &m).await?;
-    Ok(m)
+    match store.append_outbound(&current, &m).await? {
+        domain::chat::Appended::Stored(_) => Ok(m),
+        domain::chat::Appended::Duplicate => anyhow::bail!("{} was stored before", m.message_id),
+    }
 }
 
 /// The run that made the fewest store requests (background work only

@@ -245,7 +245,7 @@ async fn the_admin_token_clears_cached_replies() -> anyhow::Result<()> {
     assert!(store.cached("chat_response::hi").await?.is_none());
     assert!(
         store
-            .cached("chat_response::Delhi to Agra")
+            .cached(&reply_cache_key("DELHI  to agra"))
             .await?
             .is_some()
     );
@@ -274,7 +274,7 @@ async fn the_admin_token_clears_cached_replies() -> anyhow::Result<()> {
     assert_eq!((status, all["deleted"].clone()), (200, json!(2)));
     assert!(
         store
-            .cached("chat_response::Pune to Mumbai")
+            .cached(&reply_cache_key("Pune to Mumbai"))
             .await?
             .is_none()
     );

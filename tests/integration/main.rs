@@ -10,6 +10,7 @@ mod chat_lists;
 mod context;
 mod dashboard_events;
 mod delivery_guarantees;
+mod discount_bot;
 mod discount_routes;
 mod domain_events;
 mod forwarding;

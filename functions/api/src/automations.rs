@@ -1,7 +1,9 @@
 //! Automation settings (admin): `GET` / `PUT /api/automations/rating` (who
 //! is asked to rate a resolution, with which template, for how long an
-//! answer counts) and `/api/automations/context` (each team's context
-//! fields whose change starts a new conversation). The seeded settings
+//! answer counts), `/api/automations/context` (each team's context
+//! fields whose change starts a new conversation) and
+//! `/api/automations/discount_bot` (the bot's wording, keyword rules,
+//! campaign route and flood guard). The seeded settings
 //! (files in `shared/config/`) apply until an admin saves theirs; saved
 //! settings take effect from the next request on, in every function.
 
@@ -13,6 +15,8 @@ use adapters::http::ApiError;
 use adapters::pinbot::MediaSource;
 use domain::chat::context::ContextRules;
 use domain::chat::rating::RatingSettings;
+use domain::discount::bot::{BotSettings, BotStore};
+use domain::discount::{DiscountRouteStore, routes_in_force};
 use domain::inbound::InboundQueue;
 use domain::protocol::Pusher;
 use domain::sending::OutboundQueue;
@@ -22,7 +26,7 @@ use crate::{State, Store, answer, unavailable};
 
 impl<S, Q, M, P, O> State<S, Q, M, P, O>
 where
-    S: Store + SettingsStore,
+    S: Store + SettingsStore + DiscountRouteStore + BotStore,
     Q: InboundQueue,
     M: MediaSource,
     P: Pusher,
@@ -52,6 +56,62 @@ where
             Ok(settings)
         })
         .await
+    }
+
+    pub(crate) async fn bot_settings(
+        &self,
+        req: &Request,
+    ) -> Result<http::Response<String>, ApiError> {
+        self.show_settings(req, &self.bot.settings).await
+    }
+
+    /// Saves the bot's wording and rules: keyword texts must be predefined
+    /// texts, the campaign route a known route. The reply cache is cleared
+    /// so the next answer uses them.
+    pub(crate) async fn put_bot_settings(
+        &self,
+        req: &Request,
+    ) -> Result<http::Response<String>, ApiError> {
+        let routes = routes_in_force(&self.store, &self.bot.routes)
+            .await
+            .map_err(unavailable("discount routes"))?;
+        let response = self
+            .save_settings(req, |settings: BotSettings| {
+                let settings = settings.validated()?;
+                if let Some(missing) = settings
+                    .keyword_texts()
+                    .find(|t| !self.messages.texts.contains_key(*t))
+                {
+                    return Err(format!(
+                        "keyword text `{}` is not a predefined text; known: {}",
+                        missing.chars().take(64).collect::<String>(),
+                        self.messages
+                            .texts
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                if !routes
+                    .routes
+                    .iter()
+                    .any(|r| r.route_id() == settings.campaign_route)
+                {
+                    return Err(format!(
+                        "campaign_route `{}` is not a discount route",
+                        settings
+                            .campaign_route
+                            .chars()
+                            .take(140)
+                            .collect::<String>()
+                    ));
+                }
+                Ok(settings)
+            })
+            .await?;
+        self.forget_answers().await;
+        Ok(response)
     }
 
     pub(crate) async fn context_rules(

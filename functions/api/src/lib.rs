@@ -11,7 +11,8 @@ mod messages;
 use domain::chat::context::ContextRules;
 use domain::chat::rating::RatingSettings;
 use domain::config::Env;
-use domain::discount::{DiscountRouteStore, DiscountRoutes};
+use domain::discount::DiscountRouteStore;
+use domain::discount::bot::{BotSeeds, BotStore};
 use domain::settings::SettingsStore;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -50,6 +51,7 @@ pub trait Store:
     + SlaStore
     + SettingsStore
     + DiscountRouteStore
+    + BotStore
 {
 }
 
@@ -65,6 +67,7 @@ impl<T> Store for T where
         + SlaStore
         + SettingsStore
         + DiscountRouteStore
+        + BotStore
 {
 }
 
@@ -84,8 +87,9 @@ pub struct State<S, Q, M, P, O> {
     /// ones win).
     pub rating: RatingSettings,
     pub context: ContextRules,
-    /// The discount bot's seeded routes (the stored ones rule once seeded).
-    pub discount_routes: DiscountRoutes,
+    /// The discount bot's seeded routes and settings (the stored ones rule
+    /// once they exist).
+    pub bot: BotSeeds,
     /// `ADMIN_TOKEN` for the cache routes; unset disables them.
     pub admin_token: Option<Secret>,
     /// A real hash to verify against when the e-mail is unknown, so both
@@ -101,7 +105,7 @@ pub struct Settings {
     pub messages: MessageCatalog,
     pub rating: RatingSettings,
     pub context: ContextRules,
-    pub discount_routes: DiscountRoutes,
+    pub bot: BotSeeds,
     pub admin_token: Option<Secret>,
 }
 
@@ -135,7 +139,7 @@ impl<S, Q, M, P, O> State<S, Q, M, P, O> {
             tags: settings.tags,
             rating: settings.rating,
             context: settings.context,
-            discount_routes: settings.discount_routes,
+            bot: settings.bot,
             admin_token: settings.admin_token,
             decoy_hash: hash_password("decoy password for unknown accounts")?,
         })
@@ -170,7 +174,7 @@ impl
                 messages: MessageCatalog::from_env(env)?,
                 rating: RatingSettings::from_env(env)?,
                 context: ContextRules::from_env(env)?,
-                discount_routes: DiscountRoutes::from_env(env)?,
+                bot: BotSeeds::from_env(env)?,
                 admin_token: env.secret("ADMIN_TOKEN"),
                 channels,
             },
@@ -218,6 +222,12 @@ where
         (&Method::GET, ["api", "automations", "rating"]) => state.rating_settings(&req).await,
         (&Method::PUT, ["api", "automations", "rating"]) => state.put_rating_settings(&req).await,
         (&Method::GET, ["api", "automations", "context"]) => state.context_rules(&req).await,
+        (&Method::GET, ["api", "automations", "discount_bot"]) => state.bot_settings(&req).await,
+        (&Method::PUT, ["api", "automations", "discount_bot"]) => {
+            state.put_bot_settings(&req).await
+        }
+        (&Method::GET, ["api", "discount", "stats"]) => state.discount_stats(&req).await,
+        (&Method::GET, ["api", "discount", "declines"]) => state.discount_declines(&req).await,
         (&Method::GET, ["api", "discount", "routes"]) => state.discount_routes(&req).await,
         (&Method::POST, ["api", "discount", "routes"]) => state.create_discount_route(&req).await,
         (&Method::PUT, ["api", "discount", "routes", route_id]) => {

@@ -24,10 +24,10 @@ use domain::sending::{
 use crate::{State, Store, answer, unavailable};
 
 /// A stats query's period: its ends and its UTC days.
-type Period = (DateTime<Utc>, DateTime<Utc>, Vec<NaiveDate>);
+pub(crate) type Period = (DateTime<Utc>, DateTime<Utc>, Vec<NaiveDate>);
 
 /// The period a stats query names, and its UTC days (at most 92).
-fn period_days(req: &Request) -> Result<Period, ApiError> {
+pub(crate) fn period_days(req: &Request) -> Result<Period, ApiError> {
     let (from, to) = period(req)?;
     let days =
         days(from.date_naive(), to.date_naive(), MAX_PERIOD_DAYS).map_err(ApiError::bad_request)?;
@@ -39,7 +39,7 @@ const DEFAULT_TEMPLATE: &str = "ask_issue_resolved";
 const DEFAULT_LOG_PAGE: usize = 50;
 const DEFAULT_PERIOD_DAYS: i64 = 7;
 
-fn query(req: &Request, name: &str) -> Option<String> {
+pub(crate) fn query(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref()
         .and_then(|q| q.first(name))
         .map(|v| v.trim().to_owned())

@@ -4,6 +4,10 @@
 
 use domain::chat::rating::RatingSettings;
 use domain::config::Env;
+use domain::discount::DiscountRouteStore;
+use domain::discount::bot::{BotSeeds, BotStore};
+use domain::replies::ResponseCache;
+use domain::sending::{MessageCatalog, OutboundQueue};
 use domain::settings::SettingsStore;
 use std::collections::HashSet;
 
@@ -18,10 +22,17 @@ use domain::inbound::{Inbound, QueuedEvent};
 use domain::protocol::{ConnectionStore, Pusher};
 use domain::routing::assignment::RoutingStore;
 
-pub struct State<S, P, E> {
+pub struct State<S, P, E, Q> {
     pub store: S,
     pub pusher: P,
     pub events: E,
+    /// The send queue, for the discount bot's answers.
+    pub outbox: Q,
+    /// The predefined texts (`MESSAGES_FILE`, else the embedded ones).
+    pub messages: MessageCatalog,
+    /// The discount bot's routes and settings as seeded (the stored ones
+    /// win once they exist).
+    pub bot: BotSeeds,
     pub channels: ChannelTable,
     /// The queue's redrive limit (`INBOUND_MAX_RECEIVES`), so the last
     /// failure can say that the message now goes to the DLQ.
@@ -34,7 +45,14 @@ pub struct State<S, P, E> {
 /// The template's default `InboundMaxReceiveCount`.
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
-impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::EventBridgePublisher> {
+impl
+    State<
+        adapters::DynamoStore,
+        adapters::ApiGwPusher,
+        adapters::EventBridgePublisher,
+        adapters::SqsOutboundQueue,
+    >
+{
     /// The function as deployed: settings read once from `env`, clients
     /// from `aws` (built once per cold start; the local gateway passes its
     /// own with the template's environment).
@@ -43,6 +61,9 @@ impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::EventBridgePu
             store: adapters::DynamoStore::from_env(env, aws)?,
             pusher: adapters::ApiGwPusher::from_env(env, aws)?,
             events: adapters::EventBridgePublisher::from_env(env, aws)?,
+            outbox: adapters::SqsOutboundQueue::from_env(env, aws)?,
+            messages: MessageCatalog::from_env(env)?,
+            bot: BotSeeds::from_env(env)?,
             channels: ChannelTable::from_env(env)?,
             max_receives: env.u32("INBOUND_MAX_RECEIVES", DEFAULT_MAX_RECEIVES)?,
             rating: RatingSettings::from_env(env)?,
@@ -50,8 +71,8 @@ impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::EventBridgePu
     }
 }
 
-pub async fn handle<S, P, E>(
-    state: &State<S, P, E>,
+pub async fn handle<S, P, E, Q>(
+    state: &State<S, P, E, Q>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error>
 where
@@ -61,9 +82,13 @@ where
         + RoutingStore
         + domain::customer::CustomerStore
         + domain::sending::OutboxStore
-        + SettingsStore,
+        + SettingsStore
+        + BotStore
+        + DiscountRouteStore
+        + ResponseCache,
     P: Pusher,
     E: EventPublisher,
+    Q: OutboundQueue,
 {
     let inbound = Inbound {
         store: &state.store,
@@ -71,6 +96,9 @@ where
         events: &state.events,
         channels: &state.channels,
         rating: &state.rating,
+        outbox: &state.outbox,
+        messages: &state.messages,
+        bot: &state.bot,
     };
     let mut failed_groups: HashSet<String> = HashSet::new();
     let mut failures = Vec::new();

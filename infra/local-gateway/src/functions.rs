@@ -20,7 +20,7 @@ pub struct Functions {
     pub internal: internal::State<DynamoStore, ApiGwPusher>,
     pub forward: forward::State,
     pub outbound: outbound::State<DynamoStore, PinbotClient, ApiGwPusher>,
-    pub inbound: inbound::State<DynamoStore, ApiGwPusher, EventBridgePublisher>,
+    pub inbound: inbound::State<DynamoStore, ApiGwPusher, EventBridgePublisher, SqsOutboundQueue>,
     pub ws_connect: ws_connect::State<DynamoStore>,
     pub ws_disconnect: ws_disconnect::State<DynamoStore, ApiGwPusher>,
     pub sla_scan: sla_scan::State<DynamoStore, ApiGwPusher, SqsOutboundQueue>,

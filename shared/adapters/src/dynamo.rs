@@ -35,6 +35,7 @@ mod chats;
 use chats::{chat_from, extra_text, message_from, message_ref_of};
 mod connections;
 mod customers;
+mod discount;
 mod executives;
 mod ops;
 mod outbox;

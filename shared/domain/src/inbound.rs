@@ -13,13 +13,17 @@ use crate::chat::rating::{RatingSettings, parse_rating};
 use crate::chat::{Appended, ChatStore};
 use crate::chat::{Chat, ChatId, Counts, Delivery, DeliveryStatus, Direction, Message, SenderType};
 use crate::customer::ProfileUpdate;
+use crate::discount::DiscountRouteStore;
+use crate::discount::bot::{Answered, BotError, BotSeeds, BotStore, DiscountBot};
 use crate::error::StoreError;
 use crate::events::{DomainEvent, EventPublisher, PublishError};
 use crate::protocol::fanout::{push_room_update, push_stats, push_to_room};
 use crate::protocol::frame;
 use crate::protocol::views::{ChatView, MessageView};
 use crate::protocol::{ConnectionStore, Pusher, Room};
+use crate::replies::ResponseCache;
 use crate::sending::message_of_callback;
+use crate::sending::{MessageCatalog, OutboundQueue};
 use crate::settings::{SettingsStore, in_force};
 use crate::whatsapp::{InboundEvent, InboundMessage, StatusUpdate};
 
@@ -90,15 +94,25 @@ pub enum InboundError {
     /// once and deduplicate on its ids).
     #[error("domain event not published")]
     Publish(#[from] PublishError),
+    /// Retried: the bot's answer is stored and queued once however often
+    /// the message comes.
+    #[error("the discount bot did not answer: {0}")]
+    Bot(#[from] BotError),
 }
 
-pub struct Inbound<'a, S, P, E> {
+pub struct Inbound<'a, S, P, E, Q> {
     pub store: &'a S,
     pub pusher: &'a P,
     pub events: &'a E,
     pub channels: &'a ChannelTable,
     /// Who is asked to rate a resolution (seeded; an admin's change wins).
     pub rating: &'a RatingSettings,
+    /// The send queue, for the discount bot's answers.
+    pub outbox: &'a Q,
+    /// The predefined texts the bot answers with.
+    pub messages: &'a MessageCatalog,
+    /// The bot's routes and settings (seeded; the stored ones win).
+    pub bot: &'a BotSeeds,
 }
 
 fn chat_created(chat: &Chat) -> DomainEvent {
@@ -128,7 +142,7 @@ fn message_received(chat: &Chat, message: &Message) -> DomainEvent {
     }
 }
 
-impl<S, P, E> Inbound<'_, S, P, E>
+impl<S, P, E, Q> Inbound<'_, S, P, E, Q>
 where
     S: ChatStore
         + ConnectionStore
@@ -136,9 +150,13 @@ where
         + crate::routing::assignment::RoutingStore
         + crate::customer::CustomerStore
         + crate::sending::OutboxStore
-        + SettingsStore,
+        + SettingsStore
+        + BotStore
+        + DiscountRouteStore
+        + ResponseCache,
     P: Pusher,
     E: EventPublisher,
+    Q: OutboundQueue,
 {
     pub async fn process(&self, queued: &QueuedEvent) -> Result<Outcome, InboundError> {
         match &queued.event {
@@ -225,6 +243,10 @@ where
                         self.events
                             .publish(&[message_received(&chat, &again)])
                             .await?;
+                        // The answer may not have gone out either.
+                        if !stakeholder.is_staffed() {
+                            self.answer(&chat, &again).await?;
+                        }
                     }
                     return Ok(Outcome::Duplicate);
                 }
@@ -249,6 +271,9 @@ where
         );
 
         self.announce(&chat, &message).await;
+        if !stakeholder.is_staffed() {
+            self.answer(&chat, &message).await?;
+        }
         if let Some(score) = rated {
             tracing::info!(chat_id = %chat.chat_id, rating = score, "chat rated");
             let f = frame(
@@ -282,6 +307,31 @@ where
             chat_id: chat.chat_id,
             message_id: message.message_id,
         })
+    }
+
+    /// The discount bot's answer to a customer on the automated channel.
+    async fn answer(&self, chat: &Chat, message: &Message) -> Result<(), InboundError> {
+        let bot = DiscountBot {
+            store: self.store,
+            outbox: self.outbox,
+            messages: self.messages,
+            seeds: self.bot,
+        };
+        if let Answered::Sent {
+            decision,
+            replies,
+            stored,
+            chat: after,
+        } = bot.answer(chat, message).await?
+        {
+            tracing::info!(chat_id = %chat.chat_id, message_id = %message.message_id,
+                decision = ?decision, replies, "discount bot answer queued");
+            // Admins watching the automated channel see the answer live.
+            for reply in &stored {
+                self.announce(&after, reply).await;
+            }
+        }
+        Ok(())
     }
 
     /// The rating `message` gives `chat`, if the chat awaits one (within

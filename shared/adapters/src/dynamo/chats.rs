@@ -730,14 +730,8 @@ impl ChatStore for DynamoStore {
             .await
     }
 
-    async fn append_outbound(&self, chat: &Chat, m: &Message) -> Result<Chat, StoreError> {
-        match self.append(chat, m, Event::Message(m)).await? {
-            Appended::Stored(chat) => Ok(*chat),
-            Appended::Duplicate => Err(StoreError::Corrupt(format!(
-                "outbound message {} was already stored",
-                m.message_id
-            ))),
-        }
+    async fn append_outbound(&self, chat: &Chat, m: &Message) -> Result<Appended, StoreError> {
+        self.append(chat, m, Event::Message(m)).await
     }
 
     async fn end_conversation(

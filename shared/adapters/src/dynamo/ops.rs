@@ -11,7 +11,6 @@ use domain::auth::login::LoginGuardStore;
 use domain::channel::Stakeholder;
 use domain::chat::tags::TagName;
 use domain::chat::tags::TagStore;
-use domain::discount::{DiscountRoute, DiscountRouteStore};
 use domain::error::StoreError;
 use domain::replies::ResponseCache;
 use domain::settings::SettingsStore;
@@ -32,7 +31,11 @@ fn tag_item(team: Stakeholder, tag: &TagName) -> Item {
 impl DynamoStore {
     /// The items under `pk` whose sort key starts with `prefix`; `None`
     /// while the partition was never seeded.
-    async fn seeded_list(&self, pk: String, prefix: &str) -> Result<Option<Vec<Item>>, StoreError> {
+    pub(super) async fn seeded_list(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> Result<Option<Vec<Item>>, StoreError> {
         let items = self
             .query_desc(&self.tables.chats, None, "pk", pk, None, 1000)
             .await?;
@@ -49,7 +52,7 @@ impl DynamoStore {
 
     /// Writes the marker and `items` in one transaction, unless the
     /// partition was seeded already (by another container: nothing to do).
-    async fn seed_list(&self, pk: String, items: Vec<Item>) -> Result<(), StoreError> {
+    pub(super) async fn seed_list(&self, pk: String, items: Vec<Item>) -> Result<(), StoreError> {
         let table = &self.tables.chats;
         let mut marker = key(pk, "SEEDED");
         marker.insert("seeded_at".into(), t(Utc::now()));
@@ -121,7 +124,7 @@ fn guard_key(k: &str) -> Item {
 }
 
 /// Seconds since the epoch, for TTL attributes.
-fn epoch(at: DateTime<Utc>) -> u64 {
+pub(super) fn epoch(at: DateTime<Utc>) -> u64 {
     u64::try_from(at.timestamp()).unwrap_or(0)
 }
 
@@ -290,73 +293,5 @@ impl SettingsStore for DynamoStore {
         item.insert("settings".into(), s(json));
         item.insert("saved_at".into(), t(Utc::now()));
         self.put(&self.tables.chats, item).await
-    }
-}
-
-/// The discount bot's routes: one partition, one item per route (its JSON),
-/// and a `SEEDED` marker once the file's routes were written.
-const DISCOUNT_ROUTES_PK: &str = "DISCOUNT_ROUTES";
-
-fn discount_route_item(route: &DiscountRoute) -> Result<Item, StoreError> {
-    let mut item = key(DISCOUNT_ROUTES_PK, format!("ROUTE#{}", route.route_id()));
-    let json = serde_json::to_string(route)
-        .map_err(|e| StoreError::Corrupt(format!("discount route: {e}")))?;
-    item.insert("route".into(), s(json));
-    item.insert("updated_at".into(), t(Utc::now()));
-    Ok(item)
-}
-
-impl DiscountRouteStore for DynamoStore {
-    async fn discount_routes(&self) -> Result<Option<Vec<DiscountRoute>>, StoreError> {
-        let Some(items) = self
-            .seeded_list(DISCOUNT_ROUTES_PK.to_owned(), "ROUTE#")
-            .await?
-        else {
-            return Ok(None);
-        };
-        let mut routes = items
-            .iter()
-            .map(|i| {
-                serde_json::from_str::<DiscountRoute>(i.str("route")?)
-                    .map_err(|e| StoreError::Corrupt(format!("discount route: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        routes.sort_by_key(DiscountRoute::route_id);
-        Ok(Some(routes))
-    }
-
-    async fn seed_discount_routes(&self, routes: &[DiscountRoute]) -> Result<(), StoreError> {
-        let items = routes
-            .iter()
-            .map(discount_route_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.seed_list(DISCOUNT_ROUTES_PK.to_owned(), items).await
-    }
-
-    async fn put_discount_route(
-        &self,
-        route: &DiscountRoute,
-        create: bool,
-    ) -> Result<(), StoreError> {
-        let item = discount_route_item(route)?;
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.tables.chats)
-            .set_item(Some(item));
-        put = if create {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("attribute_exists(pk)")
-        };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict(if create {
-                format!("route {} exists", route.route_id())
-            } else {
-                format!("no route {}", route.route_id())
-            })),
-            Err(e) => Err(unavailable(e)),
-        }
     }
 }

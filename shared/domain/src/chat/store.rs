@@ -60,12 +60,13 @@ pub trait ChatStore: Send + Sync {
         score: u8,
     ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
 
-    /// Stores an outbound message (agent or system) and moves the header.
+    /// Stores an outbound message (agent or system) and moves the header;
+    /// `Duplicate` if a message with its id is stored already.
     fn append_outbound(
         &self,
         chat: &Chat,
         message: &Message,
-    ) -> impl Future<Output = Result<Chat, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
 
     /// The customer message that carried this media id.
     fn media_ref(

@@ -181,7 +181,10 @@ fn message(chat: &Chat, m: &Message, rating: Option<u8>) -> Transition {
         match m.sender_type {
             SenderType::Customer => customer_wrote(chat, m.received_at, staffed, &mut t),
             SenderType::Agent => agent_answered(chat, m, &mut t),
-            // System messages (alerts, notices) change neither side.
+            // The discount bot's answer ends the customer's wait on the
+            // automated number (nobody else answers there).
+            SenderType::System if !staffed => t.after.awaiting_reply = false,
+            // Elsewhere system messages (alerts, notices) change neither side.
             SenderType::System => {}
         }
     }
@@ -546,6 +549,18 @@ mod tests {
         let resolved = resolve(&t.after, 20);
         let reopened = apply(&resolved, Event::Message(&msg(SenderType::Customer, 30)));
         assert_eq!(reopened.line, Index::Keep);
+        // The bot answered: nobody waits, no response is timed.
+        let answered = apply(&t.after, Event::Message(&msg(SenderType::System, 11)));
+        assert!(!answered.after.awaiting_reply);
+        assert_eq!(answered.waiting, Index::Keep);
+        assert_eq!(answered.first_response_secs, None);
+        // On a staffed team a system notice changes neither side.
+        let c = apply(
+            &chat(Stakeholder::Partner),
+            Event::Message(&msg(SenderType::Customer, 10)),
+        );
+        let notice = apply(&c.after, Event::Message(&msg(SenderType::System, 11)));
+        assert!(notice.after.awaiting_reply);
     }
 
     #[test]

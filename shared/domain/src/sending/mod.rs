@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::channel::{Channel, ChannelTable, Stakeholder};
-use crate::chat::ChatStore;
+use crate::chat::{Appended, ChatStore};
 use crate::chat::{
     Chat, ChatId, Delivery, DeliveryStatus, Direction, Message, MessageRef, SenderType,
 };
@@ -561,8 +561,46 @@ where
     S: ChatStore,
     Q: OutboundQueue,
 {
-    message.validate()?;
     let now = Utc::now();
+    let id = SendId {
+        at: now,
+        message_id: Message::id_for(now, 0, &uuid::Uuid::now_v7().simple().to_string()),
+    };
+    let (after, stored) = store_send(store, templates, chat, message, from, &id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("send {} was already stored", id.message_id)))?;
+    let reference = MessageRef {
+        chat_id: stored.chat_id.clone(),
+        message_id: stored.message_id.clone(),
+    };
+    enqueue_or_fail(store, queue, &reference).await?;
+    tracing::info!(chat_id = %reference.chat_id, message_id = %reference.message_id,
+        kind = message.kind(), sender = %from.sender, "message queued for sending");
+    Ok((after, stored))
+}
+
+/// Where a send is stored: when, and under which message id. A fresh send
+/// takes a new id; an automation's answer derives it from the message it
+/// answers, so answering again after a retry stores it once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendId {
+    pub at: DateTime<Utc>,
+    pub message_id: String,
+}
+
+/// Stores `message` in `chat` as `queued` (not yet on the send queue), as
+/// [`queue_send`] does; `None` when a message with this id was stored
+/// before (nothing written).
+pub async fn store_send<S: ChatStore>(
+    store: &S,
+    templates: &MessageCatalog,
+    chat: &Chat,
+    message: &Outbound,
+    from: &Author,
+    id: &SendId,
+) -> Result<Option<(Chat, Message)>, NotQueued> {
+    message.validate()?;
+    let now = id.at;
     let mut chat = chat.clone();
     if message.needs_open_window() && !window_open(chat.last_incoming_message, now) {
         let names = templates.template_names();
@@ -579,11 +617,10 @@ where
             templates: names,
         });
     }
-    let discriminator = uuid::Uuid::now_v7().simple().to_string();
     let content = crate::chat::Content::of_send(message);
     let mut stored = Message {
         chat_id: chat.chat_id.clone(),
-        message_id: Message::id_for(now, 0, &discriminator),
+        message_id: id.message_id.clone(),
         wa_message_id: None,
         direction: Direction::Outbound,
         sender: from.sender.clone(),
@@ -602,29 +639,20 @@ where
         inbound_seq: 0,
         referral: None,
     };
-    let mut after = None;
     for _ in 0..CONFLICT_ATTEMPTS {
         match store.append_outbound(&chat, &stored).await {
-            Ok(a) => {
-                after = Some(a);
-                break;
+            Ok(Appended::Stored(after)) => {
+                stored.inbound_seq = after.inbound_count;
+                return Ok(Some((*after, stored)));
             }
+            Ok(Appended::Duplicate) => return Ok(None),
             Err(StoreError::Conflict(_)) => {
                 chat = store.chat(&chat.chat_id).await?.ok_or(NotQueued::NoChat)?;
             }
             Err(e) => return Err(e.into()),
         }
     }
-    let after = after.ok_or(NotQueued::KeepsChanging)?;
-    stored.inbound_seq = after.inbound_count;
-    let reference = MessageRef {
-        chat_id: stored.chat_id.clone(),
-        message_id: stored.message_id.clone(),
-    };
-    enqueue_or_fail(store, queue, &reference).await?;
-    tracing::info!(chat_id = %reference.chat_id, message_id = %reference.message_id,
-        kind = message.kind(), sender = %from.sender, "message queued for sending");
-    Ok((after, stored))
+    Err(NotQueued::KeepsChanging)
 }
 
 /// Puts a stored `queued` message on the send queue; if the queue cannot

@@ -7,6 +7,8 @@
 //! `DISCOUNT_ROUTES_FILE`). A route whose code is not known yet is marked
 //! `placeholder` and is never offered.
 
+pub mod bot;
+
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ConfigError, Env};
 use crate::error::StoreError;
 
-const EMBEDDED: &str = include_str!("../../config/discount_routes.yaml");
+const EMBEDDED: &str = include_str!("../../../config/discount_routes.yaml");
 
 /// One route with its discounted price and code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,7 +172,7 @@ pub async fn routes_in_force<S: DiscountRouteStore>(
 /// Lower case, ASCII digits, one space between words; the separators
 /// people type between places read as "to"; punctuation and currency
 /// marks dropped.
-fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
