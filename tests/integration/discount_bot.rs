@@ -345,3 +345,92 @@ async fn the_flood_guard_and_admin_changes_apply_at_once() -> anyhow::Result<()>
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn several_routes_as_people_type_them_get_the_configured_texts_byte_for_byte()
+-> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let admin = stack.admin_token().await?;
+    // The business fills in a second route's real code.
+    let (status, body) = stack
+        .call(
+            reqwest::Method::PUT,
+            "/api/discount/routes/nashik-to-mumbai-airport",
+            Some(&admin),
+            Some(json!({"from": "Nashik", "to": "Mumbai Airport", "price": 1999, "code": "NASHIK200"})),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+
+    let pune = (
+        "🚖 Pune to Mumbai @ ₹2199",
+        "Your discount code for Pune to Mumbai is *TRUST4111* 🎉\n\
+         Open the OneWay.Cab app, book Pune to Mumbai, and enter *TRUST4111* on the payment page before you confirm.",
+    );
+    let nashik = (
+        "🚖 Nashik to Mumbai Airport @ ₹1999",
+        "Your discount code for Nashik to Mumbai Airport is *NASHIK200* 🎉\n\
+         Open the OneWay.Cab app, book Nashik to Mumbai Airport, and enter *NASHIK200* on the payment page before you confirm.",
+    );
+    let variants = [
+        ("Need Discount Code - Pune to Mumbai @ 2199", pune),
+        ("PUNE   →  mumbai", pune),
+        ("pune to mumbai @ ₹२१९९", pune),
+        (
+            "Need Discount Code – Nashik to Mumbai Airport @ ₹1999",
+            nashik,
+        ),
+        ("nashik-mumbai AIRPORT", nashik),
+        ("Nashik to Mumbai airport please", nashik),
+    ];
+    for (i, (typed, (header, body))) in variants.iter().enumerate() {
+        let rider = format!("9198222000{i:02}");
+        says(&stack, &rider, &format!("wamid.variant-{i}"), text(typed)).await?;
+        let sent = sent_to(&stack, &rider).await?;
+        assert_eq!(sent.len(), 1, "{typed}: {sent:?}");
+        let offer = &sent[0]["interactive"];
+        assert_eq!(offer["header"]["text"], *header, "{typed}");
+        assert_eq!(offer["body"]["text"], *body, "{typed}");
+        assert_eq!(offer["footer"]["text"], "Inter-City Experts");
+        assert_eq!(
+            offer["action"]["parameters"],
+            json!({"display_text": "Book on OneWay.Cab", "url": "https://oneway.cab/app"})
+        );
+    }
+
+    // A route still a placeholder, and anything else: the care answer,
+    // exactly as messages.yaml says it, and the company's card.
+    says(
+        &stack,
+        "919822200099",
+        "wamid.variant-care",
+        text("Pune to Shirdi"),
+    )
+    .await?;
+    let sent = sent_to(&stack, "919822200099").await?;
+    let texts: Vec<&Value> = sent.iter().filter(|b| b["type"] == "text").collect();
+    assert_eq!(texts.len(), 1, "{sent:?}");
+    assert_eq!(
+        texts[0]["text"]["body"],
+        "This is an automated number. 24*7 WhatsApp support is available on our\n\
+         support number; you can also write to care@oneway.cab or book on\n\
+         https://oneway.cab/app"
+    );
+    let card = sent
+        .iter()
+        .find(|b| b["type"] == "contacts")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        card["contacts"][0]["name"]["formatted_name"], "OneWay.Cab",
+        "{card}"
+    );
+    assert_eq!(card["contacts"][0]["emails"][0]["email"], "care@oneway.cab");
+    let stats = admin_get(&stack, &admin, "/api/discount/stats").await?;
+    let routes = &stats["data"]["totals"]["routes"];
+    assert_eq!(routes["pune-to-mumbai"]["offers"], 3, "{stats}");
+    assert_eq!(routes["nashik-to-mumbai-airport"]["offers"], 3);
+    assert_eq!(stats["data"]["totals"]["care"], 1);
+    stack.stop().await;
+    Ok(())
+}
