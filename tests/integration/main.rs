@@ -25,6 +25,7 @@ mod media;
 mod outbound;
 mod rating;
 mod request_caps;
+mod rides;
 mod secrets;
 mod sla;
 mod status_and_counters;

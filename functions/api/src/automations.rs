@@ -3,7 +3,8 @@
 //! answer counts), `/api/automations/context` (each team's context
 //! fields whose change starts a new conversation) and
 //! `/api/automations/discount_bot` (the bot's wording, keyword rules,
-//! campaign route and flood guard). The seeded settings
+//! campaign route and flood guard) and `/api/automations/rides` (which
+//! rides sort first, who gets booking alerts). The seeded settings
 //! (files in `shared/config/`) apply until an admin saves theirs; saved
 //! settings take effect from the next request on, in every function.
 
@@ -19,6 +20,7 @@ use domain::discount::bot::{BotSettings, BotStore};
 use domain::discount::{DiscountRouteStore, routes_in_force};
 use domain::inbound::InboundQueue;
 use domain::protocol::Pusher;
+use domain::rides::RideSettings;
 use domain::sending::OutboundQueue;
 use domain::settings::{Named, SettingsStore, save, saved};
 
@@ -112,6 +114,41 @@ where
             .await?;
         self.forget_answers().await;
         Ok(response)
+    }
+
+    pub(crate) async fn ride_settings(
+        &self,
+        req: &Request,
+    ) -> Result<http::Response<String>, ApiError> {
+        self.show_settings(req, &self.rides).await
+    }
+
+    /// Saves the ride settings: the alert template must be an approved
+    /// staff template taking three values, the channel one of ours.
+    pub(crate) async fn put_ride_settings(
+        &self,
+        req: &Request,
+    ) -> Result<http::Response<String>, ApiError> {
+        self.save_settings(req, |settings: RideSettings| {
+            let settings = settings.validated()?;
+            let a = &settings.alerts;
+            let sample = vec![
+                "919800000000".into(),
+                "01 Jan 2026, 10:00 AM".into(),
+                "BK1".into(),
+            ];
+            self.messages
+                .internal_template(&a.template, sample)
+                .map_err(|e| format!("alerts.template: {e}"))?;
+            if self.channels.get(a.channel.as_str()).is_none() {
+                return Err(format!(
+                    "alerts.channel {} is not one of our channels",
+                    a.channel
+                ));
+            }
+            Ok(settings)
+        })
+        .await
     }
 
     pub(crate) async fn context_rules(

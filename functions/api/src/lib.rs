@@ -13,6 +13,7 @@ use domain::chat::rating::RatingSettings;
 use domain::config::Env;
 use domain::discount::DiscountRouteStore;
 use domain::discount::bot::{BotSeeds, BotStore};
+use domain::rides::RideSettings;
 use domain::settings::SettingsStore;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -90,6 +91,8 @@ pub struct State<S, Q, M, P, O> {
     /// The discount bot's seeded routes and settings (the stored ones rule
     /// once they exist).
     pub bot: BotSeeds,
+    /// Rides in chat lists and booking alerts, as seeded.
+    pub rides: RideSettings,
     /// `ADMIN_TOKEN` for the cache routes; unset disables them.
     pub admin_token: Option<Secret>,
     /// A real hash to verify against when the e-mail is unknown, so both
@@ -106,6 +109,7 @@ pub struct Settings {
     pub rating: RatingSettings,
     pub context: ContextRules,
     pub bot: BotSeeds,
+    pub rides: RideSettings,
     pub admin_token: Option<Secret>,
 }
 
@@ -140,6 +144,7 @@ impl<S, Q, M, P, O> State<S, Q, M, P, O> {
             rating: settings.rating,
             context: settings.context,
             bot: settings.bot,
+            rides: settings.rides,
             admin_token: settings.admin_token,
             decoy_hash: hash_password("decoy password for unknown accounts")?,
         })
@@ -175,6 +180,7 @@ impl
                 rating: RatingSettings::from_env(env)?,
                 context: ContextRules::from_env(env)?,
                 bot: BotSeeds::from_env(env)?,
+                rides: RideSettings::from_env(env)?,
                 admin_token: env.secret("ADMIN_TOKEN"),
                 channels,
             },
@@ -226,6 +232,8 @@ where
         (&Method::PUT, ["api", "automations", "discount_bot"]) => {
             state.put_bot_settings(&req).await
         }
+        (&Method::GET, ["api", "automations", "rides"]) => state.ride_settings(&req).await,
+        (&Method::PUT, ["api", "automations", "rides"]) => state.put_ride_settings(&req).await,
         (&Method::GET, ["api", "discount", "stats"]) => state.discount_stats(&req).await,
         (&Method::GET, ["api", "discount", "declines"]) => state.discount_declines(&req).await,
         (&Method::GET, ["api", "discount", "routes"]) => state.discount_routes(&req).await,

@@ -25,13 +25,15 @@ pub struct Functions {
     pub ws_disconnect: ws_disconnect::State<DynamoStore, ApiGwPusher>,
     pub sla_scan: sla_scan::State<DynamoStore, ApiGwPusher, SqsOutboundQueue>,
     pub counter_sync: counter_sync::State<DynamoStore, ApiGwPusher>,
+    pub booking_alerts: booking_alerts::State<DynamoStore, SqsOutboundQueue>,
     pub ws_events: ws_events::State<DynamoStore, ApiGwPusher, SqsOutboundQueue>,
 }
 
 /// The binaries the gateway can run; the template must name no other.
-pub const KNOWN: [&str; 11] = [
+pub const KNOWN: [&str; 12] = [
     "sla-scan",
     "counter-sync",
+    "booking-alerts",
     "webhook",
     "forward",
     "outbound",
@@ -120,6 +122,9 @@ impl Functions {
                         "went_offline": r.went_offline,
                     })
                 }),
+            "booking-alerts" => booking_alerts::handle(&self.booking_alerts, event)
+                .await
+                .map(|r| serde_json::json!(r)),
             other => Err(format!("{other} is not a scheduled function").into()),
         }
     }

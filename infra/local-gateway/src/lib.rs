@@ -392,6 +392,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         ws_disconnect: ws_disconnect::State::from_env(&env("ws-disconnect"), &aws)?,
         sla_scan: sla_scan::State::from_env(&env("sla-scan"), &aws)?,
         counter_sync: counter_sync::State::from_env(&env("counter-sync"), &aws)?,
+        booking_alerts: booking_alerts::State::from_env(&env("booking-alerts"), &aws)?,
         ws_events: ws_events::State::from_env(&env("ws-events"), &aws)?,
     };
     let gateway = Arc::new(Gateway {

@@ -535,6 +535,7 @@ mod tests {
         };
         assert_eq!(every("sla-scan"), Some(60));
         assert_eq!(every("counter-sync"), Some(300));
+        assert_eq!(every("booking-alerts"), Some(3600));
         assert_eq!(
             rate("rate(1 minute)"),
             Some(std::time::Duration::from_secs(60))

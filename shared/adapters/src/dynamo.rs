@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update,
     WriteRequest,
 };
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::item::{Item, ItemExt, key, n, put_opt, s, t, time_key, unavailable};
 use domain::channel::{ChannelId, Stakeholder};
@@ -30,6 +30,7 @@ use domain::error::StoreError;
 use domain::executive::ExecutiveStore;
 use domain::executive::{Email, Executive, ExecutiveId, Role};
 use domain::protocol::{Connection, ConnectionId, ConnectionStore, Member, Room};
+use domain::rides::{Ride, RideStore};
 
 mod chats;
 use chats::{chat_from, extra_text, message_from, message_ref_of};

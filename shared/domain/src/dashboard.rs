@@ -19,13 +19,14 @@ use crate::customer::CustomerStore;
 use crate::customer::SenderId;
 use crate::error::StoreError;
 use crate::executive::ExecutiveStore;
-use crate::protocol::chat_list::{ListStart, encode_cursor, list_page};
+use crate::protocol::chat_list::{ListStart, encode_cursor, list_page, riding_soon};
 use crate::protocol::fanout::{push_room_update, push_stats, push_to_room, push_to_rooms};
 use crate::protocol::views::{ChatView, MessageView};
 use crate::protocol::{
     self, ChatListQuery, ChatTarget, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
 };
 use crate::protocol::{Connection, ConnectionId, ConnectionStore, PushError, Pusher, Room};
+use crate::rides::{RideSettings, RideStore};
 use crate::routing::assignment;
 use crate::routing::assignment::RoutingStore;
 use crate::sending::{Author, OutboundQueue, queue_send};
@@ -167,6 +168,9 @@ pub struct Catalogs {
     /// Who is asked to rate a resolution (the seeded settings; an admin's
     /// stored change wins).
     pub rating: RatingSettings,
+    /// Which rides count as soon in chat lists (seeded; an admin's stored
+    /// change wins).
+    pub rides: RideSettings,
 }
 
 impl Catalogs {
@@ -178,6 +182,7 @@ impl Catalogs {
             tags: TagCatalog::from_env(env)?,
             messages: crate::sending::MessageCatalog::from_env(env)?,
             rating: RatingSettings::from_env(env)?,
+            rides: RideSettings::from_env(env)?,
         })
     }
 }
@@ -191,6 +196,7 @@ pub trait DashboardStore:
     + ExecutiveStore
     + RoutingStore
     + SettingsStore
+    + RideStore
 {
 }
 
@@ -202,6 +208,7 @@ impl<T> DashboardStore for T where
         + ExecutiveStore
         + RoutingStore
         + SettingsStore
+        + RideStore
 {
 }
 
@@ -477,7 +484,7 @@ where
     let connection = with_current_authority(store, connection).await?;
     let name = incoming.event.name();
     let data = match incoming.event {
-        ClientEvent::FetchAllChats(q) => fetch_all_chats(store, &connection, &q).await?,
+        ClientEvent::FetchAllChats(q) => fetch_all_chats(store, catalogs, &connection, &q).await?,
         ClientEvent::FetchChatsByUser(q) => fetch_chats_by_user(store, &connection, &q).await?,
         ClientEvent::JoinChat { chat_id } => {
             visible_chat(store, &connection, &chat_id).await?;
@@ -552,11 +559,15 @@ async fn visible_chat<S: ChatStore>(
     }
 }
 
-async fn fetch_all_chats<S: ChatStore + CustomerStore>(
+async fn fetch_all_chats<S>(
     store: &S,
+    catalogs: &Catalogs,
     connection: &Connection,
     q: &ChatListQuery,
-) -> Result<serde_json::Value, ProtocolError> {
+) -> Result<serde_json::Value, ProtocolError>
+where
+    S: ChatStore + CustomerStore + RideStore + SettingsStore,
+{
     let teams: Vec<Stakeholder> = match q.spec.customer_type {
         Some(s) if connection.sees(s) => vec![s],
         Some(s) => {
@@ -567,10 +578,27 @@ async fn fetch_all_chats<S: ChatStore + CustomerStore>(
         }
         None => connection.stakeholders.clone(),
     };
-    let page = list_page(store, &teams, q, &connection.executive_id)
+    let now = Utc::now();
+    // Active lists put the customers riding soon first.
+    let soon = if q.spec.status == ChatStatus::Active {
+        let rides = in_force(store, &catalogs.rides).await.map_err(internal)?;
+        riding_soon(
+            store,
+            &teams,
+            &q.spec,
+            &connection.executive_id,
+            rides.soon_window(now),
+        )
+        .await
+        .map_err(internal)?
+    } else {
+        Vec::new()
+    };
+    let page = list_page(store, &teams, q, &connection.executive_id, soon)
         .await
         .map_err(internal)?;
-    let views = views_for(store, connection, &page.chats).await?;
+    let mut views = views_for(store, connection, &page.chats).await?;
+    add_next_rides(store, &page.chats, &mut views, now).await?;
     let page_number = match q.start {
         ListStart::Page(p) => Some(p),
         ListStart::After(_) => None,
@@ -582,9 +610,7 @@ async fn fetch_all_chats<S: ChatStore + CustomerStore>(
         let cut = n < page.chats.len();
         let has_more = page.has_more || cut;
         let next = if cut {
-            n.checked_sub(1)
-                .and_then(|i| page.chats.get(i))
-                .map(Chat::position)
+            n.checked_sub(1).and_then(|i| page.cursors.get(i)).cloned()
         } else {
             page.next.clone()
         };
@@ -597,6 +623,34 @@ async fn fetch_all_chats<S: ChatStore + CustomerStore>(
         })
     };
     Ok(reply(fit_in_frame(&views, reply)))
+}
+
+/// Adds each chat's customer's next ride (`next_ride`) to its view.
+async fn add_next_rides<S: RideStore>(
+    store: &S,
+    chats: &[Chat],
+    views: &mut [serde_json::Value],
+    now: chrono::DateTime<Utc>,
+) -> Result<(), ProtocolError> {
+    if chats.is_empty() {
+        return Ok(());
+    }
+    let customers: Vec<SenderId> = chats.iter().map(|c| c.customer.clone()).collect();
+    let rides = store.rides_of(&customers).await.map_err(internal)?;
+    for (chat, view) in chats.iter().zip(views.iter_mut()) {
+        if let Some(ride) = rides
+            .get(&chat.customer)
+            .and_then(|r| crate::rides::next_ride(r, now))
+        {
+            view["next_ride"] = json!({
+                "booking_id": ride.booking_id,
+                "ride_datetime": ride.ride_datetime,
+                "ride_datetime_ist": crate::protocol::views::ist(ride.ride_datetime),
+                "ride_status": ride.ride_status,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Room left in a frame for the envelope around `data` (event name,

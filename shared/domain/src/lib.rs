@@ -26,6 +26,7 @@ mod newtype;
 pub mod outbound;
 pub mod protocol;
 pub mod replies;
+pub mod rides;
 pub mod routing;
 pub mod secret;
 pub mod sending;

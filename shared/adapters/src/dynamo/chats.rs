@@ -695,6 +695,32 @@ impl ChatStore for DynamoStore {
         self.chat(&id).await
     }
 
+    async fn current_chats(
+        &self,
+        pairs: &[(Stakeholder, SenderId)],
+    ) -> Result<Vec<Chat>, StoreError> {
+        let mut keys: Vec<Item> = pairs
+            .iter()
+            .map(|(team, customer)| key(current_pk(*team, customer), "CURRENT"))
+            .collect();
+        keys.sort_by_key(|k| k.get("pk").and_then(|v| v.as_s().ok()).cloned());
+        keys.dedup();
+        let pointers = self.batch_get(&self.tables.chats, keys).await?;
+        let chats = pointers
+            .iter()
+            .map(|p| {
+                let id = ChatId::parse(p.str("chat_id")?)
+                    .map_err(|_| StoreError::Corrupt("current-chat pointer".into()))?;
+                Ok(key(chat_pk(&id), "META"))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_get(&self.tables.chats, chats)
+            .await?
+            .iter()
+            .map(chat_from)
+            .collect()
+    }
+
     async fn create_chat(&self, chat: &Chat) -> Result<Chat, StoreError> {
         let table = &self.tables.chats;
         let mut pointer = key(current_pk(chat.customer_type, &chat.customer), "CURRENT");

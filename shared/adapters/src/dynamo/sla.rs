@@ -17,7 +17,7 @@ use domain::chat::{Chat, ChatId, ChatStatus};
 use domain::error::StoreError;
 use domain::executive::ExecutiveId;
 use domain::metrics::{ServiceCounters, ServiceRow};
-use domain::routing::sla::{AlertClaim, AlertJob, AlertOutcome, SlaLevel, SlaStore};
+use domain::routing::sla::{AlertClaim, AlertJob, AlertOutcome, AlertSubject, SlaLevel, SlaStore};
 
 const UNSENT_ALERTS: &str = "ALERTQ";
 
@@ -27,21 +27,74 @@ fn alert_key(id: &str) -> Item {
 
 fn alert_from(item: &Item) -> Result<AlertJob, StoreError> {
     let bad = |what: &str| StoreError::Corrupt(format!("alert item: {what}"));
+    let subject = match item.str_opt("booking_id") {
+        Some(booking_id) => AlertSubject::Ride {
+            booking_id: booking_id.to_owned(),
+        },
+        None => AlertSubject::Sla {
+            chat_id: ChatId::parse(item.str("chat_id")?).map_err(|_| bad("chat_id"))?,
+            level: match item.str("level")? {
+                "alert" => SlaLevel::Alert,
+                "escalation" => SlaLevel::Escalation,
+                _ => return Err(bad("level")),
+            },
+        },
+    };
     Ok(AlertJob {
         alert_id: item.str("alert_id")?.to_owned(),
-        chat_id: ChatId::parse(item.str("chat_id")?).map_err(|_| bad("chat_id"))?,
-        level: match item.str("level")? {
-            "alert" => SlaLevel::Alert,
-            "escalation" => SlaLevel::Escalation,
-            _ => return Err(bad("level")),
-        },
+        subject,
         channel: ChannelId::parse(item.str("channel")?).map_err(|_| bad("channel"))?,
         to: item.str("to")?.to_owned(),
         message: serde_json::from_str(item.str("message")?).map_err(|_| bad("message"))?,
     })
 }
 
+/// A staff alert as stored: queued, listed in `gsi1` while unsent.
+fn alert_item(job: &AlertJob, at: DateTime<Utc>) -> Result<Item, StoreError> {
+    let mut item = alert_key(&job.alert_id);
+    item.insert("alert_id".into(), s(&job.alert_id));
+    match &job.subject {
+        AlertSubject::Sla { chat_id, level } => {
+            item.insert("chat_id".into(), s(chat_id.as_str()));
+            item.insert("level".into(), s(level.as_str()));
+        }
+        AlertSubject::Ride { booking_id } => {
+            item.insert("booking_id".into(), s(booking_id));
+        }
+    }
+    item.insert("channel".into(), s(job.channel.as_str()));
+    item.insert("to".into(), s(&job.to));
+    let message =
+        serde_json::to_string(&job.message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item.insert("message".into(), s(message));
+    item.insert("state".into(), s("queued"));
+    item.insert("attempts".into(), n(0));
+    item.insert("created_at".into(), t(at));
+    item.insert("gsi1pk".into(), s(UNSENT_ALERTS));
+    item.insert(
+        "gsi1sk".into(),
+        s(format!("{}#{}", time_key(at), job.alert_id)),
+    );
+    Ok(item)
+}
+
 impl SlaStore for DynamoStore {
+    async fn store_alert(&self, job: &AlertJob, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let stored = self
+            .client
+            .put_item()
+            .table_name(&self.tables.chats)
+            .set_item(Some(alert_item(job, at)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match stored {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn waiting_since(
         &self,
         team: Stakeholder,
@@ -85,24 +138,7 @@ impl SlaStore for DynamoStore {
             .map_err(build_err)?;
         let mut writes = vec![TransactWriteItem::builder().update(header).build()];
         if let Some(job) = alert {
-            let mut item = alert_key(&job.alert_id);
-            item.insert("alert_id".into(), s(&job.alert_id));
-            item.insert("chat_id".into(), s(job.chat_id.as_str()));
-            item.insert("level".into(), s(job.level.as_str()));
-            item.insert("channel".into(), s(job.channel.as_str()));
-            item.insert("to".into(), s(&job.to));
-            let message = serde_json::to_string(&job.message)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            item.insert("message".into(), s(message));
-            item.insert("state".into(), s("queued"));
-            item.insert("attempts".into(), n(0));
-            item.insert("created_at".into(), t(at));
-            item.insert("gsi1pk".into(), s(UNSENT_ALERTS));
-            item.insert(
-                "gsi1sk".into(),
-                s(format!("{}#{}", time_key(at), job.alert_id)),
-            );
-            writes.push(put_write(table, item, true)?);
+            writes.push(put_write(table, alert_item(job, at)?, true)?);
         }
         let counter = match level {
             SlaLevel::Alert => domain::metrics::SLA_ALERTS,

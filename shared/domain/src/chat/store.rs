@@ -29,6 +29,13 @@ pub trait ChatStore: Send + Sync {
         customer: &SenderId,
     ) -> impl Future<Output = Result<Option<Chat>, StoreError>> + Send;
 
+    /// The current chats of these (team, customer) pairs (those that have
+    /// one), in no particular order.
+    fn current_chats(
+        &self,
+        pairs: &[(Stakeholder, SenderId)],
+    ) -> impl Future<Output = Result<Vec<Chat>, StoreError>> + Send;
+
     /// Creates `chat` as the customer's current chat, unless another one
     /// won the race: then that one is returned.
     fn create_chat(&self, chat: &Chat) -> impl Future<Output = Result<Chat, StoreError>> + Send;

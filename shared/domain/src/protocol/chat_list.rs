@@ -7,8 +7,12 @@
 //! by. Filters that the index cannot answer cost reads, so one request
 //! examines at most [`EXAMINE_BUDGET`] chats: a page can come back short
 //! with `has_more` and a cursor that continues exactly where it stopped.
+//!
+//! Active lists put first the chats of customers riding soon (see
+//! [`crate::rides`]), soonest ride first, then the rest by activity
+//! without them; the cursor says which of the two a page continues.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -189,13 +193,27 @@ pub struct ListSpec {
     pub page_size: u32,
 }
 
+/// Where a list continues: among the chats of customers riding soon (by
+/// ride time, then chat id), or among the rest (by activity).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListCursor {
+    Soon {
+        ride_at: DateTime<Utc>,
+        chat_id: ChatId,
+    },
+    Rest(ListPosition),
+}
+
 /// Where a page starts: an offset page (the seeds' paging) or right after
 /// a cursor's position.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ListStart {
     Page(u32),
-    After(ListPosition),
+    After(ListCursor),
 }
+
+/// A chat of a customer riding soon, with the ride's start time.
+pub type SoonChat = (DateTime<Utc>, Chat);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatListQuery {
@@ -222,12 +240,20 @@ struct CursorBody {
     n: u32,
     at: DateTime<Utc>,
     id: ChatId,
+    /// `at` is a ride's start: the page continues among the chats of
+    /// customers riding soon.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    s: bool,
 }
 
 const CURSOR_VERSION: u8 = 1;
 
 /// An opaque cursor continuing `spec` after `after`.
-pub fn encode_cursor(spec: &ListSpec, after: &ListPosition) -> String {
+pub fn encode_cursor(spec: &ListSpec, after: &ListCursor) -> String {
+    let (at, id, soon) = match after {
+        ListCursor::Soon { ride_at, chat_id } => (*ride_at, chat_id.clone(), true),
+        ListCursor::Rest(p) => (p.at, p.chat_id.clone(), false),
+    };
     let body = CursorBody {
         v: CURSOR_VERSION,
         st: spec.status,
@@ -241,15 +267,16 @@ pub fn encode_cursor(spec: &ListSpec, after: &ListPosition) -> String {
             .map(AssigneeFilter::as_string),
         g: spec.filters.tag.as_ref().map(|t| t.as_str().to_owned()),
         n: spec.page_size,
-        at: after.at,
-        id: after.chat_id.clone(),
+        at,
+        id,
+        s: soon,
     };
     // Plain data always serialises; an empty cursor would only be refused.
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// The query and position a cursor carries.
-pub fn decode_cursor(cursor: &str) -> Result<(ListSpec, ListPosition), String> {
+pub fn decode_cursor(cursor: &str) -> Result<(ListSpec, ListCursor), String> {
     let refused = || "`cursor` is not one this server issued".to_owned();
     if cursor.len() > 2048 {
         return Err(refused());
@@ -276,9 +303,16 @@ pub fn decode_cursor(cursor: &str) -> Result<(ListSpec, ListPosition), String> {
             filters,
             page_size: body.n,
         },
-        ListPosition {
-            at: body.at,
-            chat_id: body.id,
+        if body.s {
+            ListCursor::Soon {
+                ride_at: body.at,
+                chat_id: body.id,
+            }
+        } else {
+            ListCursor::Rest(ListPosition {
+                at: body.at,
+                chat_id: body.id,
+            })
         },
     ))
 }
@@ -287,10 +321,20 @@ pub fn decode_cursor(cursor: &str) -> Result<(ListSpec, ListPosition), String> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListPage {
     pub chats: Vec<Chat>,
+    /// Where the list continues after each chat (a page cut short resumes
+    /// from its last chat).
+    pub cursors: Vec<ListCursor>,
     /// More chats may follow `next`.
     pub has_more: bool,
     /// Where the next page starts (present when `has_more`).
-    pub next: Option<ListPosition>,
+    pub next: Option<ListCursor>,
+}
+
+/// One page of the chats not riding soon.
+struct RestPage {
+    chats: Vec<Chat>,
+    has_more: bool,
+    next: Option<ListPosition>,
 }
 
 /// One team's list, read lazily in batches.
@@ -301,24 +345,147 @@ struct Lane {
     more: bool,
 }
 
-/// Reads one page of `q` over `teams`' lists for the executive `me`.
+/// Reads one page of `q` over `teams`' lists for the executive `me`:
+/// first `soon` (the chats of customers riding soon, as
+/// [`riding_soon`] found them; empty when the list does not sort by
+/// rides), then the rest by activity.
 pub async fn list_page<S>(
     store: &S,
     teams: &[Stakeholder],
     q: &ChatListQuery,
     me: &ExecutiveId,
+    soon: Vec<SoonChat>,
 ) -> Result<ListPage, StoreError>
 where
     S: ChatStore + CustomerStore,
 {
     let page_size = q.spec.page_size as usize;
-    let (skip, after) = match &q.start {
-        ListStart::Page(p) => ((*p as usize).saturating_sub(1) * page_size, None),
-        ListStart::After(pos) => (0, Some(pos.clone())),
+    let exclude: HashSet<ChatId> = soon.iter().map(|(_, c)| c.chat_id.clone()).collect();
+    let soon_cursor = |(ride_at, chat): &SoonChat| ListCursor::Soon {
+        ride_at: *ride_at,
+        chat_id: chat.chat_id.clone(),
     };
+    // The riding-soon chats this page starts with, and where the rest
+    // starts.
+    let (first, skip, after): (Vec<SoonChat>, usize, Option<ListPosition>) = match &q.start {
+        ListStart::Page(p) => {
+            let skip = (*p as usize).saturating_sub(1) * page_size;
+            match soon.get(skip..) {
+                Some(left) if !left.is_empty() => (left.to_vec(), 0, None),
+                _ => (Vec::new(), skip - soon.len(), None),
+            }
+        }
+        ListStart::After(ListCursor::Soon { ride_at, chat_id }) => (
+            soon.into_iter()
+                .filter(|(at, c)| (*at, &c.chat_id) > (*ride_at, chat_id))
+                .collect(),
+            0,
+            None,
+        ),
+        ListStart::After(ListCursor::Rest(pos)) => (Vec::new(), 0, Some(pos.clone())),
+    };
+    let mut chats = Vec::with_capacity(page_size);
+    let mut cursors = Vec::with_capacity(page_size);
+    for entry in first.iter().take(page_size) {
+        cursors.push(soon_cursor(entry));
+        chats.push(entry.1.clone());
+    }
+    if first.len() > page_size {
+        return Ok(ListPage {
+            next: cursors.last().cloned(),
+            has_more: true,
+            chats,
+            cursors,
+        });
+    }
+    let wanted = page_size - chats.len();
+    let rest = rest_page(store, teams, &q.spec, wanted, skip, after, &exclude, me).await?;
+    for chat in rest.chats {
+        cursors.push(ListCursor::Rest(chat.position()));
+        chats.push(chat);
+    }
+    // A page filled by the riding-soon chats continues with the rest.
+    let next = rest
+        .next
+        .map(ListCursor::Rest)
+        .or_else(|| rest.has_more.then(|| cursors.last().cloned()).flatten());
+    Ok(ListPage {
+        has_more: rest.has_more && next.is_some(),
+        next,
+        chats,
+        cursors,
+    })
+}
+
+/// The chats of `spec` (an active list) whose customer has a ride that has
+/// not ended starting in `window`: each customer's current chat with each
+/// of `teams`, by the customer's earliest such ride, soonest first.
+pub async fn riding_soon<S>(
+    store: &S,
+    teams: &[Stakeholder],
+    spec: &ListSpec,
+    me: &ExecutiveId,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> Result<Vec<SoonChat>, StoreError>
+where
+    S: ChatStore + CustomerStore + crate::rides::RideStore,
+{
+    let rides = store
+        .active_rides(window.0, window.1, crate::rides::SOON_MAX)
+        .await?;
+    let mut first_ride: HashMap<SenderId, DateTime<Utc>> = HashMap::new();
+    for ride in &rides {
+        if let Ok(customer) = SenderId::parse(&ride.customer) {
+            first_ride.entry(customer).or_insert(ride.ride_datetime);
+        }
+    }
+    if first_ride.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pairs: Vec<(Stakeholder, SenderId)> = teams
+        .iter()
+        .flat_map(|t| first_ride.keys().map(move |c| (*t, c.clone())))
+        .collect();
+    let mut chats: Vec<Chat> = store
+        .current_chats(&pairs)
+        .await?
+        .into_iter()
+        .filter(|c| c.status == spec.status && spec.filters.matches_chat(c, me))
+        .collect();
+    if spec.filters.profile.is_some() {
+        let mut kept = Vec::new();
+        keep_profile_matches(store, spec, &mut chats, &mut kept).await?;
+        chats = kept;
+    }
+    let mut soon: Vec<SoonChat> = chats
+        .into_iter()
+        .filter_map(|c| first_ride.get(&c.customer).map(|at| (*at, c)))
+        .collect();
+    soon.sort_by(|a, b| (a.0, &a.1.chat_id).cmp(&(b.0, &b.1.chat_id)));
+    Ok(soon)
+}
+
+/// Reads `page_size` chats of `spec` over `teams`' lists for the
+/// executive `me`, after skipping `skip` (or from just after `after`),
+/// leaving out the chats in `exclude`.
+#[allow(clippy::too_many_arguments)]
+async fn rest_page<S>(
+    store: &S,
+    teams: &[Stakeholder],
+    spec: &ListSpec,
+    page_size: usize,
+    skip: usize,
+    after: Option<ListPosition>,
+    exclude: &HashSet<ChatId>,
+    me: &ExecutiveId,
+) -> Result<RestPage, StoreError>
+where
+    S: ChatStore + CustomerStore,
+{
+    let q = spec;
     // One chat past the page tells whether another page exists.
     let need = skip + page_size + 1;
-    let filtered = !q.spec.filters.is_empty();
+    let filtered = !q.filters.is_empty();
     let mut lanes: Vec<Lane> = teams
         .iter()
         .map(|team| Lane {
@@ -342,32 +509,32 @@ where
         } else {
             (need - matched.len()).clamp(1, FILTERED_BATCH)
         };
-        let Some(chat) = next_chat(store, q.spec.status, &mut lanes, batch).await? else {
+        let Some(chat) = next_chat(store, q.status, &mut lanes, batch).await? else {
             exhausted = true;
             break;
         };
         examined += 1;
         last_examined = Some(chat.position());
-        if !q.spec.filters.matches_chat(&chat, me) {
+        if exclude.contains(&chat.chat_id) || !q.filters.matches_chat(&chat, me) {
             continue;
         }
-        if q.spec.filters.profile.is_some() {
+        if q.filters.profile.is_some() {
             awaiting_profile.push(chat);
             // Check a batch once it is full or could complete the page.
             if awaiting_profile.len() >= PROFILE_BATCH
                 || matched.len() + awaiting_profile.len() >= need
             {
-                keep_profile_matches(store, &q.spec, &mut awaiting_profile, &mut matched).await?;
+                keep_profile_matches(store, q, &mut awaiting_profile, &mut matched).await?;
             }
         } else {
             matched.push(chat);
         }
     }
-    keep_profile_matches(store, &q.spec, &mut awaiting_profile, &mut matched).await?;
+    keep_profile_matches(store, q, &mut awaiting_profile, &mut matched).await?;
     if matched.len() >= need {
         let chats: Vec<Chat> = matched.into_iter().skip(skip).take(page_size).collect();
         let next = chats.last().map(Chat::position);
-        return Ok(ListPage {
+        return Ok(RestPage {
             has_more: true,
             next,
             chats,
@@ -375,7 +542,7 @@ where
     }
     let chats: Vec<Chat> = matched.into_iter().skip(skip).collect();
     if exhausted {
-        Ok(ListPage {
+        Ok(RestPage {
             chats,
             has_more: false,
             next: None,
@@ -383,7 +550,7 @@ where
     } else {
         // The budget ran out: everything up to the last chat examined has
         // been considered, so the next page starts there.
-        Ok(ListPage {
+        Ok(RestPage {
             chats,
             has_more: true,
             next: last_examined,
@@ -469,10 +636,17 @@ mod tests {
             at: Utc::now(),
             chat_id: ChatId::new(),
         };
-        let c = encode_cursor(&spec(), &pos);
+        let c = encode_cursor(&spec(), &ListCursor::Rest(pos.clone()));
         let (s, p) = decode_cursor(&c).unwrap();
         assert_eq!(s, spec());
-        assert_eq!(p.chat_id, pos.chat_id);
+        assert_eq!(p, ListCursor::Rest(pos.clone()));
+        // A cursor among the customers riding soon says so.
+        let soon = ListCursor::Soon {
+            ride_at: pos.at,
+            chat_id: pos.chat_id.clone(),
+        };
+        let (_, p) = decode_cursor(&encode_cursor(&spec(), &soon)).unwrap();
+        assert_eq!(p, soon);
         let huge = URL_SAFE_NO_PAD.encode(
             String::from_utf8(URL_SAFE_NO_PAD.decode(&c).unwrap())
                 .unwrap()

@@ -165,8 +165,10 @@ pub fn alert_job(
                 episode.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 level.as_str()
             ),
-            chat_id: chat.chat_id.clone(),
-            level,
+            subject: AlertSubject::Sla {
+                chat_id: chat.chat_id.clone(),
+                level,
+            },
             channel: chat.channel.clone(),
             to: to.to_string(),
             message,
@@ -298,15 +300,36 @@ impl SlaLevel {
     }
 }
 
-/// A WhatsApp alert to staff, stored with the SLA mark that raised it and
-/// sent through the send queue.
+/// What a staff alert is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertSubject {
+    /// A customer waiting past the SLA.
+    Sla { chat_id: ChatId, level: SlaLevel },
+    /// A ride about to start (see [`crate::rides`]).
+    Ride { booking_id: String },
+}
+
+impl std::fmt::Display for AlertSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AlertSubject::Sla { chat_id, level } => {
+                write!(f, "SLA {} of chat {chat_id}", level.as_str())
+            }
+            AlertSubject::Ride { booking_id } => write!(f, "ride {booking_id}"),
+        }
+    }
+}
+
+/// A WhatsApp alert to staff, stored once (with the SLA mark that raised
+/// it, or by its ride) and sent through the send queue.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertJob {
-    /// `{chat_id}#{episode}#{level}`: one per episode and level.
+    /// `{chat_id}#{episode}#{level}` (one per episode and level) or
+    /// `ride#{booking_id}#{recipient}` (one per ride and recipient).
     pub alert_id: String,
-    pub chat_id: ChatId,
-    pub level: SlaLevel,
-    /// The channel it is sent from (the chat's).
+    pub subject: AlertSubject,
+    /// The channel it is sent from (the chat's, or the configured one).
     pub channel: crate::channel::ChannelId,
     pub to: String,
     pub message: crate::outbound::Outbound,
@@ -352,6 +375,14 @@ pub trait SlaStore: Send + Sync {
         chat: &Chat,
         level: SlaLevel,
         alert: Option<&AlertJob>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores an alert not raised by an SLA mark (a ride's), unless one
+    /// with its id exists; whether this call stored it.
+    fn store_alert(
+        &self,
+        alert: &AlertJob,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
@@ -431,7 +462,7 @@ where
             .await;
         let (outcome, delivered) = match sent {
             Ok(wa_id) => {
-                tracing::info!(alert_id, chat_id = %job.chat_id, level = job.level.as_str(), wa_message_id = %wa_id, "SLA alert sent");
+                tracing::info!(alert_id, subject = %job.subject, wa_message_id = %wa_id, "staff alert sent");
                 self.store
                     .finish_alert(alert_id, AlertOutcome::Sent(&wa_id), Utc::now())
                     .await?;
@@ -445,7 +476,7 @@ where
                     .finish_alert(alert_id, AlertOutcome::Retry(&reason), Utc::now())
                     .await?;
                 let wait = self.settings.backoff.delay(attempt, jitter, None);
-                tracing::warn!(alert_id, reason = %reason, attempt, "SLA alert not sent; will retry");
+                tracing::warn!(alert_id, reason = %reason, attempt, "staff alert not sent; will retry");
                 return Ok(AttemptOutcome::RetryIn(wait));
             }
             Err(SendError::Retryable {
@@ -456,7 +487,7 @@ where
                     .finish_alert(alert_id, AlertOutcome::Retry(&reason), Utc::now())
                     .await?;
                 let wait = self.settings.backoff.delay(attempt, jitter, retry_after);
-                tracing::warn!(alert_id, reason = %reason, attempt, "SLA alert not sent; will retry");
+                tracing::warn!(alert_id, reason = %reason, attempt, "staff alert not sent; will retry");
                 return Ok(AttemptOutcome::RetryIn(wait));
             }
             Err(SendError::Retryable { reason, .. } | SendError::Ambiguous(reason)) => (
@@ -464,7 +495,7 @@ where
                 AttemptOutcome::GaveUp,
             ),
         };
-        tracing::error!(alert_id, chat_id = %job.chat_id, reason = %outcome, "SLA alert failed");
+        tracing::error!(alert_id, subject = %job.subject, reason = %outcome, "staff alert failed");
         self.store
             .finish_alert(alert_id, AlertOutcome::Failed(&outcome), Utc::now())
             .await?;
