@@ -165,6 +165,20 @@ where
             || after.token_generation != before.token_generation;
         if lost_access {
             self.close_connections(&after.executive_id).await;
+            // Closing forgets the connections before their `$disconnect`
+            // runs, so the hand-off happens here: offline now, their chats
+            // to others or back to the line (they go online again by
+            // choice once they reconnect).
+            if let Err(e) = domain::routing::assignment::offline_unless_connected(
+                &self.store,
+                &self.pusher,
+                &after,
+            )
+            .await
+            {
+                tracing::warn!(executive_id = %after.executive_id, error = ?e,
+                    "chats not handed on now; the presence sweep does it");
+            }
         }
         Ok(answer(StatusCode::OK, after))
     }

@@ -16,7 +16,7 @@ use lambda_runtime::{Error, LambdaEvent};
 
 use domain::channel::ChannelTable;
 use domain::chat::ChatStore;
-use domain::events::EventPublisher;
+use domain::events::{EventOutbox, EventPublisher, publish_pending_soon};
 use domain::executive::ExecutiveStore;
 use domain::inbound::{Inbound, QueuedEvent};
 use domain::protocol::{ConnectionStore, Pusher};
@@ -85,7 +85,8 @@ where
         + SettingsStore
         + BotStore
         + DiscountRouteStore
-        + ResponseCache,
+        + ResponseCache
+        + EventOutbox,
     P: Pusher,
     E: EventPublisher,
     Q: OutboundQueue,
@@ -144,6 +145,8 @@ where
             }
         }
     }
+    // Assignments this batch made left `chat.assigned` events pending.
+    publish_pending_soon(&state.store, &state.events).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures
         .into_iter()

@@ -16,15 +16,19 @@ use domain::chat::ChatStore;
 use domain::chat::context::ContextRules;
 use domain::customer::CustomerStore;
 use domain::customer::{BookingEvent, ContextChange, ProfileUpdate};
+use domain::events::{EventOutbox, EventPublisher, publish_pending_soon};
 use domain::inbound::{ContextOutcome, context_changed};
 use domain::protocol::{ConnectionStore, Pusher};
 use domain::secret::Secret;
 use domain::settings::{SettingsStore, in_force};
 
-pub struct State<S, P> {
+pub struct State<S, P, E> {
     pub store: S,
     /// Tells dashboards of a conversation a context change ended.
     pub pusher: P,
+    /// The domain event bus (`context.changed`, `chat.resolved`: pending in
+    /// the store with the change, published right after it).
+    pub events: E,
     /// `INTERNAL_WEBHOOK_TOKEN`; unset means every call is refused.
     pub token: Option<Secret>,
     /// The seeded context rules (`CONTEXT_DIR`, else the embedded files);
@@ -32,7 +36,7 @@ pub struct State<S, P> {
     pub context: ContextRules,
 }
 
-impl State<adapters::DynamoStore, adapters::ApiGwPusher> {
+impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::EventBridgePublisher> {
     /// The function as deployed: settings read once from `env`, clients
     /// from `aws` (built once per cold start; the local gateway passes its
     /// own with the template's environment).
@@ -40,16 +44,18 @@ impl State<adapters::DynamoStore, adapters::ApiGwPusher> {
         Ok(Self {
             store: adapters::DynamoStore::from_env(env, aws)?,
             pusher: adapters::ApiGwPusher::from_env(env, aws)?,
+            events: adapters::EventBridgePublisher::from_env(env, aws)?,
             token: env.secret("INTERNAL_WEBHOOK_TOKEN"),
             context: ContextRules::from_env(env)?,
         })
     }
 }
 
-pub async fn handle<S, P>(state: &State<S, P>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<S, P, E>(state: &State<S, P, E>, req: Request) -> Result<Response<Body>, Error>
 where
-    S: CustomerStore + ChatStore + ConnectionStore + SettingsStore,
+    S: CustomerStore + ChatStore + ConnectionStore + SettingsStore + EventOutbox,
     P: Pusher,
+    E: EventPublisher,
 {
     let res = route(state, &req)
         .await
@@ -57,10 +63,14 @@ where
     Ok(res.map(Body::from))
 }
 
-async fn route<S, P>(state: &State<S, P>, req: &Request) -> Result<http::Response<String>, ApiError>
+async fn route<S, P, E>(
+    state: &State<S, P, E>,
+    req: &Request,
+) -> Result<http::Response<String>, ApiError>
 where
-    S: CustomerStore + ChatStore + ConnectionStore + SettingsStore,
+    S: CustomerStore + ChatStore + ConnectionStore + SettingsStore + EventOutbox,
     P: Pusher,
+    E: EventPublisher,
 {
     if req.method() != Method::POST {
         return Err(ApiError::new(
@@ -116,6 +126,7 @@ where
             let outcome = context_changed(&state.store, &state.pusher, &rules, &change, at)
                 .await
                 .map_err(unavailable)?;
+            publish_pending_soon(&state.store, &state.events).await;
             let conversation = match outcome {
                 ContextOutcome::Kept => json!({"new_conversation": false}),
                 ContextOutcome::NoChat => json!({"new_conversation": true, "ended_chat": null}),

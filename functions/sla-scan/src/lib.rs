@@ -13,6 +13,7 @@ use lambda_runtime::{Error, LambdaEvent};
 
 use domain::channel::Stakeholder;
 use domain::chat::ChatStore;
+use domain::events::{EventOutbox, EventPublisher};
 use domain::executive::ExecutiveStore;
 use domain::protocol::{ConnectionStore, Pusher};
 use domain::routing::assignment;
@@ -22,15 +23,25 @@ use domain::routing::sla::{ScanReport, SlaSettings};
 use domain::sending::MessageCatalog;
 use domain::sending::{OutboundQueue, OutboxStore};
 
-pub struct State<S, P, Q> {
+pub struct State<S, P, Q, E> {
     pub store: S,
     pub pusher: P,
     pub queue: Q,
+    /// The domain event bus: the minute sweep publishes events left
+    /// pending (by a failed publish, or by functions that do not publish).
+    pub events: E,
     pub messages: MessageCatalog,
     pub settings: SlaSettings,
 }
 
-impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::SqsOutboundQueue> {
+impl
+    State<
+        adapters::DynamoStore,
+        adapters::ApiGwPusher,
+        adapters::SqsOutboundQueue,
+        adapters::EventBridgePublisher,
+    >
+{
     /// The function as deployed: settings read once from `env`, clients
     /// from `aws` (built once per cold start; the local gateway passes its
     /// own with the template's environment).
@@ -39,20 +50,28 @@ impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::SqsOutboundQu
             store: adapters::DynamoStore::from_env(env, aws)?,
             pusher: adapters::ApiGwPusher::from_env(env, aws)?,
             queue: adapters::SqsOutboundQueue::from_env(env, aws)?,
+            events: adapters::EventBridgePublisher::from_env(env, aws)?,
             messages: MessageCatalog::from_env(env)?,
             settings: SlaSettings::from_env(env)?,
         })
     }
 }
 
-pub async fn handle<S, P, Q>(
-    state: &State<S, P, Q>,
+pub async fn handle<S, P, Q, E>(
+    state: &State<S, P, Q, E>,
     event: LambdaEvent<EventBridgeEvent>,
 ) -> Result<ScanReport, Error>
 where
-    S: ChatStore + ConnectionStore + ExecutiveStore + RoutingStore + SlaStore + OutboxStore,
+    S: ChatStore
+        + ConnectionStore
+        + ExecutiveStore
+        + RoutingStore
+        + SlaStore
+        + OutboxStore
+        + EventOutbox,
     P: Pusher,
     Q: AlertQueue + OutboundQueue,
+    E: EventPublisher,
 {
     let scheduled = event.payload.time;
     let now = Utc::now();
@@ -86,8 +105,17 @@ where
             }
         }
     }
+    // Events the functions that do not publish left pending, and any a
+    // failed publish left behind.
+    report.events_published = domain::events::publish_pending(&state.store, &state.events)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = ?e, "pending domain events not published this run");
+            0
+        });
     tracing::info!(event_id = ?event.payload.id, scheduled = ?scheduled, examined = report.examined,
         alerts = report.alerts, escalations = report.escalations, requeued = report.requeued,
-        sends_requeued = report.sends_requeued, sends_failed = report.sends_failed, assigned, "SLA scan done");
+        sends_requeued = report.sends_requeued, sends_failed = report.sends_failed, assigned,
+        events_published = report.events_published, "SLA scan done");
     Ok(report)
 }

@@ -7,19 +7,30 @@ use lambda_runtime::{Error, LambdaEvent};
 use adapters::websocket::{body_text, connection_id, response};
 use domain::config::Env;
 use domain::dashboard::DashboardStore;
+use domain::events::{EventOutbox, EventPublisher, publish_pending_soon};
 use domain::protocol::Pusher;
 use domain::protocol::{ErrorCode, ProtocolError, error_frame};
 use domain::sending::OutboundQueue;
 
-pub struct State<S, P, Q> {
+pub struct State<S, P, Q, E> {
     pub store: S,
     pub pusher: P,
     /// Where agent sends go (the `outbound` function delivers them).
     pub outbox: Q,
+    /// The domain event bus: resolves and assignments leave events pending
+    /// in the store, published right after the frame.
+    pub events: E,
     pub catalogs: domain::dashboard::Catalogs,
 }
 
-impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::SqsOutboundQueue> {
+impl
+    State<
+        adapters::DynamoStore,
+        adapters::ApiGwPusher,
+        adapters::SqsOutboundQueue,
+        adapters::EventBridgePublisher,
+    >
+{
     /// The function as deployed: settings read once from `env`, clients
     /// from `aws` (built once per cold start; the local gateway passes its
     /// own with the template's environment).
@@ -28,19 +39,21 @@ impl State<adapters::DynamoStore, adapters::ApiGwPusher, adapters::SqsOutboundQu
             store: adapters::DynamoStore::from_env(env, aws)?,
             pusher: adapters::ApiGwPusher::from_env(env, aws)?,
             outbox: adapters::SqsOutboundQueue::from_env(env, aws)?,
+            events: adapters::EventBridgePublisher::from_env(env, aws)?,
             catalogs: domain::dashboard::Catalogs::from_env(env)?,
         })
     }
 }
 
-pub async fn handle<S, P, Q>(
-    state: &State<S, P, Q>,
+pub async fn handle<S, P, Q, E>(
+    state: &State<S, P, Q, E>,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error>
 where
-    S: DashboardStore,
+    S: DashboardStore + EventOutbox,
     P: Pusher,
     Q: OutboundQueue,
+    E: EventPublisher,
 {
     let req = event.payload;
     let Some(id) = connection_id(&req) else {
@@ -48,7 +61,7 @@ where
     };
     let pushed = match body_text(&req) {
         Ok(text) => {
-            domain::dashboard::handle_frame(
+            let pushed = domain::dashboard::handle_frame(
                 &state.store,
                 &state.pusher,
                 &state.outbox,
@@ -56,7 +69,11 @@ where
                 &id,
                 &text,
             )
-            .await
+            .await;
+            if domain::dashboard::may_emit_events(&text) {
+                publish_pending_soon(&state.store, &state.events).await;
+            }
+            pushed
         }
         Err(reason) => {
             let frame = error_frame(&ProtocolError::new(ErrorCode::BadRequest, reason), None);

@@ -17,16 +17,17 @@ use crate::template::Template;
 pub struct Functions {
     pub webhook: webhook::State<SqsInboundQueue, SqsForwardQueue>,
     pub api: api::State<DynamoStore, SqsInboundQueue, PinbotClient, ApiGwPusher, SqsOutboundQueue>,
-    pub internal: internal::State<DynamoStore, ApiGwPusher>,
+    pub internal: internal::State<DynamoStore, ApiGwPusher, EventBridgePublisher>,
     pub forward: forward::State,
     pub outbound: outbound::State<DynamoStore, PinbotClient, ApiGwPusher>,
     pub inbound: inbound::State<DynamoStore, ApiGwPusher, EventBridgePublisher, SqsOutboundQueue>,
     pub ws_connect: ws_connect::State<DynamoStore>,
     pub ws_disconnect: ws_disconnect::State<DynamoStore, ApiGwPusher>,
-    pub sla_scan: sla_scan::State<DynamoStore, ApiGwPusher, SqsOutboundQueue>,
+    pub sla_scan: sla_scan::State<DynamoStore, ApiGwPusher, SqsOutboundQueue, EventBridgePublisher>,
     pub counter_sync: counter_sync::State<DynamoStore, ApiGwPusher>,
     pub booking_alerts: booking_alerts::State<DynamoStore, SqsOutboundQueue>,
-    pub ws_events: ws_events::State<DynamoStore, ApiGwPusher, SqsOutboundQueue>,
+    pub ws_events:
+        ws_events::State<DynamoStore, ApiGwPusher, SqsOutboundQueue, EventBridgePublisher>,
 }
 
 /// The binaries the gateway can run; the template must name no other.
@@ -111,6 +112,7 @@ impl Functions {
                     "requeued": r.requeued,
                     "sends_requeued": r.sends_requeued,
                     "sends_failed": r.sends_failed,
+                    "events_published": r.events_published,
                 })
             }),
             "counter-sync" => counter_sync::handle(&self.counter_sync, event)

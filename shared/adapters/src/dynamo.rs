@@ -37,6 +37,7 @@ use chats::{chat_from, extra_text, message_from, message_ref_of};
 mod connections;
 mod customers;
 mod discount;
+mod events;
 mod executives;
 mod ops;
 mod outbox;

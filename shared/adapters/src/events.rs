@@ -31,7 +31,7 @@ impl EventPublisher for EventBridgePublisher {
                     PutEventsRequestEntry::builder()
                         .event_bus_name(&self.bus)
                         .source(SOURCE)
-                        .detail_type(e.detail_type)
+                        .detail_type(&e.detail_type)
                         .detail(e.detail.to_string())
                         .build()
                 })

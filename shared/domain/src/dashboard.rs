@@ -19,14 +19,14 @@ use crate::customer::CustomerStore;
 use crate::customer::SenderId;
 use crate::error::StoreError;
 use crate::executive::ExecutiveStore;
-use crate::protocol::chat_list::{ListStart, encode_cursor, list_page, riding_soon};
+use crate::protocol::chat_list::{ListStart, encode_cursor, list_page};
 use crate::protocol::fanout::{push_room_update, push_stats, push_to_room, push_to_rooms};
 use crate::protocol::views::{ChatView, MessageView};
 use crate::protocol::{
     self, ChatListQuery, ChatTarget, ClientEvent, ErrorCode, MessagePageQuery, ProtocolError, frame,
 };
 use crate::protocol::{Connection, ConnectionId, ConnectionStore, PushError, Pusher, Room};
-use crate::rides::{RideSettings, RideStore};
+use crate::rides::{RideSettings, RideStore, riding_soon};
 use crate::routing::assignment;
 use crate::routing::assignment::RoutingStore;
 use crate::sending::{Author, OutboundQueue, queue_send};
@@ -185,6 +185,18 @@ impl Catalogs {
             rides: RideSettings::from_env(env)?,
         })
     }
+}
+
+/// Whether a client frame may change a chat's status or owner (and so
+/// leave domain events to publish): `update_chat_status`, `assign_chat`,
+/// `set_status`, `new_chat`.
+pub fn may_emit_events(frame_text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(frame_text).is_ok_and(|v| {
+        matches!(
+            v.get("event").and_then(|e| e.as_str()),
+            Some("update_chat_status" | "assign_chat" | "set_status" | "new_chat")
+        )
+    })
 }
 
 /// Everything a dashboard frame may need from the store.

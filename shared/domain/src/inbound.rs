@@ -117,21 +117,21 @@ pub struct Inbound<'a, S, P, E, Q> {
 
 fn chat_created(chat: &Chat) -> DomainEvent {
     DomainEvent {
-        detail_type: "chat.created",
+        detail_type: "chat.created".into(),
         detail: serde_json::json!(ChatView::new(chat, 0)),
     }
 }
 
 fn chat_rated(chat: &Chat, rating: u8) -> DomainEvent {
     DomainEvent {
-        detail_type: "chat.rated",
+        detail_type: "chat.rated".into(),
         detail: serde_json::json!({"chat": ChatView::new(chat, 0), "rating": rating}),
     }
 }
 
 fn message_received(chat: &Chat, message: &Message) -> DomainEvent {
     DomainEvent {
-        detail_type: "message.received",
+        detail_type: "message.received".into(),
         detail: serde_json::json!({
             "chat_id": chat.chat_id,
             "customer": chat.customer,

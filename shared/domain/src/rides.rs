@@ -13,10 +13,14 @@ use std::future::Future;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::channel::ChannelId;
+use crate::channel::{ChannelId, Stakeholder};
+use crate::chat::{Chat, ChatStore};
 use crate::config::{ConfigError, Env};
+use crate::customer::CustomerStore;
 use crate::customer::SenderId;
 use crate::error::StoreError;
+use crate::executive::ExecutiveId;
+use crate::protocol::chat_list::{ListSpec, SoonChat};
 use crate::routing::sla::{AlertJob, AlertQueue, AlertSubject, SlaStore};
 use crate::sending::MessageCatalog;
 use crate::settings::{Named, SettingsStore, in_force};
@@ -173,6 +177,53 @@ pub trait RideStore: Send + Sync {
         &self,
         customers: &[SenderId],
     ) -> impl Future<Output = Result<HashMap<SenderId, Vec<Ride>>, StoreError>> + Send;
+}
+
+/// The chats of `spec` (an active list) whose customer has a ride that has
+/// not ended starting in `window`: each customer's current chat with each
+/// of `teams`, by the customer's earliest such ride, soonest first.
+pub async fn riding_soon<S>(
+    store: &S,
+    teams: &[Stakeholder],
+    spec: &ListSpec,
+    me: &ExecutiveId,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> Result<Vec<SoonChat>, StoreError>
+where
+    S: ChatStore + CustomerStore + RideStore,
+{
+    let rides = store.active_rides(window.0, window.1, SOON_MAX).await?;
+    let mut first_ride: HashMap<SenderId, DateTime<Utc>> = HashMap::new();
+    for ride in &rides {
+        if let Ok(customer) = SenderId::parse(&ride.customer) {
+            first_ride.entry(customer).or_insert(ride.ride_datetime);
+        }
+    }
+    if first_ride.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pairs: Vec<(Stakeholder, SenderId)> = teams
+        .iter()
+        .flat_map(|t| first_ride.keys().map(move |c| (*t, c.clone())))
+        .collect();
+    let mut chats: Vec<Chat> = store
+        .current_chats(&pairs)
+        .await?
+        .into_iter()
+        .filter(|c| c.status == spec.status && spec.filters.matches_chat(c, me))
+        .collect();
+    if spec.filters.profile.is_some() {
+        let mut kept = Vec::new();
+        crate::protocol::chat_list::keep_profile_matches(store, spec, &mut chats, &mut kept)
+            .await?;
+        chats = kept;
+    }
+    let mut soon: Vec<SoonChat> = chats
+        .into_iter()
+        .filter_map(|c| first_ride.get(&c.customer).map(|at| (*at, c)))
+        .collect();
+    soon.sort_by(|a, b| (a.0, &a.1.chat_id).cmp(&(b.0, &b.1.chat_id)));
+    Ok(soon)
 }
 
 /// What one booking-alert run did.

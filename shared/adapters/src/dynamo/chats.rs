@@ -157,6 +157,11 @@ impl DynamoStore {
                 &change.metrics,
             )?);
         }
+        writes.extend(super::events::event_writes(
+            table,
+            domain::events::of_transition(change),
+            at,
+        )?);
         Ok(writes)
     }
 }

@@ -249,6 +249,11 @@ impl CustomerStore for DynamoStore {
                 .map_err(build_err)?;
             writes.push(TransactWriteItem::builder().update(update).build());
         }
+        writes.extend(super::events::event_writes(
+            &self.tables.chats,
+            vec![domain::events::context_changed(c, at)],
+            at,
+        )?);
         match self.transact_writes(writes).await {
             Ok(_) => Ok(()),
             Err(e) => Err(unavailable(e)),

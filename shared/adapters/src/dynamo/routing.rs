@@ -289,6 +289,16 @@ impl RoutingStore for DynamoStore {
         if let Some(from) = chat.assigned_to.as_ref().filter(|f| *f != to) {
             writes.push(open_chats_write(execs, from, -1)?);
         }
+        writes.extend(super::events::event_writes(
+            &self.tables.chats,
+            vec![domain::events::chat_assigned(
+                chat,
+                Some(to),
+                grant.reason(chat),
+                at,
+            )],
+            at,
+        )?);
         match self.transact_writes(writes).await {
             Ok(()) => {}
             Err(e) => {
@@ -323,10 +333,15 @@ impl RoutingStore for DynamoStore {
             .expression_attribute_values(":active", s(ChatStatus::Active.as_str()))
             .build()
             .map_err(build_err)?;
-        let writes = vec![
+        let mut writes = vec![
             TransactWriteItem::builder().update(header).build(),
             open_chats_write(&self.tables.executives, from, -1)?,
         ];
+        writes.extend(super::events::event_writes(
+            &self.tables.chats,
+            vec![domain::events::chat_assigned(chat, None, "offline", at)],
+            at,
+        )?);
         match self.transact_writes(writes).await {
             Ok(()) => self.chat(&chat.chat_id).await,
             Err(e) if any_condition_failed(&e) => Ok(None),

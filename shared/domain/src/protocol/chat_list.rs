@@ -347,7 +347,7 @@ struct Lane {
 
 /// Reads one page of `q` over `teams`' lists for the executive `me`:
 /// first `soon` (the chats of customers riding soon, as
-/// [`riding_soon`] found them; empty when the list does not sort by
+/// [`crate::rides::riding_soon`] found them; empty when the list does not sort by
 /// rides), then the rest by activity.
 pub async fn list_page<S>(
     store: &S,
@@ -415,54 +415,6 @@ where
         chats,
         cursors,
     })
-}
-
-/// The chats of `spec` (an active list) whose customer has a ride that has
-/// not ended starting in `window`: each customer's current chat with each
-/// of `teams`, by the customer's earliest such ride, soonest first.
-pub async fn riding_soon<S>(
-    store: &S,
-    teams: &[Stakeholder],
-    spec: &ListSpec,
-    me: &ExecutiveId,
-    window: (DateTime<Utc>, DateTime<Utc>),
-) -> Result<Vec<SoonChat>, StoreError>
-where
-    S: ChatStore + CustomerStore + crate::rides::RideStore,
-{
-    let rides = store
-        .active_rides(window.0, window.1, crate::rides::SOON_MAX)
-        .await?;
-    let mut first_ride: HashMap<SenderId, DateTime<Utc>> = HashMap::new();
-    for ride in &rides {
-        if let Ok(customer) = SenderId::parse(&ride.customer) {
-            first_ride.entry(customer).or_insert(ride.ride_datetime);
-        }
-    }
-    if first_ride.is_empty() {
-        return Ok(Vec::new());
-    }
-    let pairs: Vec<(Stakeholder, SenderId)> = teams
-        .iter()
-        .flat_map(|t| first_ride.keys().map(move |c| (*t, c.clone())))
-        .collect();
-    let mut chats: Vec<Chat> = store
-        .current_chats(&pairs)
-        .await?
-        .into_iter()
-        .filter(|c| c.status == spec.status && spec.filters.matches_chat(c, me))
-        .collect();
-    if spec.filters.profile.is_some() {
-        let mut kept = Vec::new();
-        keep_profile_matches(store, spec, &mut chats, &mut kept).await?;
-        chats = kept;
-    }
-    let mut soon: Vec<SoonChat> = chats
-        .into_iter()
-        .filter_map(|c| first_ride.get(&c.customer).map(|at| (*at, c)))
-        .collect();
-    soon.sort_by(|a, b| (a.0, &a.1.chat_id).cmp(&(b.0, &b.1.chat_id)));
-    Ok(soon)
 }
 
 /// Reads `page_size` chats of `spec` over `teams`' lists for the
@@ -559,7 +511,7 @@ where
 }
 
 /// Moves the chats whose customer profile passes the filter to `matched`.
-async fn keep_profile_matches<S: CustomerStore>(
+pub(crate) async fn keep_profile_matches<S: CustomerStore>(
     store: &S,
     spec: &ListSpec,
     pending: &mut Vec<Chat>,

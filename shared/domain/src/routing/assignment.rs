@@ -444,6 +444,17 @@ pub struct Presence {
     pub open_chats: u32,
 }
 
+impl Grant {
+    /// Why a chat (as read) changes hands under this grant.
+    pub fn reason(&self, chat: &Chat) -> &'static str {
+        match (self, &chat.assigned_to) {
+            (Grant::Manual, _) => "manual",
+            (Grant::RoundRobin(_), Some(_)) => "offline",
+            (Grant::RoundRobin(_), None) => "round_robin",
+        }
+    }
+}
+
 /// Whom a chat is given to, and on what grounds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Grant {

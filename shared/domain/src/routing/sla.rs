@@ -129,6 +129,9 @@ pub struct ScanReport {
     /// scheduled function, `crate::sending::requeue_stuck`).
     pub sends_requeued: usize,
     pub sends_failed: usize,
+    /// Pending domain events put on the bus (set by the scheduled function,
+    /// `crate::events::publish_pending`).
+    pub events_published: usize,
 }
 
 /// The WhatsApp alert for `chat` at `level`, if that level has a recipient.
