@@ -5,19 +5,23 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: dev test tools fmt lint unit-and-integration cfn-lint bench clean
+.PHONY: dev test tools browser-tools fmt lint unit-and-integration cfn-lint bench clean
 
 ## Start DynamoDB Local and moto server, create tables/queues from template.yaml, seed, serve HTTP + WebSocket.
 dev: tools
 	$(CARGO) run -p local-gateway
 
 ## Every check CI runs.
-test: tools fmt lint unit-and-integration cfn-lint
+test: tools browser-tools fmt lint unit-and-integration cfn-lint
 
 ## The local AWS: moto and cfn-lint in .venv/, DynamoDB Local (and Java if missing) in .local/.
 tools:
 	@bash infra/scripts/python-tools.sh
 	@bash infra/scripts/dynamodb-local.sh
+
+## Chromium and ChromeDriver (Debian) for the dashboard's browser tests.
+browser-tools:
+	@bash infra/scripts/chromium.sh
 
 fmt:
 	$(CARGO) fmt --all -- --check

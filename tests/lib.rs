@@ -27,6 +27,8 @@ use domain::secret::Secret;
 use local_gateway::emulators::{Emulator, EndpointOverrides, Endpoints, Kind};
 use local_gateway::{Config, DevAdmin, Running};
 
+pub mod browser;
+
 pub const ADMIN_EMAIL: &str = "admin@test.local";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 pub const PARTNER_CHANNEL: &str = "9099039188";

@@ -9,6 +9,7 @@ mod bad_input;
 mod chat_lists;
 mod context;
 mod dashboard_events;
+mod dashboard_web;
 mod delivery_guarantees;
 mod discount_bot;
 mod discount_routes;

@@ -26,12 +26,14 @@ pub struct Functions {
     pub sla_scan: sla_scan::State<DynamoStore, ApiGwPusher, SqsOutboundQueue, EventBridgePublisher>,
     pub counter_sync: counter_sync::State<DynamoStore, ApiGwPusher>,
     pub booking_alerts: booking_alerts::State<DynamoStore, SqsOutboundQueue>,
+    pub web: web::State,
     pub ws_events:
         ws_events::State<DynamoStore, ApiGwPusher, SqsOutboundQueue, EventBridgePublisher>,
 }
 
 /// The binaries the gateway can run; the template must name no other.
-pub const KNOWN: [&str; 12] = [
+pub const KNOWN: [&str; 13] = [
+    "web",
     "sla-scan",
     "counter-sync",
     "booking-alerts",
@@ -58,6 +60,7 @@ impl Functions {
             "webhook" => webhook::handle(&self.webhook, req).await,
             "api" => api::handle(&self.api, req).await,
             "internal" => internal::handle(&self.internal, req).await,
+            "web" => web::handle(&self.web, req).await,
             other => Err(format!("{other} is not an HTTP function").into()),
         }
     }

@@ -393,6 +393,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         sla_scan: sla_scan::State::from_env(&env("sla-scan"), &aws)?,
         counter_sync: counter_sync::State::from_env(&env("counter-sync"), &aws)?,
         booking_alerts: booking_alerts::State::from_env(&env("booking-alerts"), &aws)?,
+        web: web::State::from_env(&env("web"))?,
         ws_events: ws_events::State::from_env(&env("ws-events"), &aws)?,
     };
     let gateway = Arc::new(Gateway {

@@ -174,6 +174,7 @@ async fn run() -> anyhow::Result<()> {
     };
     println!(
         "\nSmart Chat local stack is up\n\
+         \n  Dashboard       http://{http}/   (log in with the dev admin below)\
          \n  HTTP API        http://{http}\
          \n  WebSocket API   ws://{ws}/?token=<JWT>\
          \n  @connections    http://{ws}/@connections/{{id}}\

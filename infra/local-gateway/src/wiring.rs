@@ -106,6 +106,10 @@ impl<'a> FunctionEnvs<'a> {
             .map(|(k, v)| (k.to_owned(), v)),
         );
         let mut vars = BTreeMap::from([
+            (
+                "DASHBOARD_WS_URL".to_owned(),
+                local.ws_endpoint.replacen("http://", "ws://", 1),
+            ),
             ("WS_MANAGEMENT_ENDPOINT".to_owned(), local.ws_endpoint),
             (
                 "OUTBOUND_BACKOFF_BASE_MS".to_owned(),
