@@ -115,6 +115,26 @@ async fn an_agent_logs_in_sees_a_message_arrive_and_answers_it_in_a_browser() ->
         .await?;
     eprintln!("webhook to list item in the browser: {listed_after:?}");
 
+    // A note for teammates: shown in the conversation, never sent.
+    let compose = browser.find("#compose", Duration::from_secs(1)).await?;
+    browser.type_into(&compose, "Payout due Monday").await?;
+    let note = browser.find("#add-note", Duration::from_secs(1)).await?;
+    browser.click(&note).await?;
+    browser
+        .until(
+            "return [...document.querySelectorAll('#messages .msg.note')].some(m => m.textContent.includes('Payout due Monday'))",
+            Duration::from_secs(10),
+        )
+        .await?;
+    stack.settled().await?;
+    let to_customer = stack
+        .recorded()
+        .await?
+        .iter()
+        .filter(|r| r["body"]["to"] == "919812300001")
+        .count();
+    assert_eq!(to_customer, 1, "the note was not sent");
+
     // Log out: back to the login page, the session forgotten.
     let logout = browser.find("#logout", Duration::from_secs(1)).await?;
     browser.click(&logout).await?;

@@ -23,6 +23,7 @@ mod local_stack;
 mod login_budgets;
 mod logs;
 mod media;
+mod notes;
 mod outbound;
 mod rating;
 mod request_caps;

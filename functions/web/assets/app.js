@@ -313,19 +313,34 @@ async function loadOlder() {
 function composer(chat) {
   const last = chat.last_incoming_message ? new Date(chat.last_incoming_message).getTime() : 0;
   const closed = Date.now() - last > WINDOW_MS;
-  const text = h("textarea", { id: "compose", maxlength: TEXT_LIMIT, "aria-label": "Message", placeholder: closed ? "Window closed: send a template" : "Type a reply" });
+  const text = h("textarea", { id: "compose", maxlength: TEXT_LIMIT, "aria-label": "Message", placeholder: closed ? "Window closed: send a template, or add a note" : "Type a reply or a note" });
   const count = h("span", { class: "hint muted" }, `0 / ${TEXT_LIMIT}`);
   text.addEventListener("input", () => { count.textContent = `${text.value.length} / ${TEXT_LIMIT}`; });
   const send = h("button", { type: "submit" }, "Send");
+  const note = h("button", {
+    type: "button",
+    id: "add-note",
+    title: "Visible to teammates only; never sent to the customer",
+    onclick: async () => {
+      const body = text.value.trim();
+      if (!body) return;
+      try {
+        await state.socket.request("add_note", { chat_id: chat.chat_id, note: body });
+        text.value = "";
+        count.textContent = `0 / ${TEXT_LIMIT}`;
+      } catch (err) {
+        alert(err.message);
+      }
+    },
+  }, "Add note");
   const form = h("form", { class: "composer" });
   if (closed) {
     const pick = h("select", { "aria-label": "Template" }, state.templates.map((t) => h("option", { value: t.name }, `${t.name} — ${t.description || ""}`)));
     form.append(h("div", { class: "window-closed" }, "The customer has not written in 24 hours: WhatsApp only allows a template.", " ", pick,
       h("button", { type: "button", onclick: () => sendTemplate(chat.chat_id, pick.value) }, "Send template")));
-    text.disabled = true;
     send.disabled = true;
   }
-  form.append(text, send, count);
+  form.append(text, h("span", { class: "actions" }, send, note), count);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const body = text.value.trim();

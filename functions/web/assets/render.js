@@ -66,6 +66,12 @@ export function message(m, { media, resend, byId }) {
     case "text":
       body.push(...formatted(c.body));
       break;
+    case "note":
+      body.push(h("strong", {}, "📝 Note: "), ...formatted(c.body));
+      break;
+    case "sent":
+      body.push(...formatted(m.message || m.preview || ""));
+      break;
     case "media": {
       const label = c.filename || c.media_type || "file";
       if (c.media_type === "image" || c.media_type === "sticker") {

@@ -350,6 +350,8 @@ enum Followup {
         chat: Chat,
         from: Option<crate::executive::ExecutiveId>,
     },
+    /// A note was added: the chat's watchers.
+    NoteAdded(Box<crate::chat::Message>),
     /// A tag was applied or removed: the chat's watchers and its team.
     Tagged {
         chat: Chat,
@@ -366,6 +368,14 @@ impl Followup {
         P: Pusher,
     {
         match self {
+            Followup::NoteAdded(note) => {
+                let f = frame(
+                    "new_message",
+                    json!({"chat_id": note.chat_id, "message": MessageView::new(&note)}),
+                    None,
+                );
+                push_to_room(store, pusher, &Room::Chat(note.chat_id.clone()), &f).await;
+            }
             Followup::Presence {
                 executive,
                 online,
@@ -539,6 +549,9 @@ where
             chat_id,
             message_id,
         } => mark_seen(store, &connection, &chat_id, message_id.as_deref()).await?,
+        ClientEvent::AddNote { chat_id, note } => {
+            add_note(store, &connection, &chat_id, note, then).await?
+        }
         ClientEvent::SetStatus { online } => set_status(store, &connection, online, then).await?,
         ClientEvent::AssignChat {
             chat_id,
@@ -1208,6 +1221,53 @@ async fn send_message<S: ChatStore, Q: OutboundQueue>(
             "the send queue is unavailable; the message is marked failed and can be re-sent",
         )),
     }
+}
+
+/// `add_note {chat_id, note}`: an internal note on a chat the caller sees,
+/// stored as a message of its own kind and pushed to the chat's watchers;
+/// never sent to WhatsApp, and it moves neither the chat nor anyone's wait.
+async fn add_note<S: ChatStore>(
+    store: &S,
+    connection: &Connection,
+    chat_id: &ChatId,
+    note: String,
+    then: &mut Vec<Followup>,
+) -> Result<serde_json::Value, ProtocolError> {
+    use crate::chat::{Appended, Content, Direction, Message, SenderType};
+    let mut chat = visible_chat(store, connection, chat_id).await?;
+    let now = Utc::now();
+    let content = Content::Note { body: note };
+    let message = Message {
+        chat_id: chat_id.clone(),
+        message_id: Message::id_for(now, 0, &uuid::Uuid::now_v7().simple().to_string()),
+        wa_message_id: None,
+        direction: Direction::Outbound,
+        sender: connection.executive_id.to_string(),
+        sender_type: SenderType::Agent,
+        preview: content.preview(),
+        content,
+        sent_at: None,
+        received_at: now,
+        reply_to: None,
+        reply_to_message_id: None,
+        delivery: None,
+        inbound_seq: 0,
+        referral: None,
+    };
+    for _ in 0..5 {
+        match store.append_outbound(&chat, &message).await {
+            Ok(Appended::Stored(_) | Appended::Duplicate) => {
+                tracing::info!(chat_id = %chat_id, message_id = %message.message_id,
+                    executive_id = %connection.executive_id, "note added");
+                let reply = json!({"message": MessageView::new(&message)});
+                then.push(Followup::NoteAdded(Box::new(message)));
+                return Ok(reply);
+            }
+            Err(StoreError::Conflict(_)) => chat = visible_chat(store, connection, chat_id).await?,
+            Err(e) => return Err(internal(e)),
+        }
+    }
+    Err(keeps_changing())
 }
 
 /// `set_status {status}`: the caller online or offline. The reply says

@@ -125,6 +125,11 @@ pub enum Content {
     Sent {
         message: crate::outbound::Outbound,
     },
+    /// An internal note an executive left on the chat for teammates: shown
+    /// in the conversation, never sent to WhatsApp.
+    Note {
+        body: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +164,7 @@ impl Content {
             Content::System { .. } => "system",
             Content::Unsupported { .. } => "unsupported",
             Content::Sent { message } => message.kind(),
+            Content::Note { .. } => "note",
         }
     }
 
@@ -174,6 +180,7 @@ impl Content {
             Content::Order { text, .. } => text.as_deref(),
             Content::System { body, .. } => body.as_deref(),
             Content::Sent { message } => message.readable_text(),
+            Content::Note { body } => Some(body),
             _ => None,
         }
     }
@@ -237,6 +244,7 @@ impl Content {
                 format!("Unsupported message ({original_type})")
             }
             Content::Sent { message } => message.preview(),
+            Content::Note { body } => format!("📝 {body}"),
         };
         truncate_chars(&full, PREVIEW_CHARS)
     }

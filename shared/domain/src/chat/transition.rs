@@ -164,6 +164,12 @@ fn message(chat: &Chat, m: &Message, rating: Option<u8>) -> Transition {
             no_first_response: false,
         },
     );
+    if matches!(m.content, crate::chat::Content::Note { .. }) {
+        // A note is for teammates: counted, but the chat's place in the
+        // lists, its preview and who waits stay as they are.
+        t.after.message_count += 1;
+        return t;
+    }
     let after = &mut t.after;
     after.last_message = Some(m.preview.clone());
     after.last_message_time = m.received_at;

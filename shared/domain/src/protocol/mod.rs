@@ -80,9 +80,13 @@ impl ProtocolError {
     }
 }
 
+/// The longest internal note.
+pub const MAX_NOTE_CHARS: usize = 4096;
+
 /// The events this server answers today.
-pub const SUPPORTED_EVENTS: [&str; 16] = [
+pub const SUPPORTED_EVENTS: [&str; 17] = [
     "config",
+    "add_note",
     "set_status",
     "assign_chat",
     "send_message",
@@ -131,6 +135,11 @@ pub enum ClientEvent {
     MarkSeen {
         chat_id: ChatId,
         message_id: Option<String>,
+    },
+    /// An internal note for teammates (never sent to WhatsApp).
+    AddNote {
+        chat_id: ChatId,
+        note: String,
     },
     FetchContextHistory {
         customer: crate::customer::SenderId,
@@ -271,6 +280,7 @@ impl ClientEvent {
             ClientEvent::SearchChat { .. } => "search_chat",
             ClientEvent::NewChat { .. } => "new_chat",
             ClientEvent::MarkSeen { .. } => "mark_seen",
+            ClientEvent::AddNote { .. } => "add_note",
             ClientEvent::FetchContextHistory { .. } => "fetch_context_history",
             ClientEvent::SendMessage { .. } => "send_message",
             ClientEvent::SetStatus { .. } => "set_status",
@@ -386,6 +396,21 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
             ClientEvent::NewChat {
                 customer,
                 customer_type,
+            }
+        }
+        "add_note" => {
+            let note = opt_str(&data, "note")?
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| ProtocolError::invalid("`note` must be a non-empty string"))?;
+            if note.chars().count() > MAX_NOTE_CHARS {
+                return Err(ProtocolError::invalid(format!(
+                    "`note` is longer than {MAX_NOTE_CHARS} characters"
+                )));
+            }
+            ClientEvent::AddNote {
+                chat_id: chat_id(&data)?,
+                note: note.to_owned(),
             }
         }
         "mark_seen" => ClientEvent::MarkSeen {
