@@ -149,3 +149,98 @@ async fn an_agent_logs_in_sees_a_message_arrive_and_answers_it_in_a_browser() ->
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn admins_tag_assign_manage_the_team_and_read_the_bot_at_phone_width() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let browser = Browser::start_sized(390, 844).await?;
+    log_in(&browser, &stack).await?;
+    let chat = stack
+        .customer_writes(
+            PARTNER_CHANNEL,
+            "919812300002",
+            "wamid.web-2",
+            "नमस्ते, payout?",
+        )
+        .await?;
+    let item = browser
+        .find("#chats li[data-chat]", Duration::from_secs(10))
+        .await?;
+    browser.click(&item).await?;
+
+    // Tag it from the chat's header.
+    browser
+        .until(
+            "const s = document.querySelector('.chat-head select[aria-label=\"Add a tag\"]'); \
+             if (!s || s.options.length < 2) return false; \
+             s.value = s.options[1].value; s.dispatchEvent(new Event('change')); return s.value",
+            Duration::from_secs(10),
+        )
+        .await?;
+    let tagged = eventually(Duration::from_secs(10), || async {
+        let c = stack.chat(&chat.chat_id).await?;
+        Ok((!c.tags.is_empty()).then_some(c.tags))
+    })
+    .await?;
+    browser
+        .until(
+            &format!(
+                "return document.querySelector('.chat-head').textContent.includes({})",
+                json!(tagged[0])
+            ),
+            Duration::from_secs(5),
+        )
+        .await?;
+
+    // The admin pages: the team (the dev admin listed), a new agent added.
+    let admin = browser.find("#admin-open", Duration::from_secs(5)).await?;
+    browser.click(&admin).await?;
+    browser
+        .until(
+            &format!(
+                "return document.querySelector('.admin-body table')?.textContent.includes({})",
+                json!(ADMIN_EMAIL)
+            ),
+            Duration::from_secs(10),
+        )
+        .await?;
+    browser
+        .run(
+            "const f = document.querySelector('.admin-body form.row'); \
+             const [name, email, password] = f.querySelectorAll('input'); \
+             name.value = 'Asha'; email.value = 'asha@test.local'; password.value = 'a-long-password'; \
+             f.querySelector('input[type=checkbox][value=Partner]').checked = true; \
+             f.requestSubmit();",
+            json!([]),
+        )
+        .await?;
+    browser
+        .until(
+            "return document.querySelector('.admin-body table')?.textContent.includes('asha@test.local')",
+            Duration::from_secs(10),
+        )
+        .await?;
+    // The discount bot's routes, with the one real code.
+    let tab = browser
+        .find(".tabs button[data-page=Discount]", Duration::from_secs(2))
+        .await?;
+    browser.click(&tab).await?;
+    browser
+        .until(
+            "return document.querySelector('.admin-body')?.textContent.includes('TRUST4111')",
+            Duration::from_secs(10),
+        )
+        .await?;
+
+    // At phone width the list is still there and usable.
+    let width: Value = browser
+        .run(
+            "return document.getElementById('chats').getBoundingClientRect().width",
+            json!([]),
+        )
+        .await?;
+    assert!(width.as_f64().unwrap_or(0.0) > 300.0, "{width}");
+    browser.quit().await;
+    stack.stop().await;
+    Ok(())
+}

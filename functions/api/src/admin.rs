@@ -112,13 +112,31 @@ where
             .ok_or_else(|| ApiError::not_found(format!("no executive {id}")))
     }
 
+    /// Every executive, with whether they are online and how many chats
+    /// they hold (admins see who else is working).
     async fn list_executives(&self) -> Answer {
         let all = self
             .store
             .executives()
             .await
             .map_err(unavailable("executives"))?;
-        Ok(answer(StatusCode::OK, all))
+        let ids: Vec<ExecutiveId> = all.iter().map(|e| e.executive_id.clone()).collect();
+        let presence = self
+            .store
+            .presence(&ids)
+            .await
+            .map_err(unavailable("presence"))?;
+        let listed: Vec<Value> = all
+            .iter()
+            .map(|e| {
+                let p = presence.get(&e.executive_id);
+                let mut v = json!(e);
+                v["online"] = json!(p.is_some_and(|p| p.online));
+                v["open_chats"] = json!(p.map_or(0, |p| p.open_chats));
+                v
+            })
+            .collect();
+        Ok(answer(StatusCode::OK, listed))
     }
 
     async fn create_executive(&self, req: &Request) -> Answer {

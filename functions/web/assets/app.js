@@ -2,6 +2,7 @@
 // its composer. Plain ES modules, no build step.
 
 import { Socket, Unauthorized, config, forget, login, rest, token } from "./api.js";
+import { openAdmin } from "./admin.js";
 import { h, message, since, time } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +22,8 @@ const state = {
   before: null, // older page of the open chat
   mediaUrls: new Map(),
   templates: [],
+  tags: {}, // team → tag names
+  executives: null, // admins: for assigning
   alerts: new Set(),
 };
 
@@ -48,6 +51,11 @@ async function start() {
     }
   });
   $("logout").addEventListener("click", () => showLogin(""));
+  $("admin-open").addEventListener("click", () => {
+    state.current = null;
+    drawList();
+    openAdmin($("chat"));
+  });
   $("online").addEventListener("change", toggleOnline);
   for (const id of ["f-status", "f-team", "f-profile", "f-assigned"]) $(id).addEventListener("change", reload);
   let typing;
@@ -82,7 +90,9 @@ async function refetch() {
     const cfg = await state.socket.request("config");
     state.me = { ...(state.me || {}), executive_id: cfg.executive_id, role: cfg.role, stakeholders: cfg.stakeholders };
     state.templates = cfg.templates || [];
+    state.tags = cfg.tags || {};
     $("me").textContent = `${cfg.executive_id} (${cfg.role})`;
+    $("admin-open").hidden = cfg.role !== "admin";
     const team = $("f-team");
     if (team.options.length === 1) {
       for (const s of cfg.stakeholders) team.append(h("option", { value: s }, s));
@@ -225,7 +235,8 @@ function pushed(event, data) {
       drawMessages(false);
     }
   } else if (event === "dashboard_stats") showStats(data);
-  else if (["chat_status_updated", "chat_assigned", "chat_reassigned", "chat_rated", "tag_updated"].includes(event)) {
+  else if (event === "tag_updated") retag(data.chat_id, data.tags);
+  else if (["chat_status_updated", "chat_assigned", "chat_reassigned", "chat_rated"].includes(event)) {
     if (data.chat) upsertChat(data.chat);
   } else if (event === "sla_alert") {
     state.alerts.add(data.chat_id);
@@ -260,13 +271,82 @@ function drawHead(chat) {
   const head = $("chat").querySelector(".chat-head");
   if (!head) return;
   const resolved = chat.status === "resolved";
-  head.replaceChildren(
+  const staffed = chat.customer_type !== "Discount";
+  const tagNames = state.tags[chat.customer_type] || [];
+  const addTag = h("select", { "aria-label": "Add a tag" }, h("option", { value: "" }, "+ tag"),
+    tagNames.filter((t) => !(chat.tags || []).includes(t)).map((t) => h("option", { value: t }, t)));
+  addTag.addEventListener("change", () => tagChat(chat.chat_id, addTag.value, true));
+  head.replaceChildren(...[
     h("h2", {}, chat.customer_name || chat.customer),
     h("span", { class: "muted" }, `${chat.customer} · ${chat.customer_type} · ${chat.assigned_to ? `→ ${chat.assigned_to}` : "unassigned"}`),
-    chat.rating ? h("span", {}, `★ ${chat.rating}`) : null,
+    chat.rating ? h("span", { title: "the customer's rating" }, `★ ${chat.rating}`) : null,
+    (chat.tags || []).map((t) => h("span", { class: "tag" }, t, " ",
+      t === "Awaiting Customer Response" ? null : h("button", { type: "button", class: "link", "aria-label": `Remove tag ${t}`, onclick: () => tagChat(chat.chat_id, t, false) }, "×"))),
+    staffed && tagNames.length ? addTag : null,
     h("span", { class: "spacer" }),
-    h("button", { type: "button", onclick: () => setChatStatus(chat.chat_id, resolved ? "active" : "resolved") }, resolved ? "Reopen" : "Resolve"),
-  );
+    state.me?.role === "admin" && staffed && !resolved ? assignPicker(chat) : null,
+    h("button", { type: "button", onclick: () => showHistory(chat) }, "History"),
+    staffed ? h("button", { type: "button", onclick: () => setChatStatus(chat.chat_id, resolved ? "active" : "resolved") }, resolved ? "Reopen" : "Resolve") : null,
+  ].flat().filter(Boolean));
+}
+
+function assignPicker(chat) {
+  const pick = h("select", { "aria-label": "Assign to" }, h("option", { value: "" }, "Assign…"));
+  const fill = (list) => {
+    for (const x of list.filter((e) => !e.disabled && (e.role === "admin" || (e.stakeholders || []).includes(chat.customer_type)))) {
+      pick.append(h("option", { value: x.executive_id }, `${x.name}${x.online ? " ●" : ""}`));
+    }
+  };
+  if (state.executives) fill(state.executives);
+  else {
+    rest("/api/executives").then((r) => r.json()).then((b) => { state.executives = b.data || []; fill(state.executives); }).catch(() => {});
+  }
+  pick.addEventListener("change", async () => {
+    if (!pick.value) return;
+    try {
+      const r = await state.socket.request("assign_chat", { chat_id: chat.chat_id, executive_id: pick.value });
+      if (r.chat) upsertChat(r.chat);
+    } catch (e) {
+      alert(e.message);
+    }
+  });
+  return pick;
+}
+
+async function tagChat(chatId, tag, applied) {
+  if (!tag) return;
+  try {
+    const r = await state.socket.request(applied ? "apply_tag" : "remove_tag", { chat_id: chatId, tag });
+    retag(chatId, r.tags);
+  } catch (e) {
+    alert(e.message);
+  }
+}
+
+/** A chat's tags changed. */
+function retag(chatId, tags) {
+  const listed = state.chats.get(chatId);
+  if (!listed || !Array.isArray(tags)) return;
+  state.chats.set(chatId, { ...listed, tags });
+  drawList();
+  if (chatId === state.current) drawHead(state.chats.get(chatId));
+}
+
+async function showHistory(chat) {
+  try {
+    const r = await state.socket.request("fetch_context_history", { customer: chat.customer });
+    const rows = (r.chats || []).map((c) => h("li", {},
+      h("button", { type: "button", class: "link", onclick: () => openChat(c.chat_id) }, `${time(c.created_at)} · ${c.customer_type} · ${c.status}`),
+      c.context ? h("div", { class: "muted" }, Object.entries(c.context).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`).join(" · ")) : null));
+    const panel = h("aside", { class: "history", "aria-label": "Context history" },
+      h("h3", {}, "Conversations and their context"),
+      h("button", { type: "button", onclick: () => panel.remove() }, "Close"),
+      h("ul", {}, rows));
+    $("chat").querySelector(".history")?.remove();
+    $("chat").insertBefore(panel, $("messages"));
+  } catch (e) {
+    alert(e.message);
+  }
 }
 
 function drawChat(chat) {

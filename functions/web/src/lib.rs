@@ -29,6 +29,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../assets/api.js"),
     ),
     (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/admin.js"),
+    ),
+    (
         "render.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/render.js"),
@@ -220,7 +225,7 @@ mod tests {
         assert!(!html.contains(VERSION_MARK));
         for (name, kind, _) in FILES {
             let path = format!("/assets/{}/{name}", s.version());
-            if *name != "api.js" && *name != "render.js" {
+            if name.ends_with(".css") || *name == "app.js" {
                 assert!(html.contains(&path), "{path} in the page");
             }
             let r = answer(&s, &Method::GET, &path);
