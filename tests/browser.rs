@@ -172,6 +172,20 @@ impl Browser {
         .map(|_| ())
     }
 
+    /// Clicks the element matching `css` now (lists redraw: an element
+    /// found earlier may have been replaced).
+    pub async fn click_on(&self, css: &str, wait: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let element = self.find(css, wait).await?;
+            match self.click(&element).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     pub async fn type_into(&self, element: &str, text: &str) -> anyhow::Result<()> {
         self.call(
             reqwest::Method::POST,
@@ -215,6 +229,37 @@ impl Browser {
                 bail!("not true within {wait:?}: {script}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Saves what the page looks like as a PNG at `path`.
+    pub async fn screenshot(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        use base64::Engine as _;
+        let v = self
+            .call(reqwest::Method::GET, "/screenshot", json!({}))
+            .await?;
+        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or(""))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, png)?;
+        Ok(())
+    }
+
+    /// `result` as it is; on a failure, first a screenshot of the page in
+    /// `target/browser-failures/{name}.png` (named in the error).
+    pub async fn saving_failure<T>(
+        &self,
+        name: &str,
+        result: anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let Err(e) = result else { return result };
+        let path = crate::workspace()
+            .join("target/browser-failures")
+            .join(format!("{name}.png"));
+        match self.screenshot(&path).await {
+            Ok(()) => Err(e.context(format!("screenshot: {}", path.display()))),
+            Err(shot) => Err(e.context(format!("no screenshot either: {shot}"))),
         }
     }
 

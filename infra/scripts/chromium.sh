@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Installs Debian's Chromium and ChromeDriver for the dashboard's browser
 # tests (tests/integration/dashboard_web.rs drives a real headless
-# Chromium through ChromeDriver). Idempotent: does nothing when both are
-# there. CHROMIUM_BIN / CHROMEDRIVER_BIN point the tests at other copies.
+# Chromium through ChromeDriver), with the Noto fonts for Devanagari and
+# colour emoji (a bare machine has neither: Hindi and emoji would render
+# as empty boxes). Idempotent: does nothing when all are there.
+# CHROMIUM_BIN / CHROMEDRIVER_BIN point the tests at other copies.
 set -euo pipefail
 
 chromium="${CHROMIUM_BIN:-/usr/bin/chromium}"
 chromedriver="${CHROMEDRIVER_BIN:-/usr/bin/chromedriver}"
-if [[ -x "$chromium" && -x "$chromedriver" ]]; then
+fonts=(/usr/share/fonts/truetype/noto/NotoSansDevanagari-Regular.ttf /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf)
+if [[ -x "$chromium" && -x "$chromedriver" && -f "${fonts[0]}" && -f "${fonts[1]}" ]]; then
     exit 0
 fi
 if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "the browser tests need Chromium and ChromeDriver: install Debian's chromium and chromium-driver (or set CHROMIUM_BIN / CHROMEDRIVER_BIN) and run this again" >&2
+    echo "the browser tests need Chromium, ChromeDriver and the Noto fonts: install Debian's chromium, chromium-driver, fonts-noto-core and fonts-noto-color-emoji (or set CHROMIUM_BIN / CHROMEDRIVER_BIN) and run this again" >&2
     exit 1
 fi
-echo "==> installing chromium and chromium-driver (Debian) for the browser tests" >&2
+echo "==> installing chromium, chromium-driver and Noto fonts (Debian) for the browser tests" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+apt-get install -y -qq --no-install-recommends chromium chromium-driver \
+    fonts-noto-core fonts-noto-color-emoji >/dev/null

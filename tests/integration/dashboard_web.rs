@@ -10,13 +10,18 @@ use smart_chat_tests::*;
 
 const HOSTILE: &str = "Namaste 🙏 <img src=x onerror=alert(1)> javascript:alert(2)";
 
-/// Logs the dev admin in through the page.
-async fn log_in(browser: &Browser, stack: &Stack) -> anyhow::Result<()> {
+/// Logs `email` in through the page and waits for the list.
+async fn log_in_as(
+    browser: &Browser,
+    stack: &Stack,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<()> {
     browser.goto(&stack.url("/")).await?;
-    let email = browser.find("#email", Duration::from_secs(10)).await?;
-    browser.type_into(&email, ADMIN_EMAIL).await?;
-    let password = browser.find("#password", Duration::from_secs(1)).await?;
-    browser.type_into(&password, ADMIN_PASSWORD).await?;
+    let field = browser.find("#email", Duration::from_secs(10)).await?;
+    browser.type_into(&field, email).await?;
+    let field = browser.find("#password", Duration::from_secs(1)).await?;
+    browser.type_into(&field, password).await?;
     let submit = browser
         .find("#login-form button[type=submit]", Duration::from_secs(1))
         .await?;
@@ -32,12 +37,34 @@ async fn log_in(browser: &Browser, stack: &Stack) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn log_in(browser: &Browser, stack: &Stack) -> anyhow::Result<()> {
+    log_in_as(browser, stack, ADMIN_EMAIL, ADMIN_PASSWORD).await
+}
+
+/// Whether `script` (an expression) is true in the page within 10 s.
+async fn shows(browser: &Browser, script: &str) -> anyhow::Result<Value> {
+    browser
+        .until(&format!("return {script}"), Duration::from_secs(10))
+        .await
+}
+
 #[tokio::test]
-async fn an_agent_logs_in_sees_a_message_arrive_and_answers_it_in_a_browser() -> anyhow::Result<()>
-{
-    let stack = Stack::start().await?;
+async fn an_agent_answers_a_customer_in_the_browser_and_a_teammate_sees_the_note()
+-> anyhow::Result<()> {
+    // Alerts after one second of waiting, so the scan raises one at once.
+    let sla =
+        domain::routing::sla::SlaSettings::new(1, 600, None, None).map_err(anyhow::Error::msg)?;
+    let stack = Stack::start_with(|c| c.sla = sla).await?;
     let browser = Browser::start().await?;
-    log_in(&browser, &stack).await?;
+    let outcome = agent_flow(&stack, &browser).await;
+    let outcome = browser.saving_failure("agent_flow", outcome).await;
+    browser.quit().await;
+    stack.stop().await;
+    outcome
+}
+
+async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
+    log_in(browser, stack).await?;
 
     // The page came with its security headers.
     let page = stack.http.get(stack.url("/")).send().await?;
@@ -49,7 +76,8 @@ async fn an_agent_logs_in_sees_a_message_arrive_and_answers_it_in_a_browser() ->
         .to_owned();
     assert!(csp.contains("script-src 'self'"), "{csp}");
 
-    // A customer writes: the chat appears in the list by itself.
+    // A customer writes: the chat appears in the list by itself, with its
+    // unseen badge and the SLA countdown.
     let posted = std::time::Instant::now();
     stack
         .post_webhook(
@@ -67,19 +95,38 @@ async fn an_agent_logs_in_sees_a_message_arrive_and_answers_it_in_a_browser() ->
         text.contains("<img src=x onerror=alert(1)>"),
         "the preview is text: {text}"
     );
+    shows(
+        browser,
+        "document.querySelector('#chats li .badge')?.textContent === '1'",
+    )
+    .await?;
+    shows(browser, "!!document.querySelector('#chats li .sla')").await?;
+    eprintln!("webhook to list item in the browser: {listed_after:?}");
 
-    // Opened: the message shows literally; nothing it says became markup.
-    browser.click(&item).await?;
-    let shown = browser
-        .until(
-            "const m = document.querySelector('#messages .msg.in'); return m && m.textContent",
-            Duration::from_secs(10),
-        )
+    // Unanswered past the SLA: the alert look.
+    let alerted = eventually(Duration::from_secs(10), || async {
+        let report = stack.run_schedule("sla-scan").await?;
+        Ok((report["alerts"].as_u64().unwrap_or(0) > 0).then_some(report))
+    })
+    .await?;
+    assert_eq!(alerted["alerts"], 1);
+    shows(browser, "!!document.querySelector('#chats li.alert')").await?;
+
+    // Opened: the badge clears; the message shows literally; nothing it
+    // says became markup.
+    browser
+        .click_on("#chats li[data-chat]", Duration::from_secs(5))
         .await?;
+    let shown = shows(
+        browser,
+        "(document.querySelector('#messages .msg.in') || {}).textContent",
+    )
+    .await?;
     assert!(
         shown.as_str().unwrap_or_default().contains(HOSTILE),
         "{shown}"
     );
+    shows(browser, "!document.querySelector('#chats li .badge')").await?;
     let injected = browser
         .run(
             "return document.querySelectorAll('#messages img, #chats img, a[href^=\"javascript\"]').length",
@@ -88,7 +135,8 @@ async fn an_agent_logs_in_sees_a_message_arrive_and_answers_it_in_a_browser() ->
         .await?;
     assert_eq!(injected, json!(0));
 
-    // The agent answers from the composer; it goes out to the customer.
+    // The agent answers from the composer; it goes out to the customer,
+    // and its tick moves to delivered on the provider's callback.
     let compose = browser.find("#compose", Duration::from_secs(5)).await?;
     browser
         .type_into(&compose, "Ji, checking your payout now")
@@ -106,26 +154,70 @@ async fn an_agent_logs_in_sees_a_message_arrive_and_answers_it_in_a_browser() ->
     })
     .await?;
     assert_eq!(sent["text"]["body"], "Ji, checking your payout now");
-    // …and shows in the conversation with its delivery state.
-    browser
-        .until(
-            "return [...document.querySelectorAll('#messages .msg.out')].some(m => m.textContent.includes('checking your payout'))",
-            Duration::from_secs(10),
+    let chat_id = browser
+        .run(
+            "return document.querySelector('#chats li.current').dataset.chat",
+            json!([]),
         )
         .await?;
-    eprintln!("webhook to list item in the browser: {listed_after:?}");
+    let chat_id = domain::chat::ChatId::parse(chat_id.as_str().unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let wa_id = eventually(Duration::from_secs(10), || async {
+        let (messages, _) =
+            domain::chat::ChatStore::messages(&stack.store(), &chat_id, None, 0, 10).await?;
+        Ok(messages
+            .into_iter()
+            .find(|m| m.direction == domain::chat::Direction::Outbound)
+            .and_then(|m| m.wa_message_id))
+    })
+    .await?;
+    stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &status_webhook(&wa_id, "919812300001", "delivered", json!([])),
+        )
+        .await?;
+    shows(
+        browser,
+        "[...document.querySelectorAll('#messages .msg.out .ticks')].some(t => t.textContent.includes('✓✓'))",
+    )
+    .await?;
+    browser
+        .screenshot(&workspace().join("target/dashboard.png"))
+        .await?;
 
-    // A note for teammates: shown in the conversation, never sent.
-    let compose = browser.find("#compose", Duration::from_secs(1)).await?;
-    browser.type_into(&compose, "Payout due Monday").await?;
-    let note = browser.find("#add-note", Duration::from_secs(1)).await?;
-    browser.click(&note).await?;
-    browser
-        .until(
-            "return [...document.querySelectorAll('#messages .msg.note')].some(m => m.textContent.includes('Payout due Monday'))",
-            Duration::from_secs(10),
+    // A note: a teammate's browser sees it; the customer never does.
+    stack
+        .add_executive(
+            "priya",
+            "priya@test.local",
+            "priya-password-1",
+            domain::executive::Role::Agent,
+            &[domain::channel::Stakeholder::Partner],
+            false,
         )
         .await?;
+    let teammate = Browser::start().await?;
+    let seen = async {
+        log_in_as(&teammate, stack, "priya@test.local", "priya-password-1").await?;
+        teammate
+            .click_on("#chats li[data-chat]", Duration::from_secs(10))
+            .await?;
+        shows(&teammate, "!!document.querySelector('#messages .msg.in')").await?;
+        let compose = browser.find("#compose", Duration::from_secs(1)).await?;
+        browser.type_into(&compose, "Payout due Monday").await?;
+        let note = browser.find("#add-note", Duration::from_secs(1)).await?;
+        browser.click(&note).await?;
+        shows(
+            &teammate,
+            "[...document.querySelectorAll('#messages .msg.note')].some(m => m.textContent.includes('Payout due Monday'))",
+        )
+        .await
+    }
+    .await;
+    let seen = teammate.saving_failure("teammate_note", seen).await;
+    teammate.quit().await;
+    seen?;
     stack.settled().await?;
     let to_customer = stack
         .recorded()
@@ -135,7 +227,49 @@ async fn an_agent_logs_in_sees_a_message_arrive_and_answers_it_in_a_browser() ->
         .count();
     assert_eq!(to_customer, 1, "the note was not sent");
 
-    // Log out: back to the login page, the session forgotten.
+    // Resolving moves the counters.
+    shows(
+        browser,
+        "document.getElementById('teams').textContent.includes('Resolved 0')",
+    )
+    .await?;
+    browser
+        .run(
+            "[...document.querySelectorAll('.chat-head button')].find(b => b.textContent === 'Resolve').click()",
+            json!([]),
+        )
+        .await?;
+    shows(
+        browser,
+        "document.getElementById('teams').textContent.includes('Resolved 1')",
+    )
+    .await?;
+
+    // A chat whose customer has not written for 24 hours (here: never)
+    // offers templates before anyone types.
+    let mut dash = stack.connect(&stack.admin_token().await?).await?;
+    let opened = dash
+        .request(
+            "new_chat",
+            json!({"sender": "919812300009", "customer_type": "Partner"}),
+        )
+        .await?;
+    let quiet_chat = opened["data"]["chat"]["chat_id"].clone();
+    assert!(quiet_chat.is_string(), "{opened}");
+    browser
+        .click_on(
+            &format!("#chats li[data-chat={quiet_chat}]"),
+            Duration::from_secs(10),
+        )
+        .await?;
+    shows(
+        browser,
+        "[...document.querySelectorAll('.window-closed option')].some(o => o.value === 'ask_issue_resolved')",
+    )
+    .await?;
+
+    // Log out: back to the login page, the session forgotten; a stale
+    // token on reload lands on the login page too.
     let logout = browser.find("#logout", Duration::from_secs(1)).await?;
     browser.click(&logout).await?;
     let token: Value = browser
@@ -145,8 +279,14 @@ async fn an_agent_logs_in_sees_a_message_arrive_and_answers_it_in_a_browser() ->
         )
         .await?;
     assert_eq!(token, Value::Null);
-    browser.quit().await;
-    stack.stop().await;
+    browser
+        .run(
+            "sessionStorage.setItem('smartchat.token', 'expired.or.forged')",
+            json!([]),
+        )
+        .await?;
+    browser.goto(&stack.url("/")).await?;
+    shows(browser, "!document.getElementById('login').hidden && document.getElementById('login-error').textContent.includes('session')").await?;
     Ok(())
 }
 

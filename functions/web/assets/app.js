@@ -163,7 +163,6 @@ async function loadMore(first = false) {
       if (!state.order.includes(c.chat_id)) state.order.push(c.chat_id);
     }
     state.cursor = page.has_more ? page.next_cursor : null;
-    $("list-end").textContent = state.cursor ? "" : `${state.order.length} chat(s)`;
     drawList();
   } catch (e) {
     $("list-end").textContent = e.message;
@@ -175,6 +174,7 @@ async function loadMore(first = false) {
 function drawList() {
   const items = state.order.map((id) => state.chats.get(id)).filter(Boolean).map(chatItem);
   $("chats").replaceChildren(...items);
+  $("list-end").textContent = state.cursor ? "" : `${state.order.length} chat(s)`;
 }
 
 function chatItem(c) {
