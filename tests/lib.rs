@@ -537,6 +537,12 @@ pub fn text_webhook(from: &str, name: &str, id: &str, body: &str) -> String {
     .to_string()
 }
 
+/// The dashboard totals of a counters body (`dashboard_stats`, `GET
+/// /api/dashboard/stats`), without the per-team figures.
+pub fn totals(v: &Value) -> Value {
+    json!({"active": v["active"], "resolved": v["resolved"], "pending": v["pending"]})
+}
+
 /// One field of every chat in a reply's `data.chats`, in order.
 pub fn chats_field(reply: &Value, field: &str) -> Vec<Value> {
     reply["data"]["chats"]

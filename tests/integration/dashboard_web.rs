@@ -244,6 +244,12 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
         "document.getElementById('teams').textContent.includes('Resolved 1')",
     )
     .await?;
+    // …for the team too (active · pending · resolved).
+    shows(
+        browser,
+        "document.querySelector('#teams [data-team=Partner]')?.textContent === 'Partner 0 · 0 · 1'",
+    )
+    .await?;
 
     // A chat whose customer has not written for 24 hours (here: never)
     // offers templates before anyone types.

@@ -280,15 +280,50 @@ async fn counter_repair_fixes_drift_seen_twice_and_tells_dashboards() -> anyhow:
     let first = stack.run_schedule("counter-sync").await?;
     assert_eq!(first["drifting"], json!(["counts.active"]), "{first}");
     assert_eq!(first["repaired"], json!([]));
-    assert_eq!(store.counts().await?.active, 999);
+    assert_eq!(store.counts().await?.total.active, 999);
     // Seen again, unchanged: repaired, and dashboards hear.
     let second = stack.run_schedule("counter-sync").await?;
     assert_eq!(second["repaired"], json!(["counts.active"]), "{second}");
     assert_eq!(store.counts().await?, true_counts);
     let stats = dash.expect("dashboard_stats", WAIT).await?;
-    assert_eq!(stats["data"]["active"], true_counts.active);
+    assert_eq!(stats["data"]["active"], true_counts.total.active);
+    assert_eq!(
+        stats["data"]["teams"],
+        json!(true_counts.teams),
+        "per team too"
+    );
     let third = stack.run_schedule("counter-sync").await?;
     assert_eq!(third["drifting"], json!([]));
+
+    // Counters written before the per-team figures existed: the repair
+    // fills them in the same way (seen twice, then set).
+    stack
+        .running
+        .dynamo
+        .update_item()
+        .table_name(&store.tables().chats)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("COUNTERS".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("DASHBOARD".into()),
+        )
+        .update_expression("REMOVE #a, #p")
+        .expression_attribute_names("#a", "active#Partner")
+        .expression_attribute_names("#p", "pending#Partner")
+        .send()
+        .await?;
+    let noted = stack.run_schedule("counter-sync").await?;
+    assert_eq!(
+        noted["drifting"],
+        json!(["counts.Partner.active", "counts.Partner.pending"]),
+        "{noted}"
+    );
+    let filled = stack.run_schedule("counter-sync").await?;
+    assert_eq!(filled["repaired"], noted["drifting"], "{filled}");
+    assert_eq!(store.counts().await?, true_counts);
     stack.stop().await;
     Ok(())
 }

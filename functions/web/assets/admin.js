@@ -63,6 +63,7 @@ async function team(box) {
     ["Teams", (x) => (x.stakeholders || []).join(", ")],
     ["Capacity", (x) => String(x.capacity)],
     ["Status", (x) => (x.disabled ? "disabled" : x.online ? `online · ${x.open_chats} open` : "offline")],
+    ["", (x) => (x.disabled ? "" : h("button", { type: "button", "data-edit": x.executive_id, onclick: () => edit(box, x) }, "Edit"))],
     ["", (x) => (x.disabled ? "" : h("button", {
       type: "button",
       onclick: async () => {
@@ -93,6 +94,30 @@ async function team(box) {
     }
   });
   box.replaceChildren(h("h3", {}, "Executives"), rows, h("h3", {}, "Add an executive"), form);
+}
+
+/** Changes an executive's role, teams and capacity (PATCH: only these). */
+function edit(box, x) {
+  box.querySelector(".edit")?.remove();
+  const role = h("select", { "aria-label": "Role" }, ["agent", "admin"].map((r) => h("option", { value: r, selected: r === x.role }, r)));
+  const capacity = h("input", { type: "number", min: 1, max: 200, value: x.capacity, "aria-label": "Capacity" });
+  const teams = TEAMS.map((t) => h("label", {}, h("input", { type: "checkbox", value: t, checked: (x.stakeholders || []).includes(t) }), ` ${t}`));
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "row edit" }, h("strong", {}, `${x.name}: `), role, capacity, teams, h("button", { type: "submit" }, "Save"), error);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await send("PATCH", `/api/executives/${encodeURIComponent(x.executive_id)}`, {
+        role: role.value,
+        capacity: Number(capacity.value),
+        stakeholders: teams.map((l) => l.querySelector("input")).filter((i) => i.checked).map((i) => i.value),
+      });
+      await team(box);
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  });
+  box.querySelector("table").after(form);
 }
 
 async function tags(box) {

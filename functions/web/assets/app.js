@@ -22,6 +22,7 @@ const state = {
   before: null, // older page of the open chat
   mediaUrls: new Map(),
   templates: [],
+  texts: {}, // predefined texts by key
   tags: {}, // team → tag names
   executives: null, // admins: for assigning
   alerts: new Set(),
@@ -91,6 +92,7 @@ async function refetch() {
     state.me = { ...(state.me || {}), executive_id: cfg.executive_id, role: cfg.role, stakeholders: cfg.stakeholders };
     state.templates = cfg.templates || [];
     state.tags = cfg.tags || {};
+    state.texts = cfg.texts || {};
     $("me").textContent = `${cfg.executive_id} (${cfg.role})`;
     $("admin-open").hidden = cfg.role !== "admin";
     const team = $("f-team");
@@ -115,16 +117,28 @@ async function stats() {
   }
 }
 
+/** The counters: in all, then each team the caller serves. */
 function showStats(s) {
+  const served = state.me?.stakeholders || [];
+  const teams = served.map((t) => {
+    const c = s.teams?.[t] || {};
+    return h("span", { class: "team", "data-team": t, title: `${t}: active / pending / resolved` },
+      `${t} ${c.active ?? 0} · ${c.pending ?? 0} · ${c.resolved ?? 0}`);
+  });
   $("teams").replaceChildren(
     h("span", { class: "team" }, `Active ${s.active ?? 0}`),
     h("span", { class: "team" }, `Pending ${s.pending ?? 0}`),
     h("span", { class: "team" }, `Resolved ${s.resolved ?? 0}`),
+    ...teams,
   );
 }
 
 async function toggleOnline() {
   const box = $("online");
+  // Going online is the moment to ask for SLA alerts as notifications.
+  if (box.checked && "Notification" in window && Notification.permission === "default") {
+    Notification.requestPermission().catch(() => {});
+  }
   try {
     await state.socket.request("set_status", { status: box.checked ? "online" : "offline" });
     $("online-label").textContent = box.checked ? "Online" : "Offline";
@@ -395,8 +409,10 @@ function composer(chat) {
   const closed = Date.now() - last > WINDOW_MS;
   const text = h("textarea", { id: "compose", maxlength: TEXT_LIMIT, "aria-label": "Message", placeholder: closed ? "Window closed: send a template, or add a note" : "Type a reply or a note" });
   const count = h("span", { class: "hint muted" }, `0 / ${TEXT_LIMIT}`);
-  text.addEventListener("input", () => { count.textContent = `${text.value.length} / ${TEXT_LIMIT}`; });
-  const send = h("button", { type: "submit" }, "Send");
+  const counted = () => { count.textContent = `${text.value.length} / ${TEXT_LIMIT}`; };
+  text.addEventListener("input", counted);
+  const cleared = () => { text.value = ""; counted(); };
+  const send = h("button", { type: "submit", disabled: closed }, "Send");
   const note = h("button", {
     type: "button",
     id: "add-note",
@@ -406,30 +422,55 @@ function composer(chat) {
       if (!body) return;
       try {
         await state.socket.request("add_note", { chat_id: chat.chat_id, note: body });
-        text.value = "";
-        count.textContent = `0 / ${TEXT_LIMIT}`;
+        cleared();
       } catch (err) {
         alert(err.message);
       }
     },
   }, "Add note");
-  const form = h("form", { class: "composer" });
-  if (closed) {
-    const pick = h("select", { "aria-label": "Template" }, state.templates.map((t) => h("option", { value: t.name }, `${t.name} — ${t.description || ""}`)));
-    form.append(h("div", { class: "window-closed" }, "The customer has not written in 24 hours: WhatsApp only allows a template.", " ", pick,
-      h("button", { type: "button", onclick: () => sendTemplate(chat.chat_id, pick.value) }, "Send template")));
-    send.disabled = true;
-  }
-  form.append(text, h("span", { class: "actions" }, send, note), count);
+
+  // Predefined texts go into the box, to be read and sent.
+  const predefined = h("select", { "aria-label": "Predefined text" }, h("option", { value: "" }, "Predefined text…"),
+    Object.keys(state.texts).map((k) => h("option", { value: k }, k)));
+  predefined.addEventListener("change", () => {
+    if (predefined.value) { text.value = state.texts[predefined.value]; counted(); text.focus(); }
+    predefined.value = "";
+  });
+
+  // Approved templates, with a box for each of their values.
+  const pick = h("select", { "aria-label": "Template" }, state.templates.map((t) => h("option", { value: t.name }, `${t.name}${t.description ? ` — ${t.description}` : ""}`)));
+  const values = h("span", { class: "values" });
+  const showValues = () => {
+    const t = state.templates.find((x) => x.name === pick.value);
+    values.replaceChildren(...Array.from({ length: t?.body_params || 0 }, (_, i) => h("input", { "aria-label": `Value ${i + 1}`, placeholder: `{{${i + 1}}}`, required: true })));
+  };
+  pick.addEventListener("change", showValues);
+  showValues();
+  const sendTemplate = h("button", {
+    type: "button",
+    onclick: async () => {
+      const params = [...values.querySelectorAll("input")].map((i) => i.value);
+      if (params.some((p) => !p.trim())) { alert("Fill in every value of the template."); return; }
+      try {
+        await state.socket.request("send_message", { chat_id: chat.chat_id, type: "template", template: { name: pick.value, params } });
+      } catch (e) {
+        alert(e.message);
+      }
+    },
+  }, "Send template");
+  const tools = h("div", { class: closed ? "tools window-closed" : "tools" },
+    closed ? h("span", {}, "The customer has not written in 24 hours: WhatsApp only allows a template. ") : null,
+    closed ? null : predefined, " ", pick, values, sendTemplate);
+
+  const form = h("form", { class: "composer" }, tools, text, h("span", { class: "actions" }, send, note), count);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const body = text.value.trim();
-    if (!body) return;
+    if (!body || closed) return;
     send.disabled = true;
     try {
       await state.socket.request("send_message", { chat_id: chat.chat_id, message: body });
-      text.value = "";
-      count.textContent = `0 / ${TEXT_LIMIT}`;
+      cleared();
     } catch (err) {
       alert(err.message);
     } finally {
@@ -441,14 +482,6 @@ function composer(chat) {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
   });
   return form;
-}
-
-async function sendTemplate(chatId, name) {
-  try {
-    await state.socket.request("send_message", { chat_id: chatId, type: "template", template: { name, params: [] } });
-  } catch (e) {
-    alert(e.message);
-  }
 }
 
 async function setChatStatus(chatId, status) {

@@ -19,8 +19,8 @@ use domain::channel::{ChannelId, Stakeholder};
 use domain::chat::tags::{AWAITING_CUSTOMER_RESPONSE, MAX_TAGS_PER_CHAT, TagName};
 use domain::chat::{Appended, ChatStore};
 use domain::chat::{
-    Chat, ChatId, ChatStatus, Counts, Delivery, DeliveryStatus, Direction, ListPosition, Message,
-    MessageRef, SenderType,
+    Chat, ChatId, ChatStatus, Counts, DashboardCounts, Delivery, DeliveryStatus, Direction,
+    ListPosition, Message, MessageRef, SenderType,
 };
 use domain::config::{ConfigError, Env};
 use domain::customer::CustomerStore;
@@ -158,8 +158,9 @@ impl DynamoStore {
         &self,
         mut writes: Vec<TransactWriteItem>,
         delta: &Counts,
+        team: Stakeholder,
     ) -> Result<Result<(), SdkError<TransactWriteItemsError, HttpResponse>>, StoreError> {
-        if let Some(counter) = counter_update(&self.tables.chats, delta)? {
+        if let Some(counter) = counter_update(&self.tables.chats, delta, team)? {
             writes.push(counter);
         }
         Ok(self.transact_writes(writes).await)
@@ -446,14 +447,32 @@ fn counters_key() -> Item {
     key("COUNTERS", "DASHBOARD")
 }
 
-fn counter_update(table: &str, d: &Counts) -> Result<Option<TransactWriteItem>, StoreError> {
+/// The counters item's attribute for a counter named as
+/// `DashboardCounts::named` names it (`active`, `Partner.active` →
+/// `active#Partner`).
+fn counter_attr(name: &str) -> String {
+    match name.split_once('.') {
+        Some((team, field)) => format!("{field}#{team}"),
+        None => name.to_owned(),
+    }
+}
+
+/// `ADD` of a chat's move on the counters, in all and for its team.
+fn counter_update(
+    table: &str,
+    d: &Counts,
+    team: Stakeholder,
+) -> Result<Option<TransactWriteItem>, StoreError> {
     if d.is_zero() {
         return Ok(None);
     }
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(counters_key()))
-        .update_expression("ADD active :a, resolved :r, pending :p")
+        .update_expression("ADD active :a, resolved :r, pending :p, #ta :a, #tr :r, #tp :p")
+        .expression_attribute_names("#ta", format!("active#{team}"))
+        .expression_attribute_names("#tr", format!("resolved#{team}"))
+        .expression_attribute_names("#tp", format!("pending#{team}"))
         .expression_attribute_values(":a", AttributeValue::N(d.active.to_string()))
         .expression_attribute_values(":r", AttributeValue::N(d.resolved.to_string()))
         .expression_attribute_values(":p", AttributeValue::N(d.pending.to_string()))

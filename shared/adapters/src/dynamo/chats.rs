@@ -53,7 +53,10 @@ impl DynamoStore {
                 &[("queued", 1)],
             )?);
         }
-        match self.transact(writes, &change.counts).await? {
+        match self
+            .transact(writes, &change.counts, chat.customer_type)
+            .await?
+        {
             Ok(_) => {}
             Err(e) if first_condition_failed(&e) => return Ok(Appended::Duplicate),
             Err(e) if any_condition_failed(&e) => {
@@ -85,7 +88,10 @@ impl DynamoStore {
             return Ok(chat.clone());
         };
         let writes = self.change_writes(chat, &change, at)?;
-        match self.transact(writes, &change.counts).await? {
+        match self
+            .transact(writes, &change.counts, chat.customer_type)
+            .await?
+        {
             Ok(_) => {}
             Err(e) if any_condition_failed(&e) => {
                 return Err(StoreError::Conflict(format!(
@@ -735,7 +741,7 @@ impl ChatStore for DynamoStore {
             put_write(table, chat_item(chat), true)?,
         ];
         let delta = Counts::delta(None, (chat.status, chat.awaiting_reply));
-        let result = self.transact(writes, &delta).await?;
+        let result = self.transact(writes, &delta, chat.customer_type).await?;
         match result {
             Ok(_) => Ok(chat.clone()),
             // Another consumer created the customer's chat first: use it.
@@ -790,40 +796,46 @@ impl ChatStore for DynamoStore {
         self.apply(chat, event, at).await
     }
 
-    async fn counts(&self) -> Result<Counts, StoreError> {
+    async fn counts(&self) -> Result<DashboardCounts, StoreError> {
         let Some(item) = self.get(&self.tables.chats, counters_key()).await? else {
-            return Ok(Counts::default());
+            return Ok(DashboardCounts::default());
         };
-        let signed = |name: &str| -> Result<i64, StoreError> {
-            match item.get(name) {
-                None => Ok(0),
+        let mut counts = DashboardCounts::default();
+        for (name, _) in DashboardCounts::default().named() {
+            let value = match item.get(&super::counter_attr(&name)) {
+                None => 0,
                 Some(AttributeValue::N(v)) => v
                     .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("counter {name}"))),
-                Some(_) => Err(StoreError::Corrupt(format!("counter {name}"))),
-            }
-        };
-        Ok(Counts {
-            active: signed("active")?,
-            resolved: signed("resolved")?,
-            pending: signed("pending")?,
-        })
+                    .map_err(|_| StoreError::Corrupt(format!("counter {name}")))?,
+                Some(_) => return Err(StoreError::Corrupt(format!("counter {name}"))),
+            };
+            counts.set(&name, value);
+        }
+        Ok(counts)
     }
 
-    async fn recount(&self) -> Result<Counts, StoreError> {
-        let mut c = Counts::default();
+    async fn recount(&self) -> Result<DashboardCounts, StoreError> {
+        let mut all = DashboardCounts::default();
         for stakeholder in Stakeholder::ALL {
-            c.active += self
-                .count_list(ChatStatus::Active, stakeholder, false)
-                .await?;
-            c.resolved += self
-                .count_list(ChatStatus::Resolved, stakeholder, false)
-                .await?;
-            c.pending += self
-                .count_list(ChatStatus::Active, stakeholder, true)
-                .await?;
+            let c = Counts {
+                active: self
+                    .count_list(ChatStatus::Active, stakeholder, false)
+                    .await?,
+                resolved: self
+                    .count_list(ChatStatus::Resolved, stakeholder, false)
+                    .await?,
+                pending: self
+                    .count_list(ChatStatus::Active, stakeholder, true)
+                    .await?,
+            };
+            all.total.active += c.active;
+            all.total.resolved += c.resolved;
+            all.total.pending += c.pending;
+            if !c.is_zero() {
+                all.teams.insert(stakeholder, c);
+            }
         }
-        Ok(c)
+        Ok(all)
     }
 
     async fn message_ref(&self, wa_message_id: &str) -> Result<Option<MessageRef>, StoreError> {

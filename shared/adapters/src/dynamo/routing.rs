@@ -20,7 +20,7 @@ use super::{
 use crate::item::{Item, ItemExt, key, n, s, t, time_key, unavailable};
 use domain::channel::Stakeholder;
 use domain::chat::ChatStore;
-use domain::chat::{Chat, ChatId, ChatStatus, Counts};
+use domain::chat::{Chat, ChatId, ChatStatus, DashboardCounts};
 use domain::error::StoreError;
 use domain::executive::ExecutiveId;
 use domain::routing::assignment::{AssignmentClaim, Grant, Presence, RoutingStore};
@@ -394,25 +394,38 @@ impl RoutingStore for DynamoStore {
         }
     }
 
-    async fn repair_counts(&self, from: &Counts, to: &Counts) -> Result<bool, StoreError> {
+    async fn repair_counts(
+        &self,
+        from: &DashboardCounts,
+        to: &DashboardCounts,
+    ) -> Result<bool, StoreError> {
         let num = |v: i64| AttributeValue::N(v.to_string());
-        let mut cond = "active = :fa AND resolved = :fr AND pending = :fp".to_owned();
-        if from.is_zero() {
-            cond = format!("attribute_not_exists(pk) OR ({cond})");
-        }
-        let out = self
+        // Every counter set to `to`, on the condition that each is still
+        // as read (a counter never written reads 0).
+        let mut sets = Vec::new();
+        let mut conds = Vec::new();
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.tables.chats)
-            .set_key(Some(counters_key()))
-            .update_expression("SET active = :a, resolved = :r, pending = :p")
-            .condition_expression(cond)
-            .expression_attribute_values(":a", num(to.active))
-            .expression_attribute_values(":r", num(to.resolved))
-            .expression_attribute_values(":p", num(to.pending))
-            .expression_attribute_values(":fa", num(from.active))
-            .expression_attribute_values(":fr", num(from.resolved))
-            .expression_attribute_values(":fp", num(from.pending))
+            .set_key(Some(counters_key()));
+        let old: HashMap<String, i64> = from.named().into_iter().collect();
+        for (i, (name, value)) in to.named().into_iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#c{i}"), super::counter_attr(&name))
+                .expression_attribute_values(format!(":n{i}"), num(value));
+            sets.push(format!("#c{i} = :n{i}"));
+            let was = old.get(&name).copied().unwrap_or(0);
+            update = update.expression_attribute_values(format!(":o{i}"), num(was));
+            conds.push(if was == 0 {
+                format!("(attribute_not_exists(#c{i}) OR #c{i} = :o{i})")
+            } else {
+                format!("#c{i} = :o{i}")
+            });
+        }
+        let out = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(conds.join(" AND "))
             .send()
             .await;
         match out {

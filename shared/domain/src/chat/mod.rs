@@ -173,6 +173,54 @@ impl Counts {
     }
 }
 
+/// The dashboard's counters in all and per team (each team's move in the
+/// same transaction as the totals).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardCounts {
+    #[serde(flatten)]
+    pub total: Counts,
+    /// Teams without any chat are absent.
+    pub teams: std::collections::BTreeMap<crate::channel::Stakeholder, Counts>,
+}
+
+impl DashboardCounts {
+    /// Every counter by name (`active`, `Partner.active`, …), for
+    /// comparing stored and counted values one by one.
+    pub fn named(&self) -> Vec<(String, i64)> {
+        let one = |prefix: &str, c: &Counts| {
+            [
+                (format!("{prefix}active"), c.active),
+                (format!("{prefix}resolved"), c.resolved),
+                (format!("{prefix}pending"), c.pending),
+            ]
+        };
+        let mut out: Vec<(String, i64)> = one("", &self.total).into();
+        for team in crate::channel::Stakeholder::ALL {
+            let c = self.teams.get(&team).copied().unwrap_or_default();
+            out.extend(one(&format!("{team}."), &c));
+        }
+        out
+    }
+
+    /// Sets the counter `name` (as [`DashboardCounts::named`] spells it).
+    pub fn set(&mut self, name: &str, value: i64) {
+        let (c, field) = match name.split_once('.') {
+            Some((team, field)) => match crate::channel::Stakeholder::parse(team) {
+                Ok(t) => (self.teams.entry(t).or_default(), field),
+                Err(_) => return,
+            },
+            None => (&mut self.total, name),
+        };
+        match field {
+            "active" => c.active = value,
+            "resolved" => c.resolved = value,
+            "pending" => c.pending = value,
+            _ => {}
+        }
+        self.teams.retain(|_, c| !c.is_zero());
+    }
+}
+
 impl Chat {
     pub fn open(
         customer: SenderId,

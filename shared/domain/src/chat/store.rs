@@ -7,7 +7,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::channel::Stakeholder;
-use crate::chat::{Chat, ChatId, ChatStatus, Counts, Delivery, ListPosition, Message, MessageRef};
+use crate::chat::{
+    Chat, ChatId, ChatStatus, DashboardCounts, Delivery, ListPosition, Message, MessageRef,
+};
 use crate::customer::SenderId;
 use crate::error::StoreError;
 use crate::executive::ExecutiveId;
@@ -109,12 +111,12 @@ pub trait ChatStore: Send + Sync {
         ask_rating: bool,
     ) -> impl Future<Output = Result<Chat, StoreError>> + Send;
 
-    /// The dashboard counters.
-    fn counts(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
+    /// The dashboard counters, in all and per team.
+    fn counts(&self) -> impl Future<Output = Result<DashboardCounts, StoreError>> + Send;
 
     /// The counters counted from the chats themselves (by index, `COUNT`
     /// queries): what a repair compares `counts` against.
-    fn recount(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
+    fn recount(&self) -> impl Future<Output = Result<DashboardCounts, StoreError>> + Send;
 
     /// Up to `limit` chats of one status and stakeholder, latest activity
     /// first, positioned strictly before `before` when given; and whether

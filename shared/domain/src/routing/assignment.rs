@@ -7,7 +7,6 @@
 //! online, same last assignment, same open chats), so concurrent assigners
 //! cannot both win: the loser reads again and picks again.
 
-use crate::chat::Counts;
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -540,8 +539,8 @@ pub trait RoutingStore: Send + Sync {
     /// Sets the dashboard counters to `to` if they are still `from`.
     fn repair_counts(
         &self,
-        from: &Counts,
-        to: &Counts,
+        from: &crate::chat::DashboardCounts,
+        to: &crate::chat::DashboardCounts,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// What the previous counter repair run saw (target → stored, counted).

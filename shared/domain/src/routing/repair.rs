@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use chrono::Utc;
 
 use crate::chat::ChatStore;
-use crate::chat::Counts;
 use crate::error::StoreError;
 use crate::executive::ExecutiveStore;
 use crate::protocol::fanout::push_stats;
@@ -37,14 +36,6 @@ pub struct RepairReport {
     pub went_offline: usize,
 }
 
-fn counter_targets(stored: &Counts, counted: &Counts) -> [(&'static str, i64, i64); 3] {
-    [
-        ("counts.active", stored.active, counted.active),
-        ("counts.resolved", stored.resolved, counted.resolved),
-        ("counts.pending", stored.pending, counted.pending),
-    ]
-}
-
 /// One run: recount, repair confirmed drift, sweep stale presence.
 pub async fn run<S, P>(store: &S, pusher: &P) -> Result<RepairReport, StoreError>
 where
@@ -59,28 +50,29 @@ where
 
     let stored = store.counts().await?;
     let counted = store.recount().await?;
-    let mut fixed = stored;
-    for (target, s, c) in counter_targets(&stored, &counted) {
+    let mut fixed = stored.clone();
+    let counted_by_name: HashMap<String, i64> = counted.named().into_iter().collect();
+    for (name, s) in stored.named() {
+        let c = counted_by_name.get(&name).copied().unwrap_or(0);
         if s == c {
             continue;
         }
-        seen.insert(target.to_owned(), (s, c));
-        report.drifting.push(target.to_owned());
-        if confirmed(target, s, c) {
-            match target {
-                "counts.active" => fixed.active = c,
-                "counts.resolved" => fixed.resolved = c,
-                _ => fixed.pending = c,
-            }
+        let target = format!("counts.{name}");
+        seen.insert(target.clone(), (s, c));
+        report.drifting.push(target.clone());
+        if confirmed(&target, s, c) {
+            fixed.set(&name, c);
         }
     }
     if fixed != stored {
         if store.repair_counts(&stored, &fixed).await? {
             tracing::warn!(?stored, ?fixed, "dashboard counters drifted; repaired");
-            for (target, s, c) in counter_targets(&stored, &fixed) {
-                if s != c {
-                    seen.remove(target);
-                    report.repaired.push(target.to_owned());
+            let after: HashMap<String, i64> = fixed.named().into_iter().collect();
+            for (name, s) in stored.named() {
+                if after.get(&name) != Some(&s) {
+                    let target = format!("counts.{name}");
+                    seen.remove(&target);
+                    report.repaired.push(target);
                 }
             }
             push_stats(store, pusher).await;
