@@ -386,6 +386,78 @@ async fn admins_tag_assign_manage_the_team_and_read_the_bot_at_phone_width() -> 
         )
         .await?;
     assert!(width.as_f64().unwrap_or(0.0) > 300.0, "{width}");
+
+    // Endless scroll: 24 more customers write; the list loads its second
+    // page (20 a page) when scrolled to the end.
+    for i in 0..24 {
+        stack
+            .post_webhook(
+                PARTNER_CHANNEL,
+                &text_webhook(
+                    &format!("9198123100{i:02}"),
+                    "Rider",
+                    &format!("wamid.scroll-{i}"),
+                    "hi",
+                ),
+            )
+            .await?;
+    }
+    let ids: Vec<String> = (0..24).map(|i| format!("wamid.scroll-{i}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    wait_stored(&stack.store(), &refs).await?;
+    // A fresh load starts from the first page.
+    browser.goto(&stack.url("/")).await?;
+    shows(
+        &browser,
+        "document.querySelectorAll('#chats li').length === 20",
+    )
+    .await?;
+    browser
+        .run(
+            "const l = document.getElementById('chats'); l.scrollTop = l.scrollHeight; l.dispatchEvent(new Event('scroll'))",
+            json!([]),
+        )
+        .await?;
+    shows(
+        &browser,
+        "document.querySelectorAll('#chats li').length === 25",
+    )
+    .await?;
+
+    // The dashboard's socket is closed under it (an admin changes this
+    // admin's teams): it reconnects by itself and stays live.
+    let me = stack.admin_token().await?;
+    let (status, body) = stack
+        .call(
+            reqwest::Method::PATCH,
+            "/api/executives/dev-admin",
+            Some(&me),
+            Some(json!({"stakeholders": ["Partner", "Customer"]})),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    shows(&browser, "document.body.dataset.connects === '2'").await?;
+    shows(
+        &browser,
+        "document.getElementById('offline').hidden === true",
+    )
+    .await?;
+    stack
+        .post_webhook(
+            PARTNER_CHANNEL,
+            &text_webhook(
+                "919812399999",
+                "After Reconnect",
+                "wamid.after",
+                "still there?",
+            ),
+        )
+        .await?;
+    shows(
+        &browser,
+        "document.getElementById('chats').textContent.includes('After Reconnect')",
+    )
+    .await?;
     browser.quit().await;
     stack.stop().await;
     Ok(())

@@ -81,7 +81,11 @@ async function open() {
     onPush: pushed,
     onState: (s) => { $("offline").hidden = s === "online"; },
     onUnauthorized: () => showLogin("Your session ended. Please log in again."),
-    onOpen: refetch,
+    onOpen: () => {
+      // How many times the socket opened (a reconnection shows here).
+      document.body.dataset.connects = String(Number(document.body.dataset.connects || 0) + 1);
+      refetch();
+    },
   });
 }
 
