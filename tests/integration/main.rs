@@ -27,6 +27,7 @@ mod notes;
 mod outbound;
 mod rating;
 mod request_caps;
+mod request_counts;
 mod rides;
 mod secrets;
 mod sla;

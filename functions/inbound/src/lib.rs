@@ -102,6 +102,7 @@ where
         bot: &state.bot,
     };
     let mut failed_groups: HashSet<String> = HashSet::new();
+    let mut events_pending = false;
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
@@ -119,6 +120,10 @@ where
             Err(e) => Err(format!("queued body is not an inbound event: {e}")),
         };
         match result {
+            Ok(domain::inbound::Outcome::Stored {
+                events_pending: true,
+                ..
+            }) => events_pending = true,
             Ok(_) => {}
             Err(reason) if receives >= state.max_receives => {
                 tracing::error!(
@@ -146,7 +151,9 @@ where
         }
     }
     // Assignments this batch made left `chat.assigned` events pending.
-    publish_pending_soon(&state.store, &state.events).await;
+    if events_pending {
+        publish_pending_soon(&state.store, &state.events).await;
+    }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures
         .into_iter()

@@ -70,6 +70,9 @@ pub enum Outcome {
     Stored {
         chat_id: ChatId,
         message_id: String,
+        /// Processing it left domain events in the store's outbox (it
+        /// assigned the chat): worth a drain.
+        events_pending: bool,
     },
     Duplicate,
     /// A status moved an outbound message forward.
@@ -297,15 +300,24 @@ where
         // A chat nobody owns gets an owner by round robin (or waits in its
         // team's line). The message is stored either way: a failure here is
         // left to the scheduled sweep rather than redelivering the message.
-        if chat.assigned_to.is_none()
-            && let Err(e) =
-                crate::routing::assignment::route(self.store, self.pusher, chat.clone(), None).await
-        {
-            tracing::warn!(chat_id = %chat.chat_id, error = ?e, "chat not assigned now; the sweep will");
+        let mut events_pending = false;
+        if chat.assigned_to.is_none() {
+            match crate::routing::assignment::route(self.store, self.pusher, chat.clone(), None)
+                .await
+            {
+                Ok(routed) => {
+                    events_pending =
+                        matches!(routed, crate::routing::assignment::Routed::Assigned(_));
+                }
+                Err(e) => {
+                    tracing::warn!(chat_id = %chat.chat_id, error = ?e, "chat not assigned now; the sweep will");
+                }
+            }
         }
         Ok(Outcome::Stored {
             chat_id: chat.chat_id,
             message_id: message.message_id,
+            events_pending,
         })
     }
 

@@ -1,0 +1,148 @@
+//! What the everyday operations cost in DynamoDB requests, end to end on
+//! the local stack (every function's client is counted): a change that
+//! adds a request to one of them fails here. The figures are kept in
+//! README § Performance; lowering them is the performance work.
+
+use std::collections::BTreeMap;
+
+use domain::channel::Stakeholder;
+use serde_json::json;
+use smart_chat_tests::*;
+
+fn total(m: &BTreeMap<String, u64>) -> u64 {
+    m.values().sum()
+}
+
+/// The cheapest of `runs` (other work on the stack can only add).
+fn cheapest(runs: Vec<((), BTreeMap<String, u64>)>) -> anyhow::Result<BTreeMap<String, u64>> {
+    fewest(runs)
+        .map(|(_, spent)| spent)
+        .ok_or_else(|| anyhow::anyhow!("no run"))
+}
+
+#[tokio::test]
+async fn everyday_operations_cost_a_known_number_of_store_requests() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let mut agent = stack
+        .online_agent("counted", &[Stakeholder::Partner], 50)
+        .await?;
+
+    // A new customer's first message: stored, pushed, assigned.
+    let mut runs = Vec::new();
+    for i in 0..3 {
+        let body = text_webhook(
+            &format!("91977710000{i}"),
+            "New",
+            &format!("wamid.first-{i}"),
+            "hello",
+        );
+        runs.push(
+            stack
+                .measured(async {
+                    stack.post_webhook(PARTNER_CHANNEL, &body).await?;
+                    stack.settled().await
+                })
+                .await?,
+        );
+    }
+    let first = cheapest(runs)?;
+
+    // A text in an existing chat.
+    let mut runs = Vec::new();
+    for i in 0..3 {
+        let body = text_webhook(
+            "919777100000",
+            "New",
+            &format!("wamid.next-{i}"),
+            "and again",
+        );
+        runs.push(
+            stack
+                .measured(async {
+                    stack.post_webhook(PARTNER_CHANNEL, &body).await?;
+                    stack.settled().await
+                })
+                .await?,
+        );
+    }
+    let existing = cheapest(runs)?;
+
+    // An agent's answer until the provider accepted it.
+    let chat = stack
+        .customer_writes(PARTNER_CHANNEL, "919777100000", "wamid.ask", "any news?")
+        .await?;
+    let mut runs = Vec::new();
+    for i in 0..3 {
+        runs.push(
+            stack
+                .measured(async {
+                    let r = agent
+                        .request(
+                            "send_message",
+                            json!({"chat_id": chat.chat_id, "message": format!("answer {i}")}),
+                        )
+                        .await?;
+                    anyhow::ensure!(r["event"] == "send_message", "{r}");
+                    stack.settled().await
+                })
+                .await?,
+        );
+    }
+    let send = cheapest(runs)?;
+
+    // A chat list page and a history page.
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        runs.push(
+            stack
+                .measured(async {
+                    agent
+                        .request("fetch_all_chats", json!({"customer_type": "Partner"}))
+                        .await
+                        .map(|_| ())
+                })
+                .await?,
+        );
+    }
+    let list = cheapest(runs)?;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        runs.push(
+            stack
+                .measured(async {
+                    agent
+                        .request("fetch_chats_by_user", json!({"chat_id": chat.chat_id}))
+                        .await
+                        .map(|_| ())
+                })
+                .await?,
+        );
+    }
+    let history = cheapest(runs)?;
+
+    eprintln!(
+        "DynamoDB requests — first message of a new customer: {} {first:?}; text in an existing chat: {} {existing:?}; \
+         agent send until accepted: {} {send:?}; fetch_all_chats page: {} {list:?}; fetch_chats_by_user page: {} {history:?}",
+        total(&first),
+        total(&existing),
+        total(&send),
+        total(&list),
+        total(&history),
+    );
+    // Today's figures (README § Performance): no operation may grow.
+    assert!(total(&first) <= FIRST_MESSAGE, "{first:?}");
+    assert!(total(&existing) <= EXISTING_CHAT, "{existing:?}");
+    assert!(total(&send) <= AGENT_SEND, "{send:?}");
+    assert!(total(&list) <= LIST_PAGE, "{list:?}");
+    assert!(total(&history) <= HISTORY_PAGE, "{history:?}");
+    agent.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+// Measured 2026-11-29 (the cheapest of three runs; two for the pages).
+const FIRST_MESSAGE: u64 = 20;
+const EXISTING_CHAT: u64 = 7;
+const AGENT_SEND: u64 = 13;
+const LIST_PAGE: u64 = 8;
+const HISTORY_PAGE: u64 = 5;
