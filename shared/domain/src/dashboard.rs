@@ -1233,27 +1233,18 @@ async fn add_note<S: ChatStore>(
     note: String,
     then: &mut Vec<Followup>,
 ) -> Result<serde_json::Value, ProtocolError> {
-    use crate::chat::{Appended, Content, Direction, Message, SenderType};
+    use crate::chat::{Appended, Content, Message, SenderType};
     let mut chat = visible_chat(store, connection, chat_id).await?;
     let now = Utc::now();
     let content = Content::Note { body: note };
-    let message = Message {
-        chat_id: chat_id.clone(),
-        message_id: Message::id_for(now, 0, &uuid::Uuid::now_v7().simple().to_string()),
-        wa_message_id: None,
-        direction: Direction::Outbound,
-        sender: connection.executive_id.to_string(),
-        sender_type: SenderType::Agent,
-        preview: content.preview(),
+    let message = Message::ours(
+        chat_id.clone(),
+        Message::id_for(now, 0, &uuid::Uuid::now_v7().simple().to_string()),
+        (connection.executive_id.to_string(), SenderType::Agent),
         content,
-        sent_at: None,
-        received_at: now,
-        reply_to: None,
-        reply_to_message_id: None,
-        delivery: None,
-        inbound_seq: 0,
-        referral: None,
-    };
+        now,
+        None,
+    );
     for _ in 0..5 {
         match store.append_outbound(&chat, &message).await {
             Ok(Appended::Stored(_) | Appended::Duplicate) => {

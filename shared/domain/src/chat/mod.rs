@@ -404,6 +404,35 @@ pub struct MessageRef {
 impl Message {
     /// A message id that sorts by arrival time; `discriminator` makes it
     /// unique (the WhatsApp id for inbound messages).
+    /// A message Smart Chat writes in a chat (a send, a note): outbound,
+    /// by `sender`, at `at`, under `message_id`; `delivery` for sends.
+    pub fn ours(
+        chat_id: ChatId,
+        message_id: String,
+        sender: (String, SenderType),
+        content: Content,
+        at: DateTime<Utc>,
+        delivery: Option<Delivery>,
+    ) -> Self {
+        Message {
+            chat_id,
+            message_id,
+            wa_message_id: None,
+            direction: Direction::Outbound,
+            sender: sender.0,
+            sender_type: sender.1,
+            preview: content.preview(),
+            content,
+            sent_at: None,
+            received_at: at,
+            reply_to: None,
+            reply_to_message_id: None,
+            delivery,
+            inbound_seq: 0,
+            referral: None,
+        }
+    }
+
     pub fn id_for(received_at: DateTime<Utc>, position: u32, discriminator: &str) -> String {
         let millis = received_at.timestamp_millis().max(0);
         let short: String = discriminator

@@ -22,9 +22,7 @@ use serde_json::json;
 
 use crate::channel::{Channel, ChannelTable, Stakeholder};
 use crate::chat::{Appended, ChatStore};
-use crate::chat::{
-    Chat, ChatId, Delivery, DeliveryStatus, Direction, Message, MessageRef, SenderType,
-};
+use crate::chat::{Chat, ChatId, Delivery, DeliveryStatus, Message, MessageRef, SenderType};
 use crate::error::{QueueError, StoreError};
 use crate::outbound::{Invalid, Outbound, TemplateParams};
 use crate::protocol::fanout::push_to_room;
@@ -617,28 +615,18 @@ pub async fn store_send<S: ChatStore>(
             templates: names,
         });
     }
-    let content = crate::chat::Content::of_send(message);
-    let mut stored = Message {
-        chat_id: chat.chat_id.clone(),
-        message_id: id.message_id.clone(),
-        wa_message_id: None,
-        direction: Direction::Outbound,
-        sender: from.sender.clone(),
-        sender_type: from.sender_type,
-        preview: content.preview(),
-        content,
-        sent_at: None,
-        received_at: now,
-        reply_to: None,
-        reply_to_message_id: None,
-        delivery: Some(Delivery {
+    let mut stored = Message::ours(
+        chat.chat_id.clone(),
+        id.message_id.clone(),
+        (from.sender.clone(), from.sender_type),
+        crate::chat::Content::of_send(message),
+        now,
+        Some(Delivery {
             status: DeliveryStatus::Queued,
             at: Some(now),
             errors: Vec::new(),
         }),
-        inbound_seq: 0,
-        referral: None,
-    };
+    );
     for _ in 0..CONFLICT_ATTEMPTS {
         match store.append_outbound(&chat, &stored).await {
             Ok(Appended::Stored(after)) => {
