@@ -20,6 +20,27 @@ fn cheapest(runs: Vec<((), BTreeMap<String, u64>)>) -> anyhow::Result<BTreeMap<S
         .ok_or_else(|| anyhow::anyhow!("no run"))
 }
 
+/// The cheapest of three webhooks (`body(i)`) until everything they set
+/// off is done (the queues drained).
+async fn webhook_cost(
+    stack: &Stack,
+    body: impl Fn(usize) -> String,
+) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut runs = Vec::new();
+    for i in 0..3 {
+        let body = body(i);
+        runs.push(
+            stack
+                .measured(async {
+                    stack.post_webhook(PARTNER_CHANNEL, &body).await?;
+                    stack.settled().await
+                })
+                .await?,
+        );
+    }
+    cheapest(runs)
+}
+
 /// The cheaper of two runs of one dashboard request.
 async fn frame_cost(
     stack: &Stack,
@@ -46,44 +67,25 @@ async fn everyday_operations_cost_a_known_number_of_store_requests() -> anyhow::
         .await?;
 
     // A new customer's first message: stored, pushed, assigned.
-    let mut runs = Vec::new();
-    for i in 0..3 {
-        let body = text_webhook(
+    let first = webhook_cost(&stack, |i| {
+        text_webhook(
             &format!("91977710000{i}"),
             "New",
             &format!("wamid.first-{i}"),
             "hello",
-        );
-        runs.push(
-            stack
-                .measured(async {
-                    stack.post_webhook(PARTNER_CHANNEL, &body).await?;
-                    stack.settled().await
-                })
-                .await?,
-        );
-    }
-    let first = cheapest(runs)?;
-
+        )
+    })
+    .await?;
     // A text in an existing chat.
-    let mut runs = Vec::new();
-    for i in 0..3 {
-        let body = text_webhook(
+    let existing = webhook_cost(&stack, |i| {
+        text_webhook(
             "919777100000",
             "New",
             &format!("wamid.next-{i}"),
             "and again",
-        );
-        runs.push(
-            stack
-                .measured(async {
-                    stack.post_webhook(PARTNER_CHANNEL, &body).await?;
-                    stack.settled().await
-                })
-                .await?,
-        );
-    }
-    let existing = cheapest(runs)?;
+        )
+    })
+    .await?;
 
     // An agent's answer until the provider accepted it.
     let chat = stack
