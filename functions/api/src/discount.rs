@@ -138,16 +138,15 @@ where
             .bot_counters(&days)
             .await
             .map_err(unavailable("discount stats"))?;
-        let mut totals = BotStats::default();
-        let mut per_day = Vec::with_capacity(counters.len());
-        for (day, c) in &counters {
-            totals.add(c);
-            let mut one = BotStats::default();
-            one.add(c);
-            let mut view = one.view();
-            view["day"] = json!(day.format("%Y-%m-%d").to_string());
-            per_day.push(view);
-        }
+        let per_day: Vec<serde_json::Value> = counters
+            .iter()
+            .map(|(day, c)| {
+                let mut view = BotStats::of([c]).view();
+                view["day"] = json!(day.format("%Y-%m-%d").to_string());
+                view
+            })
+            .collect();
+        let totals = BotStats::of(counters.values());
         Ok(answer(
             StatusCode::OK,
             json!({"from": from, "to": to, "totals": totals.view(), "days": per_day}),
@@ -184,17 +183,12 @@ where
                 .map_err(unavailable("decline log"))?;
             lines.extend(found.into_iter().filter(|d| d.at >= from && d.at <= to));
         }
-        let mut totals = BotStats::default();
-        for c in self
+        let counters = self
             .store
             .bot_counters(&days)
             .await
-            .map_err(unavailable("discount stats"))?
-            .values()
-        {
-            totals.add(c);
-        }
-        let view = totals.view();
+            .map_err(unavailable("discount stats"))?;
+        let view = BotStats::of(counters.values()).view();
         let per_route: serde_json::Map<String, serde_json::Value> = view["routes"]
             .as_object()
             .into_iter()

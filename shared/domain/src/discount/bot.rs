@@ -541,6 +541,15 @@ pub struct BotStats {
 }
 
 impl BotStats {
+    /// The sum of some days' counters.
+    pub fn of<'a>(days: impl IntoIterator<Item = &'a BTreeMap<String, u64>>) -> Self {
+        let mut stats = BotStats::default();
+        for counters in days {
+            stats.add(counters);
+        }
+        stats
+    }
+
     pub fn add(&mut self, counters: &BTreeMap<String, u64>) {
         for (name, n) in counters {
             *self.counters.entry(name.clone()).or_default() += n;

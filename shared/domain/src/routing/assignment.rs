@@ -153,12 +153,8 @@ where
             AssignmentClaim::Assigned(after) => {
                 tracing::info!(chat_id = %after.chat_id, executive_id = %exec.executive_id,
                     from = ?leaving.map(ExecutiveId::as_str), attempt, "chat assigned by round robin");
-                let reason = if leaving.is_some() {
-                    "offline"
-                } else {
-                    "round_robin"
-                };
-                announce(store, pusher, &after, leaving, reason).await;
+                // The same reason the stored `chat.assigned` event gives.
+                announce(store, pusher, &after, leaving, grant.reason(&chat)).await;
                 return Ok(Routed::Assigned(after));
             }
             AssignmentClaim::ChatChanged => chat = reread(store, &chat).await?,
