@@ -80,16 +80,37 @@ pub async fn with_presence<S: RoutingStore>(
 /// given a chat least recently (never before first), ties by id.
 pub fn pick<'a>(
     candidates: &'a [(Executive, Presence)],
-    except: Option<&ExecutiveId>,
+    except: Option<&'a ExecutiveId>,
 ) -> Option<&'a (Executive, Presence)> {
-    candidates
-        .iter()
-        .filter(|(e, p)| p.online && p.open_chats < e.capacity && Some(&e.executive_id) != except)
-        .min_by(|(a, pa), (b, pb)| {
-            pa.last_assigned_at
-                .cmp(&pb.last_assigned_at)
-                .then_with(|| a.executive_id.cmp(&b.executive_id))
-        })
+    eligible(candidates, except).min_by(|(a, pa), (b, pb)| {
+        pa.last_assigned_at
+            .cmp(&pb.last_assigned_at)
+            .then_with(|| a.executive_id.cmp(&b.executive_id))
+    })
+}
+
+/// After losing a race for an executive, any of those with room, at
+/// random: racers that all chose the least recently given one spread over
+/// the team instead of queueing on one record (fairness is round robin's
+/// again as soon as the burst is over).
+pub fn pick_spread<'a>(
+    candidates: &'a [(Executive, Presence)],
+    except: Option<&'a ExecutiveId>,
+) -> Option<&'a (Executive, Presence)> {
+    let open: Vec<_> = eligible(candidates, except).collect();
+    if open.is_empty() {
+        return None;
+    }
+    open.get(fastrand::usize(0..open.len())).copied()
+}
+
+fn eligible<'a>(
+    candidates: &'a [(Executive, Presence)],
+    except: Option<&'a ExecutiveId>,
+) -> impl Iterator<Item = &'a (Executive, Presence)> {
+    candidates.iter().filter(move |(e, p)| {
+        p.online && p.open_chats < e.capacity && Some(&e.executive_id) != except
+    })
 }
 
 /// Whether `chat` (as read) needs round robin to find it an owner, given
@@ -125,12 +146,18 @@ where
     // Who serves the team does not change between attempts; their routing
     // records do, and are read afresh each time.
     let team = serving(store, chat.customer_type).await?;
+    let mut raced = false;
     for attempt in 0..CLAIM_ATTEMPTS {
         if !needs_owner(&chat, leaving) {
             return Ok(Routed::NotNeeded);
         }
         let found = with_presence(store, &team).await?;
-        let Some((exec, presence)) = pick(&found, leaving) else {
+        let chosen = if raced {
+            pick_spread(&found, leaving)
+        } else {
+            pick(&found, leaving)
+        };
+        let Some((exec, presence)) = chosen else {
             if let Some(from) = leaving {
                 match store.unassign(&chat, Utc::now()).await? {
                     Some(after) => {
@@ -158,7 +185,7 @@ where
                 return Ok(Routed::Assigned(after));
             }
             AssignmentClaim::ChatChanged => chat = reread(store, &chat).await?,
-            AssignmentClaim::ExecutiveChanged => {}
+            AssignmentClaim::ExecutiveChanged => raced = true,
         }
         back_off(attempt).await;
     }
@@ -596,5 +623,27 @@ mod tests {
         assert_eq!(pick(&never, None).unwrap().0.executive_id.as_str(), "y");
         let nobody = vec![(agent("a", 1), presence(true, None, 1))];
         assert!(pick(&nobody, None).is_none());
+    }
+
+    #[test]
+    fn after_a_lost_race_any_agent_with_room_may_be_chosen_and_only_those() {
+        let c = vec![
+            (agent("a", 5), presence(true, Some(30), 1)),
+            (agent("b", 5), presence(true, Some(10), 5)), // full
+            (agent("c", 5), presence(false, None, 0)),    // offline
+            (agent("d", 5), presence(true, Some(20), 4)),
+        ];
+        let d = ExecutiveId::parse("d").unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            seen.insert(pick_spread(&c, None).unwrap().0.executive_id.to_string());
+            assert_eq!(
+                pick_spread(&c, Some(&d)).unwrap().0.executive_id.as_str(),
+                "a"
+            );
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["a", "d"]);
+        let nobody = vec![(agent("a", 1), presence(true, None, 1))];
+        assert!(pick_spread(&nobody, None).is_none());
     }
 }
