@@ -772,6 +772,37 @@ pub async fn append_outbound_text(
     wa_message_id: Option<&str>,
 ) -> anyhow::Result<domain::chat::Message> {
     use domain::chat::ChatStore;
+    let m = outbound_text(chat, text, at, wa_message_id);
+    // Appends check the chat is as read: read it fresh, as a sender would.
+    let current = store.chat(chat).await?.context("no such chat")?;
+    match store.append_outbound(&current, &m).await? {
+        domain::chat::Appended::Stored(_) => Ok(m),
+        domain::chat::Appended::Duplicate => anyhow::bail!("{} was stored before", m.message_id),
+    }
+}
+
+/// An agent's text appended to `chat` as read (no fresh read): the
+/// header after, `None` for a duplicate, the store's error as it is.
+pub async fn append_outbound_text_to(
+    store: &DynamoStore,
+    chat: &domain::chat::Chat,
+    text: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<domain::chat::Chat>, domain::error::StoreError> {
+    use domain::chat::ChatStore;
+    let m = outbound_text(&chat.chat_id, text, at, None);
+    Ok(match store.append_outbound(chat, &m).await? {
+        domain::chat::Appended::Stored(after) => Some(*after),
+        domain::chat::Appended::Duplicate => None,
+    })
+}
+
+fn outbound_text(
+    chat: &domain::chat::ChatId,
+    text: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    wa_message_id: Option<&str>,
+) -> domain::chat::Message {
     use domain::chat::{Delivery, DeliveryStatus, Direction, Message, SenderType};
     let content = domain::chat::Content::Text { body: text.into() };
     // Ids go into URLs (re-send): the text's letters and digits only.
@@ -779,7 +810,7 @@ pub async fn append_outbound_text(
         Some(id) => id.to_owned(),
         None => text.chars().filter(char::is_ascii_alphanumeric).collect(),
     };
-    let m = Message {
+    Message {
         chat_id: chat.clone(),
         message_id: Message::id_for(at, 0, &discriminator),
         wa_message_id: wa_message_id.map(str::to_owned),
@@ -799,12 +830,6 @@ pub async fn append_outbound_text(
         }),
         inbound_seq: 0,
         referral: None,
-    };
-    // Appends check the chat is as read: read it fresh, as a sender would.
-    let current = store.chat(chat).await?.context("no such chat")?;
-    match store.append_outbound(&current, &m).await? {
-        domain::chat::Appended::Stored(_) => Ok(m),
-        domain::chat::Appended::Duplicate => anyhow::bail!("{} was stored before", m.message_id),
     }
 }
 

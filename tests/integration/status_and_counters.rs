@@ -240,3 +240,43 @@ async fn counters_equal_a_recount_after_a_storm_of_concurrent_status_flips() -> 
     stack.stop().await;
     Ok(())
 }
+
+/// Every header write bumps the chat's revision and a change is
+/// conditioned on the revision it read: the header a change returns is
+/// the stored one, never a stale copy (it is what gets pushed).
+#[tokio::test]
+async fn a_change_to_a_chat_read_before_another_write_is_refused_and_the_retry_is_exact()
+-> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let store = stack.store();
+    let chat = stack
+        .customer_writes(PARTNER_CHANNEL, "919555000001", "wamid.rev-1", "hello")
+        .await?;
+    let read = stack.chat(&chat.chat_id).await?;
+    // Another writer (an agent tagging) changes the header meanwhile.
+    let tag = domain::chat::tags::TagName::parse("Payment").map_err(anyhow::Error::msg)?;
+    let tagged = store
+        .set_tag(&chat.chat_id, &tag, true)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no chat"))?;
+    assert_eq!(tagged.revision, read.revision + 1);
+    let at = chrono::Utc::now();
+    let refused = append_outbound_text_to(&store, &read, "stale answer", at).await;
+    assert!(
+        matches!(refused, Err(domain::error::StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let fresh = stack.chat(&chat.chat_id).await?;
+    let after = append_outbound_text_to(&store, &fresh, "answer", at)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("duplicate"))?;
+    assert_eq!(after, stack.chat(&chat.chat_id).await?, "returned = stored");
+    assert!(
+        after.tags.contains(&"Payment".to_owned()),
+        "{:?}",
+        after.tags
+    );
+    assert_eq!(after.revision, fresh.revision + 1);
+    stack.stop().await;
+    Ok(())
+}

@@ -67,12 +67,8 @@ impl DynamoStore {
             }
             Err(e) => return Err(unavailable(e)),
         }
-        // Re-read for exact counters (other writers may have moved them).
-        let now = self
-            .chat(&chat.chat_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("chat vanished after append".into()))?;
-        Ok(Appended::Stored(Box::new(now)))
+        // Conditioned on the revision read: the header is what the rules said.
+        Ok(Appended::Stored(Box::new(written(chat, change.after)?)))
     }
 
     /// What `event` does to `chat` (as read), in one transaction; the
@@ -101,9 +97,7 @@ impl DynamoStore {
             }
             Err(e) => return Err(unavailable(e)),
         }
-        self.chat(&chat.chat_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("chat vanished after a change".into()))
+        written(chat, change.after)
     }
 
     /// The writes a transition makes besides the event's own items: the
@@ -295,7 +289,16 @@ fn header_update(
         SystemTag::Remove => u.delete("tags", tag()),
         SystemTag::Keep => {}
     }
-    // The header must still be as read, or the counters would drift.
+    // The header must still be as read: every header write bumps the
+    // revision, so the header after is known without reading it back.
+    u.add("rev", n(1));
+    if before.revision == 0 {
+        let zero = u.value(n(0));
+        u.conditions
+            .push(format!("(attribute_not_exists(rev) OR rev = {zero})"));
+    } else {
+        u.condition("rev = ", n(before.revision));
+    }
     let expect = &change.expect;
     u.condition("#status = ", s(expect.status.as_str()));
     u.condition(
@@ -321,6 +324,15 @@ fn header_update(
     }
     u.build(table, key(chat_pk(&before.chat_id), "META"))
         .map(Some)
+}
+
+/// The header after a transition conditioned on `before`'s revision
+/// succeeded: the rules' result, one revision on.
+/// (Through the item form: times as the store keeps them, to the
+/// millisecond.)
+fn written(before: &Chat, mut after: Chat) -> Result<Chat, StoreError> {
+    after.revision = before.revision + 1;
+    chat_from(&chat_item(&after))
 }
 
 /// An update expression assembled clause by clause, each value under a
@@ -423,6 +435,7 @@ fn chat_item(chat: &Chat) -> Item {
         s(format!("{}#{}", time_key(chat.created_at), chat.chat_id)),
     );
     item.insert("chat_id".into(), s(chat.chat_id.as_str()));
+    item.insert("rev".into(), n(chat.revision));
     item.insert("customer".into(), s(chat.customer.as_str()));
     put_opt(&mut item, "customer_name", chat.customer_name.as_deref());
     item.insert("customer_type".into(), s(chat.customer_type.as_str()));
@@ -549,6 +562,7 @@ pub(super) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
             .transpose()
             .map_err(|_| bad("last_assignee"))?,
         rating_asked_at: item.time_opt("rating_asked_at")?,
+        revision: item.u64_or_zero("rev")?,
         rating: match item.get("rating") {
             Some(_) => Some(
                 u8::try_from(item.u64("rating")?)
@@ -989,10 +1003,11 @@ impl ChatStore for DynamoStore {
             .table_name(&self.tables.chats)
             .set_key(Some(key(chat_pk(chat), "META")))
             .expression_attribute_values(":tag", AttributeValue::Ss(vec![tag.as_str().to_owned()]))
+            .expression_attribute_values(":one", n(1))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         update = if applied {
             update
-                .update_expression("ADD tags :tag")
+                .update_expression("ADD tags :tag, rev :one")
                 .condition_expression(
                     "attribute_exists(pk) AND (attribute_not_exists(tags) OR size(tags) < :max \
                      OR contains(tags, :name))",
@@ -1001,7 +1016,7 @@ impl ChatStore for DynamoStore {
                 .expression_attribute_values(":name", s(tag.as_str()))
         } else {
             update
-                .update_expression("DELETE tags :tag")
+                .update_expression("DELETE tags :tag ADD rev :one")
                 .condition_expression("attribute_exists(pk)")
         };
         match update.send().await {

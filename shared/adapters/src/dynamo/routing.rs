@@ -145,8 +145,9 @@ impl DynamoStore {
             .table_name(&self.tables.chats)
             .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
             .update_expression(
-                "SET assigned_to = :to, assigned_at = :at, gsi3pk = :pk3, gsi3sk = :sk3",
+                "SET assigned_to = :to, assigned_at = :at, gsi3pk = :pk3, gsi3sk = :sk3 ADD rev :one",
             )
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":at", t(at))
@@ -324,7 +325,8 @@ impl RoutingStore for DynamoStore {
         let header = Update::builder()
             .table_name(&self.tables.chats)
             .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
-            .update_expression("SET gsi3pk = :pk3, gsi3sk = :sk3, last_assignee = :from REMOVE assigned_to, assigned_at")
+            .update_expression("SET gsi3pk = :pk3, gsi3sk = :sk3, last_assignee = :from REMOVE assigned_to, assigned_at ADD rev :one")
+            .expression_attribute_values(":one", n(1))
             .condition_expression("#status = :active AND assigned_to = :from")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pk3", s(pk3))

@@ -126,7 +126,8 @@ impl SlaStore for DynamoStore {
         let header = Update::builder()
             .table_name(table)
             .set_key(Some(key(chat_pk(&chat.chat_id), "META")))
-            .update_expression("SET #mark = :ep")
+            .update_expression("SET #mark = :ep ADD rev :one")
+            .expression_attribute_values(":one", n(1))
             .condition_expression(
                 "#status = :active AND wait_started_at = :ep AND (attribute_not_exists(#mark) OR #mark <> :ep)",
             )

@@ -127,6 +127,11 @@ pub struct Chat {
     /// chat with the new one.
     #[serde(default)]
     pub context: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// Bumped by every write to the header: a change conditioned on the
+    /// revision it read knows the header after it exactly, without
+    /// reading it back.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// Where a chat stands in a chat list: latest activity first, ties broken
@@ -258,6 +263,7 @@ impl Chat {
             rating_asked_at: None,
             rating: None,
             context: None,
+            revision: 0,
         }
     }
 

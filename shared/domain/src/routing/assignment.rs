@@ -29,6 +29,11 @@ use crate::protocol::{ConnectionStore, Pusher, Room};
 /// How often one assignment re-reads and tries again after losing a race;
 /// a chat still unowned after that waits for the next sweep.
 const CLAIM_ATTEMPTS: u32 = 40;
+/// Races lost in a row for the executive round robin chose before a claim
+/// tries any executive with room instead ([`pick_spread`]): a few
+/// concurrent claims keep strict turns; a burst of a hundred stops
+/// queueing on one record.
+const SPREAD_AFTER: u32 = 10;
 /// Waiting chats examined per round of draining a team's line.
 const DRAIN_BATCH: usize = 25;
 /// Most chats one executive's hand-off moves in one go.
@@ -89,10 +94,10 @@ pub fn pick<'a>(
     })
 }
 
-/// After losing a race for an executive, any of those with room, at
+/// After losing races for an executive, any of those with room, at
 /// random: racers that all chose the least recently given one spread over
-/// the team instead of queueing on one record (fairness is round robin's
-/// again as soon as the burst is over).
+/// the team instead of queueing on one record (turns are strict again as
+/// soon as the burst is over).
 pub fn pick_spread<'a>(
     candidates: &'a [(Executive, Presence)],
     except: Option<&'a ExecutiveId>,
@@ -146,13 +151,13 @@ where
     // Who serves the team does not change between attempts; their routing
     // records do, and are read afresh each time.
     let team = serving(store, chat.customer_type).await?;
-    let mut raced = false;
+    let mut lost = 0;
     for attempt in 0..CLAIM_ATTEMPTS {
         if !needs_owner(&chat, leaving) {
             return Ok(Routed::NotNeeded);
         }
         let found = with_presence(store, &team).await?;
-        let chosen = if raced {
+        let chosen = if lost >= SPREAD_AFTER {
             pick_spread(&found, leaving)
         } else {
             pick(&found, leaving)
@@ -185,7 +190,7 @@ where
                 return Ok(Routed::Assigned(after));
             }
             AssignmentClaim::ChatChanged => chat = reread(store, &chat).await?,
-            AssignmentClaim::ExecutiveChanged => raced = true,
+            AssignmentClaim::ExecutiveChanged => lost += 1,
         }
         back_off(attempt).await;
     }
