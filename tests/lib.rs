@@ -872,3 +872,37 @@ pub fn status_webhook(wa_message_id: &str, recipient: &str, status: &str, errors
     })
     .to_string()
 }
+
+/// A real SQS event (the FIFO inbound queue's records) carrying one
+/// queued inbound text per `(customer, wa_message_id, text)`, each in its
+/// customer's message group; `text: None` makes the record a body that is
+/// not an inbound event at all (a poison message).
+pub fn inbound_sqs_event(
+    records: &[(&str, &str, Option<&str>)],
+) -> anyhow::Result<aws_lambda_events::sqs::SqsEvent> {
+    let template: Value = serde_json::from_str(&fixture("sqs_inbound_batch.json"))?;
+    let record = template["Records"][0].clone();
+    let records: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (customer, wa, text))| {
+            let mut r = record.clone();
+            r["messageId"] = json!(format!("00000000-0000-4000-8000-{:012}", i));
+            r["body"] = json!(match text {
+                Some(text) => json!({
+                    "channel": PARTNER_CHANNEL,
+                    "received_at": chrono::Utc::now(),
+                    "event": {"kind": "message", "wa_message_id": wa, "from": customer, "phone": customer,
+                              "profile_name": "Batch", "sent_at": null, "reply_to": null,
+                              "content": {"type": "text", "body": text}}
+                })
+                .to_string(),
+                None => "not an inbound event".to_owned(),
+            });
+            r["attributes"]["MessageGroupId"] = json!(customer);
+            r["attributes"]["MessageDeduplicationId"] = json!(format!("{PARTNER_CHANNEL}:{wa}"));
+            r
+        })
+        .collect();
+    Ok(serde_json::from_value(json!({ "Records": records }))?)
+}

@@ -16,7 +16,7 @@ use domain::chat::{Chat, ChatId};
 use domain::executive::ExecutiveId;
 use domain::routing::assignment::RoutingStore;
 
-use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, fixture};
+use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, inbound_sqs_event};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -122,31 +122,17 @@ async fn round_robin_is_fair_across_three_agents_over_300_chats() -> anyhow::Res
     Ok(())
 }
 
-/// A real SQS event of one inbound text message per customer.
+/// One inbound text per customer, as one SQS batch.
 fn inbound_event(batch: usize, customers: &[String]) -> anyhow::Result<SqsEvent> {
-    let template: Value = serde_json::from_str(&fixture("sqs_inbound_batch.json"))?;
-    let record = template["Records"][0].clone();
-    let records: Vec<Value> = customers
-        .iter()
-        .enumerate()
-        .map(|(i, customer)| {
-            let mut r = record.clone();
-            let wa = format!("wamid.concurrent-{batch}-{i}");
-            r["messageId"] = json!(format!("00000000-0000-4000-8000-{batch:06}{i:06}"));
-            r["body"] = json!(json!({
-                "channel": PARTNER_CHANNEL,
-                "received_at": chrono::Utc::now(),
-                "event": {"kind": "message", "wa_message_id": wa, "from": customer, "phone": customer,
-                          "profile_name": "Concurrent", "sent_at": null, "reply_to": null,
-                          "content": {"type": "text", "body": "namaste"}}
-            })
-            .to_string());
-            r["attributes"]["MessageGroupId"] = json!(customer);
-            r["attributes"]["MessageDeduplicationId"] = json!(format!("{PARTNER_CHANNEL}:{wa}"));
-            r
-        })
+    let ids: Vec<String> = (0..customers.len())
+        .map(|i| format!("wamid.concurrent-{batch}-{i}"))
         .collect();
-    Ok(serde_json::from_value(json!({ "Records": records }))?)
+    let records: Vec<(&str, &str, Option<&str>)> = customers
+        .iter()
+        .zip(&ids)
+        .map(|(c, wa)| (c.as_str(), wa.as_str(), Some("namaste")))
+        .collect();
+    inbound_sqs_event(&records)
 }
 
 #[tokio::test]

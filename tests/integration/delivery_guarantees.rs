@@ -150,3 +150,67 @@ async fn a_burst_of_500_webhooks_from_500_senders_is_stored_exactly_once() -> an
     stack.stop().await;
     Ok(())
 }
+
+/// One SQS batch holding three customers' messages interleaved, one of
+/// them poison: the groups run side by side, each customer's messages are
+/// stored in order, and only the poisoned customer's message and the ones
+/// after it go back to the queue.
+#[tokio::test]
+async fn a_batchs_customers_run_side_by_side_each_in_order() -> anyhow::Result<()> {
+    use lambda_runtime::{Context, LambdaEvent};
+    let stack = Stack::start().await?;
+    let (a, b, c) = ("919666000001", "919666000002", "919666000003");
+    let records = [
+        (a, "wamid.side-a1", Some("a1")),
+        (b, "wamid.side-b1", Some("b1")),
+        (c, "wamid.side-c1", Some("c1")),
+        (a, "wamid.side-a2", Some("a2")),
+        (b, "wamid.side-b2", None),
+        (c, "wamid.side-c2", Some("c2")),
+        (a, "wamid.side-a3", Some("a3")),
+        (b, "wamid.side-b3", Some("b3")),
+        (c, "wamid.side-c3", Some("c3")),
+    ];
+    let event = inbound_sqs_event(&records)?;
+    let ids: Vec<String> = event
+        .records
+        .iter()
+        .filter_map(|r| r.message_id.clone())
+        .collect();
+    let functions = &stack.running.gateway.functions;
+    let answer = inbound::handle(
+        &functions.inbound,
+        LambdaEvent::new(event, Context::default()),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let failed: Vec<&str> = answer
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [ids[4].as_str(), ids[7].as_str()],
+        "b2 and what follows it"
+    );
+    let store = stack.store();
+    for (customer, want) in [
+        (a, vec!["a1", "a2", "a3"]),
+        (b, vec!["b1"]),
+        (c, vec!["c1", "c2", "c3"]),
+    ] {
+        let who = domain::customer::SenderId::parse(customer).map_err(anyhow::Error::msg)?;
+        let chat = store
+            .current_chat(Stakeholder::Partner, &who)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no chat for {customer}"))?;
+        let (messages, _) = store.messages(&chat.chat_id, None, 0, 10).await?;
+        let mut texts: Vec<String> = messages.iter().map(|m| m.preview.clone()).collect();
+        // Newest first on the page; the store's order is the arrival order.
+        texts.reverse();
+        assert_eq!(texts, want, "{customer}'s messages in order");
+    }
+    stack.stop().await;
+    Ok(())
+}

@@ -9,9 +9,8 @@ use domain::discount::bot::{BotSeeds, BotStore};
 use domain::replies::ResponseCache;
 use domain::sending::{MessageCatalog, OutboundQueue};
 use domain::settings::SettingsStore;
-use std::collections::HashSet;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 
 use domain::channel::ChannelTable;
@@ -101,55 +100,17 @@ where
         messages: &state.messages,
         bot: &state.bot,
     };
-    let mut failed_groups: HashSet<String> = HashSet::new();
-    let mut events_pending = false;
-    let mut failures = Vec::new();
-    for record in event.payload.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let group = adapters::sqs_event::group_id(&record);
-        let receives = adapters::sqs_event::receive_count(&record);
-        // FIFO order: once a customer's message fails, their later ones in
-        // this batch wait for it rather than overtake it.
-        if failed_groups.contains(&group) {
-            failures.push(id);
-            continue;
-        }
-        let result = match serde_json::from_str::<QueuedEvent>(record.body.as_deref().unwrap_or(""))
-        {
-            Ok(queued) => inbound.process(&queued).await.map_err(|e| format!("{e:#}")),
-            Err(e) => Err(format!("queued body is not an inbound event: {e}")),
-        };
-        match result {
-            Ok(domain::inbound::Outcome::Stored {
-                events_pending: true,
-                ..
-            }) => events_pending = true,
-            Ok(_) => {}
-            Err(reason) if receives >= state.max_receives => {
-                tracing::error!(
-                    sqs_message_id = %id,
-                    message_group = %group,
-                    receive_count = receives,
-                    reason = %reason,
-                    "inbound event failed for the last time; moving to the dead-letter queue"
-                );
-                failed_groups.insert(group);
-                failures.push(id);
-            }
-            Err(reason) => {
-                tracing::warn!(
-                    sqs_message_id = %id,
-                    message_group = %group,
-                    receive_count = receives,
-                    max_receives = state.max_receives,
-                    reason = %reason,
-                    "inbound event failed; it will be retried"
-                );
-                failed_groups.insert(group);
-                failures.push(id);
-            }
-        }
-    }
+    // FIFO order holds within a message group (one customer): groups run
+    // side by side, each group's records one after another.
+    let groups = adapters::sqs_event::by_group(event.payload.records);
+    let outcomes = futures_util::future::join_all(
+        groups
+            .into_iter()
+            .map(|(group, records)| run_group(&inbound, state.max_receives, group, records)),
+    )
+    .await;
+    let events_pending = outcomes.iter().any(|o| o.events_pending);
+    let failures: Vec<String> = outcomes.into_iter().flat_map(|o| o.failures).collect();
     // Assignments this batch made left `chat.assigned` events pending.
     if events_pending {
         publish_pending_soon(&state.store, &state.events).await;
@@ -164,4 +125,82 @@ where
         })
         .collect();
     Ok(response)
+}
+
+/// What one message group of a batch came to.
+#[derive(Default)]
+struct GroupOutcome {
+    /// Records to hand back to the queue (the failed one and the group's
+    /// later ones, which must not overtake it).
+    failures: Vec<String>,
+    events_pending: bool,
+}
+
+async fn run_group<S, P, E, Q>(
+    inbound: &Inbound<'_, S, P, E, Q>,
+    max_receives: u32,
+    group: String,
+    records: Vec<SqsMessage>,
+) -> GroupOutcome
+where
+    S: ChatStore
+        + ConnectionStore
+        + ExecutiveStore
+        + RoutingStore
+        + domain::customer::CustomerStore
+        + domain::sending::OutboxStore
+        + SettingsStore
+        + BotStore
+        + DiscountRouteStore
+        + ResponseCache
+        + EventOutbox,
+    P: Pusher,
+    E: EventPublisher,
+    Q: OutboundQueue,
+{
+    let mut outcome = GroupOutcome::default();
+    for record in records {
+        let id = record.message_id.clone().unwrap_or_default();
+        // FIFO order: once a customer's message fails, their later ones in
+        // this batch wait for it rather than overtake it.
+        if !outcome.failures.is_empty() {
+            outcome.failures.push(id);
+            continue;
+        }
+        let receives = adapters::sqs_event::receive_count(&record);
+        let result = match serde_json::from_str::<QueuedEvent>(record.body.as_deref().unwrap_or(""))
+        {
+            Ok(queued) => inbound.process(&queued).await.map_err(|e| format!("{e:#}")),
+            Err(e) => Err(format!("queued body is not an inbound event: {e}")),
+        };
+        match result {
+            Ok(domain::inbound::Outcome::Stored {
+                events_pending: true,
+                ..
+            }) => outcome.events_pending = true,
+            Ok(_) => {}
+            Err(reason) if receives >= max_receives => {
+                tracing::error!(
+                    sqs_message_id = %id,
+                    message_group = %group,
+                    receive_count = receives,
+                    reason = %reason,
+                    "inbound event failed for the last time; moving to the dead-letter queue"
+                );
+                outcome.failures.push(id);
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    sqs_message_id = %id,
+                    message_group = %group,
+                    receive_count = receives,
+                    max_receives,
+                    reason = %reason,
+                    "inbound event failed; it will be retried"
+                );
+                outcome.failures.push(id);
+            }
+        }
+    }
+    outcome
 }

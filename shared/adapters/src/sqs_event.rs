@@ -19,3 +19,55 @@ pub fn group_id(record: &SqsMessage) -> String {
         .cloned()
         .unwrap_or_default()
 }
+
+/// The records of a batch by message group, groups in the order their
+/// first record came, each group's records in batch order (FIFO order
+/// holds within a group only).
+pub fn by_group(records: Vec<SqsMessage>) -> Vec<(String, Vec<SqsMessage>)> {
+    let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
+    for record in records {
+        let group = group_id(&record);
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, rs)) => rs.push(record),
+            None => groups.push((group, vec![record])),
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, group: &str) -> SqsMessage {
+        let mut r = SqsMessage::default();
+        r.message_id = Some(id.into());
+        r.attributes.insert("MessageGroupId".into(), group.into());
+        r
+    }
+
+    #[test]
+    fn a_batch_splits_by_group_keeping_each_groups_order() {
+        let batch = vec![
+            record("1", "a"),
+            record("2", "b"),
+            record("3", "a"),
+            record("4", "c"),
+            record("5", "b"),
+        ];
+        let ids: Vec<(String, Vec<String>)> = by_group(batch)
+            .into_iter()
+            .map(|(g, rs)| (g, rs.into_iter().filter_map(|r| r.message_id).collect()))
+            .collect();
+        let want =
+            |g: &str, ids: &[&str]| (g.to_owned(), ids.iter().map(|i| (*i).to_owned()).collect());
+        assert_eq!(
+            ids,
+            vec![
+                want("a", &["1", "3"]),
+                want("b", &["2", "5"]),
+                want("c", &["4"])
+            ]
+        );
+    }
+}
