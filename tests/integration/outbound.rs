@@ -939,3 +939,62 @@ async fn an_ambiguous_send_with_no_callback_goes_again_after_the_wait() -> anyho
     stack.stop().await;
     Ok(())
 }
+
+/// A send names its customer and channel on the stored message, so the
+/// sender does not read the chat; a message stored before it did (no
+/// `channel` attribute) is sent to its chat's customer all the same.
+#[tokio::test]
+async fn a_send_stored_without_its_recipient_goes_to_its_chats_customer() -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::start().await?;
+    let chat = chat_on(&stack, PARTNER_CHANNEL, "919800000091").await?;
+    let old =
+        stored_but_never_queued(&stack, &chat, "from before", chrono::Duration::minutes(5)).await?;
+    let table = stack.running.resources.table("ChatsTable")?;
+    let item = |sk: String| {
+        [
+            (
+                "pk".to_owned(),
+                AttributeValue::S(format!("CHAT#{}", chat.chat_id)),
+            ),
+            ("sk".to_owned(), AttributeValue::S(sk)),
+        ]
+        .into_iter()
+        .collect::<std::collections::HashMap<_, _>>()
+    };
+    let stored = stack
+        .running
+        .dynamo
+        .get_item()
+        .table_name(&table)
+        .set_key(Some(item(format!("MSG#{old}"))))
+        .send()
+        .await?
+        .item
+        .ok_or_else(|| anyhow::anyhow!("the message is stored"))?;
+    assert_eq!(
+        stored
+            .get("channel")
+            .and_then(|c| c.as_s().ok())
+            .map(String::as_str),
+        Some(PARTNER_CHANNEL),
+        "new sends record their channel"
+    );
+    stack
+        .running
+        .dynamo
+        .update_item()
+        .table_name(&table)
+        .set_key(Some(item(format!("MSG#{old}"))))
+        .update_expression("REMOVE channel")
+        .send()
+        .await?;
+    let report = stack.run_schedule("sla-scan").await?;
+    assert_eq!(report["sends_requeued"], 1, "{report}");
+    wait_state(&stack, &chat.chat_id, &old, DeliveryStatus::Accepted).await?;
+    let recorded = wait_sends(&stack, 1).await?;
+    assert_eq!(recorded[0]["body"]["to"], "919800000091");
+    assert_eq!(recorded[0]["body"]["text"]["body"], "from before");
+    stack.stop().await;
+    Ok(())
+}

@@ -17,6 +17,7 @@ pub mod consumer;
 pub mod emulators;
 pub mod functions;
 pub mod http_api;
+pub mod own_stack;
 pub mod recorder;
 pub mod request_counter;
 pub mod scheduler;
@@ -158,7 +159,27 @@ pub struct Gateway {
     pub sqs: aws_sdk_sqs::Client,
     pub http_domain: String,
     pub ws_domain: String,
+    /// Each function binary's environment as the gateway wired it (what
+    /// the same function started as a process of its own needs).
+    pub envs: std::collections::BTreeMap<&'static str, domain::config::Env>,
 }
+
+/// The function binaries, by the names the template gives their code.
+pub const FUNCTION_BINARIES: [&str; 13] = [
+    "webhook",
+    "api",
+    "forward",
+    "outbound",
+    "internal",
+    "inbound",
+    "ws-connect",
+    "ws-disconnect",
+    "sla-scan",
+    "counter-sync",
+    "booking-alerts",
+    "web",
+    "ws-events",
+];
 
 pub struct Running {
     pub http_addr: SocketAddr,
@@ -396,6 +417,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         web: web::State::from_env(&env("web"))?,
         ws_events: ws_events::State::from_env(&env("ws-events"), &aws)?,
     };
+    let function_envs = FUNCTION_BINARIES.iter().map(|b| (*b, env(b))).collect();
     let gateway = Arc::new(Gateway {
         template,
         functions,
@@ -403,6 +425,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         sqs,
         http_domain: http_addr.to_string(),
         ws_domain: ws_addr.to_string(),
+        envs: function_envs,
     });
 
     let (stop, stop_rx) = watch::channel(false);

@@ -94,6 +94,11 @@ enum SkCond<'a> {
 pub struct DynamoStore {
     client: Client,
     tables: Tables,
+    /// Message items as this process last wrote them (a send's claim):
+    /// the first guess of the next delivery move, whose write is
+    /// conditioned on the status it assumes (a stale guess costs the read
+    /// it would have made anyway).
+    written: outbox::Written,
 }
 
 fn chat_pk(id: &ChatId) -> String {
@@ -143,7 +148,11 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 
 impl DynamoStore {
     pub fn new(client: Client, tables: Tables) -> Self {
-        Self { client, tables }
+        Self {
+            client,
+            tables,
+            written: outbox::Written::default(),
+        }
     }
 
     pub fn tables(&self) -> &Tables {

@@ -83,6 +83,12 @@ impl Env {
         self
     }
 
+    /// Every variable, by name (to hand a function's configuration to a
+    /// process of its own).
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// A variable's trimmed value; `None` when unset or blank.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars

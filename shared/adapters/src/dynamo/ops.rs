@@ -280,18 +280,56 @@ fn settings_key(name: &str) -> Item {
     key("SETTINGS", name)
 }
 
+/// How long a container keeps settings it read: an admin's change
+/// reaches every other container within this (the container that saved
+/// it sees it at once).
+pub const SETTINGS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Settings read by this process, by table and name, with when they were
+/// read. Process-wide, as a Lambda container is one process.
+type SettingsCache = std::sync::Mutex<
+    std::collections::HashMap<(String, String), (std::time::Instant, Option<String>)>,
+>;
+
+fn settings_cache() -> &'static SettingsCache {
+    static CACHE: std::sync::OnceLock<SettingsCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn remember_settings(table: &str, name: &str, value: Option<String>) {
+    if let Ok(mut c) = settings_cache().lock() {
+        c.insert(
+            (table.to_owned(), name.to_owned()),
+            (std::time::Instant::now(), value),
+        );
+    }
+}
+
 impl SettingsStore for DynamoStore {
     async fn settings(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let Some(item) = self.get(&self.tables.chats, settings_key(name)).await? else {
-            return Ok(None);
+        let table = &self.tables.chats;
+        let cached = settings_cache().lock().ok().and_then(|c| {
+            c.get(&(table.clone(), name.to_owned()))
+                .filter(|(at, _)| at.elapsed() < SETTINGS_TTL)
+                .map(|(_, v)| v.clone())
+        });
+        if let Some(v) = cached {
+            return Ok(v);
+        }
+        let value = match self.get(table, settings_key(name)).await? {
+            Some(item) => Some(item.str("settings")?.to_owned()),
+            None => None,
         };
-        Ok(Some(item.str("settings")?.to_owned()))
+        remember_settings(table, name, value.clone());
+        Ok(value)
     }
 
     async fn put_settings(&self, name: &str, json: &str) -> Result<(), StoreError> {
         let mut item = settings_key(name);
         item.insert("settings".into(), s(json));
         item.insert("saved_at".into(), t(Utc::now()));
-        self.put(&self.tables.chats, item).await
+        self.put(&self.tables.chats, item).await?;
+        remember_settings(&self.tables.chats, name, Some(json.to_owned()));
+        Ok(())
     }
 }

@@ -41,6 +41,39 @@ fn log_sk(at: DateTime<Utc>, message_id: &str) -> String {
     format!("{}#{message_id}", time_key(at))
 }
 
+/// Message items this process claimed for sending, by message id, until
+/// the delivery move that follows uses them. Bounded: a claim whose move
+/// never comes (a crash) is forgotten when the map fills.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Written(std::sync::Arc<std::sync::Mutex<HashMap<String, Item>>>);
+
+impl Written {
+    const MAX: usize = 256;
+
+    fn keep(&self, r: &MessageRef, item: Item) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= Self::MAX {
+                m.clear();
+            }
+            m.insert(r.message_id.clone(), item);
+        }
+    }
+
+    fn take(&self, r: &MessageRef) -> Option<Item> {
+        self.0.lock().ok()?.remove(&r.message_id)
+    }
+}
+
+/// The recipient a send's item records (`None` for items stored before
+/// it did).
+fn recipient(item: &Item) -> Option<domain::sending::Recipient> {
+    Some(domain::sending::Recipient {
+        customer: domain::customer::SenderId::parse(item.str_opt("customer")?).ok()?,
+        channel: domain::channel::ChannelId::parse(item.str_opt("channel")?).ok()?,
+        team: Stakeholder::parse(item.str_opt("stakeholder")?).ok()?,
+    })
+}
+
 fn message_key(r: &MessageRef) -> Item {
     key(chat_pk(&r.chat_id), format!("MSG#{}", r.message_id))
 }
@@ -71,6 +104,7 @@ pub(super) fn log_fields(item: &mut Item, chat: &Chat, m: &Message) {
     item.insert("gsi2pk".into(), s(format!("OUTLOG#{}", chat.customer)));
     item.insert("gsi2sk".into(), s(sk));
     item.insert("customer".into(), s(chat.customer.as_str()));
+    item.insert("channel".into(), s(chat.channel.as_str()));
     item.insert("stakeholder".into(), s(chat.customer_type.as_str()));
     item.insert("attempts".into(), n(0));
     for (name, value) in due_values(m.received_at, &m.message_id) {
@@ -147,9 +181,14 @@ impl DynamoStore {
         due: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
         let table = &self.tables.chats;
+        let mut guess = self.written.take(r);
         for _ in 0..MOVE_ATTEMPTS {
-            let Some(item) = self.get(table, message_key(r)).await? else {
-                return Ok(false);
+            let item = match guess.take() {
+                Some(item) => item,
+                None => match self.get(table, message_key(r)).await? {
+                    Some(item) => item,
+                    None => return Ok(false),
+                },
             };
             let from = stored_status(&item);
             let from_rank = from.map(DeliveryStatus::rank);
@@ -366,7 +405,10 @@ impl OutboxStore for DynamoStore {
         match result {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
-                Ok(SendClaim::Claimed(Box::new(message_from(&item)?)))
+                let claimed = message_from(&item)?;
+                let to = recipient(&item);
+                self.written.keep(r, item);
+                Ok(SendClaim::Claimed(Box::new(claimed), to))
             }
             Err(e) if is_condition_failure(&e) => {
                 let Some(item) = self.get(table, message_key(r)).await? else {

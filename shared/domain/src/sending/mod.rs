@@ -777,8 +777,8 @@ where
     ) -> Result<AttemptOutcome, StoreError> {
         let now = Utc::now();
         let lease = self.settings.lease_length();
-        let message = match self.store.claim_send(job, now, now + lease).await? {
-            SendClaim::Claimed(m) => m,
+        let (message, to) = match self.store.claim_send(job, now, now + lease).await? {
+            SendClaim::Claimed(m, to) => (m, to),
             SendClaim::Finished(status) => {
                 tracing::info!(chat_id = %job.chat_id, message_id = %job.message_id, state = status.as_str(),
                     "send already handled; nothing to do");
@@ -791,16 +791,24 @@ where
                 return Ok(AttemptOutcome::Done);
             }
         };
-        let Some(chat) = self.store.chat(&job.chat_id).await? else {
-            return self.fail(job, "the chat no longer exists".into()).await;
+        // Whom to: as the message records it, else from its chat.
+        let to = match to {
+            Some(to) => to,
+            None => match self.store.chat(&job.chat_id).await? {
+                Some(chat) => Recipient {
+                    customer: chat.customer,
+                    channel: chat.channel,
+                    team: chat.customer_type,
+                },
+                None => return self.fail(job, "the chat no longer exists".into()).await,
+            },
         };
-        let channel = self.channels.get(chat.channel.as_str()).or_else(|| {
-            self.channels
-                .iter()
-                .find(|c| c.stakeholder == chat.customer_type)
-        });
+        let channel = self
+            .channels
+            .get(to.channel.as_str())
+            .or_else(|| self.channels.iter().find(|c| c.stakeholder == to.team));
         let Some(channel) = channel else {
-            let reason = format!("no channel serves {}", chat.customer_type);
+            let reason = format!("no channel serves {}", to.team);
             return self.fail(job, reason).await;
         };
         let Some(outbound) = message.content.as_send() else {
@@ -815,7 +823,7 @@ where
             .sender
             .send(
                 channel,
-                chat.customer.as_str(),
+                to.customer.as_str(),
                 &outbound,
                 &callback_data(job),
             )

@@ -19,14 +19,24 @@ pub trait OutboundQueue: Send + Sync {
 /// What claiming a queued message for sending found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SendClaim {
-    /// Ours to send until the lease ends.
-    Claimed(Box<Message>),
+    /// Ours to send until the lease ends; whom to, when the message
+    /// records it (messages stored before it did name only their chat).
+    Claimed(Box<Message>, Option<Recipient>),
     /// Already past `queued` (sent, failed, …): nothing to do.
     Finished(crate::chat::DeliveryStatus),
     /// Another consumer holds it until then.
     Busy(DateTime<Utc>),
     /// No such message.
     Missing,
+}
+
+/// Whom a send goes to: what the sender would otherwise read the chat
+/// for (a chat's customer and channel never change).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipient {
+    pub customer: crate::customer::SenderId,
+    pub channel: crate::channel::ChannelId,
+    pub team: Stakeholder,
 }
 
 /// The outbound side of the message store: the send pipeline's claims and
