@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: dev test tools browser-tools fmt lint unit-and-integration cfn-lint bench clean
+.PHONY: dev test tools browser-tools fmt lint unit-and-integration cfn-lint bench startup clean
 
 ## Start DynamoDB Local and moto server, create tables/queues from template.yaml, seed, serve HTTP + WebSocket.
 dev: tools
@@ -38,9 +38,17 @@ unit-and-integration:
 cfn-lint:
 	.venv/bin/cfn-lint template.yaml
 
-## Criterion benchmarks (not part of make test).
-bench:
+## Criterion benchmarks, then the load bench on a stack of its own (not part of make test,
+## which compiles both). BENCH_SECONDS: how long each rate runs.
+BENCH_SECONDS ?= 20
+bench: tools
 	$(CARGO) bench -p domain
+	$(CARGO) run -p local-gateway --bin latency -- suite $(BENCH_SECONDS)
+
+## Release builds of every function: zip size, start-up against a minimal Lambda Runtime API,
+## peak memory of one invocation (docs/performance.md).
+startup: tools
+	bash infra/scripts/startup.sh
 
 clean:
 	$(CARGO) clean

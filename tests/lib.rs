@@ -906,3 +906,12 @@ pub fn inbound_sqs_event(
         .collect();
     Ok(serde_json::from_value(json!({ "Records": records }))?)
 }
+
+/// The records a consumer handed back to its queue, in its answer's order.
+pub fn failed_ids(answer: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<&str> {
+    answer
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}

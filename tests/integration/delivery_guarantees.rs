@@ -184,11 +184,7 @@ async fn a_batchs_customers_run_side_by_side_each_in_order() -> anyhow::Result<(
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let failed: Vec<&str> = answer
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = failed_ids(&answer);
     assert_eq!(
         failed,
         [ids[4].as_str(), ids[7].as_str()],

@@ -42,11 +42,7 @@ async fn a_poison_message_fails_alone_and_holds_back_only_its_own_customer() -> 
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let failed: Vec<_> = res
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = failed_ids(&res);
     assert_eq!(
         failed,
         vec![

@@ -103,10 +103,57 @@ where
     // FIFO order holds within a message group (one customer): groups run
     // side by side, each group's records one after another.
     let groups = adapters::sqs_event::by_group(event.payload.records);
+    let run_group = async |group: String, records: Vec<SqsMessage>| {
+        let mut outcome = GroupOutcome::default();
+        for record in records {
+            let id = record.message_id.clone().unwrap_or_default();
+            // FIFO order: once a customer's message fails, their later
+            // ones in this batch wait for it rather than overtake it.
+            if !outcome.failures.is_empty() {
+                outcome.failures.push(id);
+                continue;
+            }
+            let receives = adapters::sqs_event::receive_count(&record);
+            let result =
+                match serde_json::from_str::<QueuedEvent>(record.body.as_deref().unwrap_or("")) {
+                    Ok(queued) => inbound.process(&queued).await.map_err(|e| format!("{e:#}")),
+                    Err(e) => Err(format!("queued body is not an inbound event: {e}")),
+                };
+            match result {
+                Ok(domain::inbound::Outcome::Stored {
+                    events_pending: true,
+                    ..
+                }) => outcome.events_pending = true,
+                Ok(_) => {}
+                Err(reason) if receives >= state.max_receives => {
+                    tracing::error!(
+                        sqs_message_id = %id,
+                        message_group = %group,
+                        receive_count = receives,
+                        reason = %reason,
+                        "inbound event failed for the last time; moving to the dead-letter queue"
+                    );
+                    outcome.failures.push(id);
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        sqs_message_id = %id,
+                        message_group = %group,
+                        receive_count = receives,
+                        max_receives = state.max_receives,
+                        reason = %reason,
+                        "inbound event failed; it will be retried"
+                    );
+                    outcome.failures.push(id);
+                }
+            }
+        }
+        outcome
+    };
     let outcomes = futures_util::future::join_all(
         groups
             .into_iter()
-            .map(|(group, records)| run_group(&inbound, state.max_receives, group, records)),
+            .map(|(group, records)| run_group(group, records)),
     )
     .await;
     let events_pending = outcomes.iter().any(|o| o.events_pending);
@@ -134,73 +181,4 @@ struct GroupOutcome {
     /// later ones, which must not overtake it).
     failures: Vec<String>,
     events_pending: bool,
-}
-
-async fn run_group<S, P, E, Q>(
-    inbound: &Inbound<'_, S, P, E, Q>,
-    max_receives: u32,
-    group: String,
-    records: Vec<SqsMessage>,
-) -> GroupOutcome
-where
-    S: ChatStore
-        + ConnectionStore
-        + ExecutiveStore
-        + RoutingStore
-        + domain::customer::CustomerStore
-        + domain::sending::OutboxStore
-        + SettingsStore
-        + BotStore
-        + DiscountRouteStore
-        + ResponseCache
-        + EventOutbox,
-    P: Pusher,
-    E: EventPublisher,
-    Q: OutboundQueue,
-{
-    let mut outcome = GroupOutcome::default();
-    for record in records {
-        let id = record.message_id.clone().unwrap_or_default();
-        // FIFO order: once a customer's message fails, their later ones in
-        // this batch wait for it rather than overtake it.
-        if !outcome.failures.is_empty() {
-            outcome.failures.push(id);
-            continue;
-        }
-        let receives = adapters::sqs_event::receive_count(&record);
-        let result = match serde_json::from_str::<QueuedEvent>(record.body.as_deref().unwrap_or(""))
-        {
-            Ok(queued) => inbound.process(&queued).await.map_err(|e| format!("{e:#}")),
-            Err(e) => Err(format!("queued body is not an inbound event: {e}")),
-        };
-        match result {
-            Ok(domain::inbound::Outcome::Stored {
-                events_pending: true,
-                ..
-            }) => outcome.events_pending = true,
-            Ok(_) => {}
-            Err(reason) if receives >= max_receives => {
-                tracing::error!(
-                    sqs_message_id = %id,
-                    message_group = %group,
-                    receive_count = receives,
-                    reason = %reason,
-                    "inbound event failed for the last time; moving to the dead-letter queue"
-                );
-                outcome.failures.push(id);
-            }
-            Err(reason) => {
-                tracing::warn!(
-                    sqs_message_id = %id,
-                    message_group = %group,
-                    receive_count = receives,
-                    max_receives,
-                    reason = %reason,
-                    "inbound event failed; it will be retried"
-                );
-                outcome.failures.push(id);
-            }
-        }
-    }
-    outcome
 }

@@ -191,9 +191,15 @@ impl Catalogs {
 /// leave domain events to publish): `update_chat_status`, `assign_chat`,
 /// `set_status`, `new_chat`.
 pub fn may_emit_events(frame_text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(frame_text).is_ok_and(|v| {
+    /// Only the frame's event name, borrowed: nothing else is built.
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        event: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Named>(frame_text).is_ok_and(|f| {
         matches!(
-            v.get("event").and_then(|e| e.as_str()),
+            f.event.as_deref(),
             Some("update_chat_status" | "assign_chat" | "set_status" | "new_chat")
         )
     })
@@ -1411,5 +1417,25 @@ mod tests {
         };
         assert!(!close_with_retries(&down, &id).await);
         assert_eq!(down.closes.load(SeqCst), CLOSE_ATTEMPTS);
+    }
+
+    #[test]
+    fn only_frames_that_change_chats_or_presence_may_emit_events() {
+        for yes in [
+            r#"{"event":"update_chat_status","data":{}}"#,
+            r#"{"data":{"x":1},"event":"assign_chat"}"#,
+            r#"{"event":"set\u005fstatus"}"#,
+            r#"{"event":"new_chat","request_id":"r1"}"#,
+        ] {
+            assert!(may_emit_events(yes), "{yes}");
+        }
+        for no in [
+            r#"{"event":"fetch_all_chats","data":{}}"#,
+            r#"{"data":{}}"#,
+            r#"{"event":5}"#,
+            "not json",
+        ] {
+            assert!(!may_emit_events(no), "{no}");
+        }
     }
 }
