@@ -251,6 +251,9 @@ fn header_update(
             after.last_assignee.as_ref().map(|e| s(e.as_str())),
         );
     }
+    if after.ended_at != before.ended_at {
+        u.set_opt("ended_at", after.ended_at.map(t));
+    }
     if after.rating_asked_at != before.rating_asked_at {
         u.set_opt("rating_asked_at", after.rating_asked_at.map(t));
     }
@@ -324,6 +327,45 @@ fn header_update(
     }
     u.build(table, key(chat_pk(&before.chat_id), "META"))
         .map(Some)
+}
+
+/// Customers' current-chat pointers this process has read or written, by
+/// table and pointer key: a message in an existing chat reads only its
+/// header. Correct across containers because a chat stops being current
+/// only by a context change, which marks the header `ended_at` in the
+/// same transaction that removes the pointer. Bounded: cleared when full.
+struct CurrentPointers(std::sync::Mutex<HashMap<(String, String), ChatId>>);
+
+impl CurrentPointers {
+    const MAX: usize = 10_000;
+
+    fn get(&self, table: &str, pk: &str) -> Option<ChatId> {
+        self.0
+            .lock()
+            .ok()?
+            .get(&(table.to_owned(), pk.to_owned()))
+            .cloned()
+    }
+
+    fn keep(&self, table: &str, pk: &str, id: &ChatId) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= Self::MAX {
+                m.clear();
+            }
+            m.insert((table.to_owned(), pk.to_owned()), id.clone());
+        }
+    }
+
+    fn forget(&self, table: &str, pk: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(&(table.to_owned(), pk.to_owned()));
+        }
+    }
+}
+
+fn current_pointers() -> &'static CurrentPointers {
+    static POINTERS: std::sync::OnceLock<CurrentPointers> = std::sync::OnceLock::new();
+    POINTERS.get_or_init(|| CurrentPointers(std::sync::Mutex::new(HashMap::new())))
 }
 
 /// The header after a transition conditioned on `before`'s revision
@@ -478,6 +520,7 @@ fn chat_item(chat: &Chat) -> Item {
         ("sla_escalated_for", chat.sla_escalated_for),
         ("first_response_at", chat.first_response_at),
         ("rating_asked_at", chat.rating_asked_at),
+        ("ended_at", chat.ended_at),
     ] {
         if let Some(at) = at {
             item.insert(name.into(), t(at));
@@ -562,6 +605,7 @@ pub(super) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
             .transpose()
             .map_err(|_| bad("last_assignee"))?,
         rating_asked_at: item.time_opt("rating_asked_at")?,
+        ended_at: item.time_opt("ended_at")?,
         revision: item.u64_or_zero("rev")?,
         rating: match item.get("rating") {
             Some(_) => Some(
@@ -706,6 +750,15 @@ impl ChatStore for DynamoStore {
         stakeholder: Stakeholder,
         customer: &SenderId,
     ) -> Result<Option<Chat>, StoreError> {
+        let pk = current_pk(stakeholder, customer);
+        // The pointer this process last saw, while the chat it names has
+        // not been ended (the end and the pointer's removal are one write).
+        if let Some(id) = current_pointers().get(&self.tables.chats, &pk) {
+            match self.chat(&id).await? {
+                Some(chat) if chat.ended_at.is_none() => return Ok(Some(chat)),
+                _ => current_pointers().forget(&self.tables.chats, &pk),
+            }
+        }
         let Some(pointer) = self
             .get(
                 &self.tables.chats,
@@ -717,6 +770,7 @@ impl ChatStore for DynamoStore {
         };
         let id = ChatId::parse(pointer.str("chat_id")?)
             .map_err(|_| StoreError::Corrupt("current-chat pointer".into()))?;
+        current_pointers().keep(&self.tables.chats, &pk, &id);
         self.chat(&id).await
     }
 
@@ -757,7 +811,14 @@ impl ChatStore for DynamoStore {
         let delta = Counts::delta(None, (chat.status, chat.awaiting_reply));
         let result = self.transact(writes, &delta, chat.customer_type).await?;
         match result {
-            Ok(_) => Ok(chat.clone()),
+            Ok(_) => {
+                current_pointers().keep(
+                    table,
+                    &current_pk(chat.customer_type, &chat.customer),
+                    &chat.chat_id,
+                );
+                Ok(chat.clone())
+            }
             // Another consumer created the customer's chat first: use it.
             Err(e) if first_condition_failed(&e) => self
                 .current_chat(chat.customer_type, &chat.customer)

@@ -127,6 +127,12 @@ pub struct Chat {
     /// chat with the new one.
     #[serde(default)]
     pub context: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// When a context change ended this conversation: the customer's next
+    /// message opens a new chat. Set in the same write that retires the
+    /// customer's current-chat pointer, so a header read says whether a
+    /// remembered pointer is still good.
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
     /// Bumped by every write to the header: a change conditioned on the
     /// revision it read knows the header after it exactly, without
     /// reading it back.
@@ -263,6 +269,7 @@ impl Chat {
             rating_asked_at: None,
             rating: None,
             context: None,
+            ended_at: None,
             revision: 0,
         }
     }

@@ -382,6 +382,7 @@ fn context_changed(chat: &Chat, at: DateTime<Utc>) -> Transition {
         log.reason = Some(crate::chat::context::CONTEXT_CHANGE);
     }
     t.ends_conversation = true;
+    t.after.ended_at.get_or_insert(at);
     t
 }
 
@@ -709,6 +710,7 @@ mod tests {
         assert_eq!(t.after.status_updated_by.as_deref(), Some(SYSTEM_ACTOR));
         assert_eq!(t.credited, None);
         assert!(t.ends_conversation);
+        assert_eq!(t.after.ended_at, Some(at(100)), "the header says so");
         assert_eq!(t.after.rating_asked_at, None, "no rating asked");
         assert_eq!(
             t.status_change.and_then(|s| s.reason),
@@ -717,6 +719,7 @@ mod tests {
         // A resolved chat changes no further, but its conversation ends too.
         let again = apply(&t.after, Event::ContextChanged { at: at(200) });
         assert!(again.ends_conversation);
+        assert_eq!(again.after.ended_at, Some(at(100)), "the first end stands");
         assert_eq!(again.after, t.after);
         assert_eq!(again.status_change, None);
     }
