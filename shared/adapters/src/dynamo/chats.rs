@@ -372,7 +372,7 @@ fn current_pointers() -> &'static CurrentPointers {
 /// succeeded: the rules' result, one revision on.
 /// (Through the item form: times as the store keeps them, to the
 /// millisecond.)
-fn written(before: &Chat, mut after: Chat) -> Result<Chat, StoreError> {
+pub(super) fn written(before: &Chat, mut after: Chat) -> Result<Chat, StoreError> {
     after.revision = before.revision + 1;
     chat_from(&chat_item(&after))
 }

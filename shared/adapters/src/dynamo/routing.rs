@@ -153,12 +153,18 @@ impl DynamoStore {
             .expression_attribute_values(":at", t(at))
             .expression_attribute_values(":pk3", s(pk3))
             .expression_attribute_values(":sk3", s(sk3))
-            .expression_attribute_values(":active", s(ChatStatus::Active.as_str()));
+            .expression_attribute_values(":active", s(ChatStatus::Active.as_str()))
+            // As read: the header after is then known without reading it.
+            .expression_attribute_values(":rev", n(chat.revision));
+        const AS_READ: &str = "(attribute_not_exists(rev) OR rev = :rev)";
         update = match &chat.assigned_to {
-            None => update
-                .condition_expression("#status = :active AND attribute_not_exists(assigned_to)"),
+            None => update.condition_expression(format!(
+                "#status = :active AND attribute_not_exists(assigned_to) AND {AS_READ}"
+            )),
             Some(from) => update
-                .condition_expression("#status = :active AND assigned_to = :from")
+                .condition_expression(format!(
+                    "#status = :active AND assigned_to = :from AND {AS_READ}"
+                ))
                 .expression_attribute_values(":from", s(from.as_str())),
         };
         Ok(TransactWriteItem::builder()
@@ -310,11 +316,12 @@ impl RoutingStore for DynamoStore {
                 };
             }
         }
-        let now = self
-            .chat(&chat.chat_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("chat vanished after assignment".into()))?;
-        Ok(AssignmentClaim::Assigned(Box::new(now)))
+        let mut after = chat.clone();
+        after.assigned_to = Some(to.clone());
+        after.assigned_at = Some(at);
+        Ok(AssignmentClaim::Assigned(Box::new(super::chats::written(
+            chat, after,
+        )?)))
     }
 
     async fn unassign(&self, chat: &Chat, at: DateTime<Utc>) -> Result<Option<Chat>, StoreError> {

@@ -93,11 +93,34 @@ where
 {
     let mut members: Vec<Member> = Vec::new();
     for room in rooms {
-        match connections.members(room).await {
-            Ok(found) => members.extend(found),
-            Err(e) => tracing::warn!(room = %room.key(), error = ?e, "could not list room members"),
+        members.extend(members_of(connections, room).await);
+    }
+    push_to_distinct(connections, pusher, members, frame).await
+}
+
+/// Who is in `room` now; nobody (and a warning) when the store cannot say.
+pub async fn members_of<C: ConnectionStore>(connections: &C, room: &Room) -> Vec<Member> {
+    match connections.members(room).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(room = %room.key(), error = ?e, "could not list room members");
+            Vec::new()
         }
     }
+}
+
+/// Pushes one frame to each of `members` once (a connection in several
+/// rooms hears it once).
+pub async fn push_to_distinct<C, P>(
+    connections: &C,
+    pusher: &P,
+    mut members: Vec<Member>,
+    frame: &str,
+) -> usize
+where
+    C: ConnectionStore,
+    P: Pusher,
+{
     let mut seen = std::collections::HashSet::new();
     members.retain(|m| seen.insert(m.connection_id.clone()));
     push_to_members(connections, pusher, members, |_| frame.to_owned()).await
@@ -125,16 +148,30 @@ where
     S: ChatStore + ConnectionStore,
     P: Pusher,
 {
+    if chat.customer_type.room_event().is_none() {
+        return;
+    }
+    let members = members_of(store, &Room::Dashboard(chat.customer_type)).await;
+    push_room_update_to(store, pusher, chat, members).await;
+}
+
+/// `room_update*` of `chat` to `members` (its team's dashboards, as read
+/// by the caller), each with the receiving executive's own unseen count.
+pub async fn push_room_update_to<S, P>(
+    store: &S,
+    pusher: &P,
+    chat: &crate::chat::Chat,
+    members: Vec<Member>,
+) where
+    S: ChatStore + ConnectionStore,
+    P: Pusher,
+{
     let Some(event) = chat.customer_type.room_event() else {
         return;
     };
-    let members = match store.members(&Room::Dashboard(chat.customer_type)).await {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(chat_id = %chat.chat_id, error = ?e, "could not list dashboard members");
-            return;
-        }
-    };
+    if members.is_empty() {
+        return;
+    }
     let pairs: Vec<_> = members
         .iter()
         .map(|m| (chat.chat_id.clone(), m.executive_id.clone()))

@@ -21,7 +21,7 @@ use crate::chat::{Chat, ChatStatus};
 use crate::error::StoreError;
 use crate::executive::ExecutiveStore;
 use crate::executive::{Executive, ExecutiveId, Role};
-use crate::protocol::fanout::{push_room_update, push_to_room, push_to_rooms};
+use crate::protocol::fanout::{members_of, push_room_update_to, push_to_distinct, push_to_room};
 use crate::protocol::frame;
 use crate::protocol::views::ChatView;
 use crate::protocol::{ConnectionStore, Pusher, Room};
@@ -233,12 +233,12 @@ pub async fn announce<S, P>(
     } else {
         "chat_assigned"
     };
-    let rooms = [
-        Room::Dashboard(chat.customer_type),
-        Room::Chat(chat.chat_id.clone()),
-    ];
-    push_to_rooms(store, pusher, &rooms, &frame(event, body, None)).await;
-    push_room_update(store, pusher, chat).await;
+    // The team's dashboards hear both frames: read once.
+    let team = members_of(store, &Room::Dashboard(chat.customer_type)).await;
+    let watchers = members_of(store, &Room::Chat(chat.chat_id.clone())).await;
+    let everyone = team.iter().cloned().chain(watchers).collect();
+    push_to_distinct(store, pusher, everyone, &frame(event, body, None)).await;
+    push_room_update_to(store, pusher, chat, team).await;
 }
 
 /// Gives waiting chats of `team` to whoever has room, longest waiting
