@@ -125,15 +125,33 @@ async fn everyday_operations_cost_a_known_number_of_store_requests() -> anyhow::
         json!({"chat_id": chat.chat_id}),
     )
     .await?;
+    // An older page, scrolling up in the open chat.
+    let first_page = agent
+        .request(
+            "fetch_chats_by_user",
+            json!({"chat_id": chat.chat_id, "page_size": 2}),
+        )
+        .await?;
+    let before = first_page["data"]["next_before"].clone();
+    anyhow::ensure!(before.is_string(), "{first_page}");
+    let older = frame_cost(
+        &stack,
+        &mut agent,
+        "fetch_chats_by_user",
+        json!({"chat_id": chat.chat_id, "page_size": 2, "before": before}),
+    )
+    .await?;
 
     eprintln!(
         "DynamoDB requests — first message of a new customer: {} {first:?}; text in an existing chat: {} {existing:?}; \
-         agent send until accepted: {} {send:?}; fetch_all_chats page: {} {list:?}; fetch_chats_by_user page: {} {history:?}",
+         agent send until accepted: {} {send:?}; fetch_all_chats page: {} {list:?}; fetch_chats_by_user page: {} {history:?}; \
+         an older page: {} {older:?}",
         total(&first),
         total(&existing),
         total(&send),
         total(&list),
         total(&history),
+        total(&older),
     );
     // Today's figures (README § Performance): no operation may grow.
     assert!(total(&first) <= FIRST_MESSAGE, "{first:?}");
@@ -141,6 +159,7 @@ async fn everyday_operations_cost_a_known_number_of_store_requests() -> anyhow::
     assert!(total(&send) <= AGENT_SEND, "{send:?}");
     assert!(total(&list) <= LIST_PAGE, "{list:?}");
     assert!(total(&history) <= HISTORY_PAGE, "{history:?}");
+    assert!(total(&older) <= OLDER_PAGE, "{older:?}");
     agent.close().await;
     stack.stop().await;
     Ok(())
@@ -152,3 +171,4 @@ const EXISTING_CHAT: u64 = 5;
 const AGENT_SEND: u64 = 10;
 const LIST_PAGE: u64 = 7;
 const HISTORY_PAGE: u64 = 5;
+const OLDER_PAGE: u64 = 4;

@@ -729,11 +729,14 @@ async fn fetch_chats_by_user<S: ChatStore>(
         .messages(&chat.chat_id, q.before.as_deref(), skip, page_size)
         .await
         .map_err(internal)?;
-    // Opening a chat marks everything in it seen by the caller.
-    store
-        .mark_seen(&chat.chat_id, &connection.executive_id, chat.inbound_count)
-        .await
-        .map_err(internal)?;
+    // Opening a chat (its newest page) marks everything in it seen by the
+    // caller; older pages are read in a chat already open.
+    if q.before.is_none() && q.page == 1 {
+        store
+            .mark_seen(&chat.chat_id, &connection.executive_id, chat.inbound_count)
+            .await
+            .map_err(internal)?;
+    }
     let views: Vec<MessageView> = messages.iter().map(MessageView::new).collect();
     let body = |n: usize| {
         let more = has_more || n < views.len();
