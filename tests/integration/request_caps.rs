@@ -56,7 +56,7 @@ async fn get_cost(
 }
 
 fn total(m: &BTreeMap<String, u64>) -> u64 {
-    m.values().sum()
+    store_total(m)
 }
 
 #[tokio::test]

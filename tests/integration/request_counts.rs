@@ -10,7 +10,7 @@ use serde_json::json;
 use smart_chat_tests::*;
 
 fn total(m: &BTreeMap<String, u64>) -> u64 {
-    m.values().sum()
+    store_total(m)
 }
 
 /// The cheapest of `runs` (other work on the stack can only add).
@@ -87,6 +87,40 @@ async fn everyday_operations_cost_a_known_number_of_store_requests() -> anyhow::
     })
     .await?;
 
+    // Ten customers' texts in their existing chats, as one SQS batch: one
+    // PutEvents for the batch's ten `message.received`.
+    let customers: Vec<String> = (0..10).map(|i| format!("91977720000{i}")).collect();
+    for (i, c) in customers.iter().enumerate() {
+        stack
+            .customer_writes(PARTNER_CHANNEL, c, &format!("wamid.batch-open-{i}"), "hi")
+            .await?;
+    }
+    let ids: Vec<String> = (0..10).map(|i| format!("wamid.batch-{i}")).collect();
+    let records: Vec<(&str, &str, Option<&str>)> = customers
+        .iter()
+        .zip(&ids)
+        .map(|(c, wa)| (c.as_str(), wa.as_str(), Some("in a batch")))
+        .collect();
+    let event = inbound_sqs_event(&records)?;
+    stack.settled().await?;
+    let functions = &stack.running.gateway.functions;
+    let (answer, batch) = stack
+        .measured(async {
+            inbound::handle(
+                &functions.inbound,
+                lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .await?;
+    anyhow::ensure!(failed_ids(&answer).is_empty(), "every record handled");
+    assert_eq!(
+        batch.get("EventBridge PutEvents"),
+        Some(&1),
+        "one PutEvents per batch: {batch:?}"
+    );
+
     // An agent's answer until the provider accepted it.
     let chat = stack
         .customer_writes(PARTNER_CHANNEL, "919777100000", "wamid.ask", "any news?")
@@ -145,13 +179,14 @@ async fn everyday_operations_cost_a_known_number_of_store_requests() -> anyhow::
     eprintln!(
         "DynamoDB requests — first message of a new customer: {} {first:?}; text in an existing chat: {} {existing:?}; \
          agent send until accepted: {} {send:?}; fetch_all_chats page: {} {list:?}; fetch_chats_by_user page: {} {history:?}; \
-         an older page: {} {older:?}",
+         an older page: {} {older:?}; a batch of ten texts in existing chats: {} {batch:?}",
         total(&first),
         total(&existing),
         total(&send),
         total(&list),
         total(&history),
         total(&older),
+        total(&batch),
     );
     // Today's figures (README § Performance): no operation may grow.
     assert!(total(&first) <= FIRST_MESSAGE, "{first:?}");
@@ -160,6 +195,7 @@ async fn everyday_operations_cost_a_known_number_of_store_requests() -> anyhow::
     assert!(total(&list) <= LIST_PAGE, "{list:?}");
     assert!(total(&history) <= HISTORY_PAGE, "{history:?}");
     assert!(total(&older) <= OLDER_PAGE, "{older:?}");
+    assert!(total(&batch) <= 10 * EXISTING_CHAT, "{batch:?}");
     agent.close().await;
     stack.stop().await;
     Ok(())

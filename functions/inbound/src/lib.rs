@@ -15,7 +15,7 @@ use lambda_runtime::{Error, LambdaEvent};
 
 use domain::channel::ChannelTable;
 use domain::chat::ChatStore;
-use domain::events::{EventOutbox, EventPublisher, publish_pending_soon};
+use domain::events::{Collected, EventOutbox, EventPublisher, publish_pending_soon};
 use domain::executive::ExecutiveStore;
 use domain::inbound::{Inbound, QueuedEvent};
 use domain::protocol::{ConnectionStore, Pusher};
@@ -70,6 +70,23 @@ impl
     }
 }
 
+impl<S, P, E, Q> State<S, P, E, Q> {
+    /// The inbound rules over this function's parts, publishing into
+    /// `events`.
+    fn inbound<'a>(&'a self, events: &'a Collected) -> Inbound<'a, S, P, Collected, Q> {
+        Inbound {
+            store: &self.store,
+            pusher: &self.pusher,
+            events,
+            channels: &self.channels,
+            rating: &self.rating,
+            outbox: &self.outbox,
+            messages: &self.messages,
+            bot: &self.bot,
+        }
+    }
+}
+
 pub async fn handle<S, P, E, Q>(
     state: &State<S, P, E, Q>,
     event: LambdaEvent<SqsEvent>,
@@ -90,16 +107,6 @@ where
     E: EventPublisher,
     Q: OutboundQueue,
 {
-    let inbound = Inbound {
-        store: &state.store,
-        pusher: &state.pusher,
-        events: &state.events,
-        channels: &state.channels,
-        rating: &state.rating,
-        outbox: &state.outbox,
-        messages: &state.messages,
-        bot: &state.bot,
-    };
     // FIFO order holds within a message group (one customer): groups run
     // side by side, each group's records one after another.
     let groups = adapters::sqs_event::by_group(event.payload.records);
@@ -114,11 +121,21 @@ where
                 continue;
             }
             let receives = adapters::sqs_event::receive_count(&record);
+            let collected = Collected::default();
             let result =
                 match serde_json::from_str::<QueuedEvent>(record.body.as_deref().unwrap_or("")) {
-                    Ok(queued) => inbound.process(&queued).await.map_err(|e| format!("{e:#}")),
+                    // The record's events are kept; the batch's are
+                    // published together once every group is done.
+                    Ok(queued) => state
+                        .inbound(&collected)
+                        .process(&queued)
+                        .await
+                        .map_err(|e| format!("{e:#}")),
                     Err(e) => Err(format!("queued body is not an inbound event: {e}")),
                 };
+            if result.is_ok() {
+                outcome.published.push((id.clone(), collected.take()));
+            }
             match result {
                 Ok(domain::inbound::Outcome::Stored {
                     events_pending: true,
@@ -157,7 +174,25 @@ where
     )
     .await;
     let events_pending = outcomes.iter().any(|o| o.events_pending);
-    let failures: Vec<String> = outcomes.into_iter().flat_map(|o| o.failures).collect();
+    let mut failures = Vec::new();
+    let mut published = Vec::new();
+    for o in outcomes {
+        failures.extend(o.failures);
+        published.extend(o.published.into_iter().filter(|(_, e)| !e.is_empty()));
+    }
+    let events: Vec<_> = published
+        .iter()
+        .flat_map(|(_, e)| e.iter().cloned())
+        .collect();
+    if !events.is_empty()
+        && let Err(e) = state.events.publish(&events).await
+    {
+        // Stored but not announced: those records go again, and a
+        // redelivered message that is stored already is announced again.
+        tracing::warn!(error = ?e, events = events.len(),
+            "could not publish the batch's events; its messages will be redelivered");
+        failures.extend(published.into_iter().map(|(id, _)| id));
+    }
     // Assignments this batch made left `chat.assigned` events pending.
     if events_pending {
         publish_pending_soon(&state.store, &state.events).await;
@@ -181,4 +216,6 @@ struct GroupOutcome {
     /// later ones, which must not overtake it).
     failures: Vec<String>,
     events_pending: bool,
+    /// Each record handled, with the events it published (kept, not sent).
+    published: Vec<(String, Vec<domain::events::DomainEvent>)>,
 }

@@ -191,6 +191,9 @@ pub struct Running {
     pub dynamo: aws_sdk_dynamodb::Client,
     /// DynamoDB requests of every handler, by operation.
     pub dynamo_requests: RequestCounter,
+    /// SQS and EventBridge requests (handlers, and the local event source
+    /// mappings' receives and deletes), by service and operation.
+    pub other_requests: RequestCounter,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub jwt: JwtKeys,
     stop: watch::Sender<bool>,
@@ -231,6 +234,8 @@ pub struct LocalClients {
     pub dynamo: aws_sdk_dynamodb::Client,
     /// Every DynamoDB request `dynamo` makes, by operation.
     pub dynamo_requests: RequestCounter,
+    /// Every SQS and EventBridge request, by service and operation.
+    pub other_requests: RequestCounter,
     pub sqs: aws_sdk_sqs::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
 }
@@ -239,6 +244,7 @@ impl LocalClients {
     pub async fn new(endpoints: &Endpoints) -> Self {
         let sdk = local_sdk_config().await;
         let dynamo_requests = RequestCounter::default();
+        let other_requests = RequestCounter::named();
         Self {
             dynamo: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&sdk)
@@ -250,13 +256,16 @@ impl LocalClients {
             sqs: aws_sdk_sqs::Client::from_conf(
                 aws_sdk_sqs::config::Builder::from(&sdk)
                     .endpoint_url(&endpoints.sqs)
+                    .interceptor(other_requests.clone())
                     .build(),
             ),
             eventbridge: aws_sdk_eventbridge::Client::from_conf(
                 aws_sdk_eventbridge::config::Builder::from(&sdk)
                     .endpoint_url(&endpoints.eventbridge)
+                    .interceptor(other_requests.clone())
                     .build(),
             ),
+            other_requests,
             sdk,
         }
     }
@@ -324,6 +333,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         sdk,
         dynamo,
         dynamo_requests,
+        other_requests,
         sqs,
         eventbridge,
     } = LocalClients::new(&cfg.endpoints).await;
@@ -503,6 +513,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         gateway,
         dynamo,
         dynamo_requests,
+        other_requests,
         eventbridge,
         jwt,
         stop,

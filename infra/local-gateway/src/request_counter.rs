@@ -10,11 +10,18 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
 /// Counts every request a client starts, by operation name (`GetItem`,
-/// `UpdateItem`, …). Cheap to clone; clones share the counts.
+/// `UpdateItem`, …; `{service} {operation}` when `named`, for a counter
+/// shared by several services' clients). Cheap to clone; clones share the
+/// counts.
 #[derive(Clone, Debug, Default)]
-pub struct RequestCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+pub struct RequestCounter(Arc<Mutex<BTreeMap<String, u64>>>, bool);
 
 impl RequestCounter {
+    /// A counter that names each request's service too (`SQS SendMessage`).
+    pub fn named() -> Self {
+        Self(Arc::default(), true)
+    }
+
     /// The counts so far.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0.lock().map(|m| m.clone()).unwrap_or_default()
@@ -46,10 +53,11 @@ impl Intercept for RequestCounter {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg
-            .load::<Metadata>()
-            .map_or("unknown", Metadata::name)
-            .to_owned();
+        let op = match (cfg.load::<Metadata>(), self.1) {
+            (Some(m), true) => format!("{} {}", m.service(), m.name()),
+            (Some(m), false) => m.name().to_owned(),
+            (None, _) => "unknown".to_owned(),
+        };
         if let Ok(mut counts) = self.0.lock() {
             *counts.entry(op).or_default() += 1;
         }

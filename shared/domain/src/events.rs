@@ -28,6 +28,34 @@ pub trait EventPublisher: Send + Sync {
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
 
+/// Keeps what is published instead of sending it: a consumer publishes
+/// the events of a whole batch in one go (one `PutEvents` per ten events
+/// instead of one per message).
+#[derive(Debug, Default)]
+pub struct Collected(std::sync::Mutex<Vec<DomainEvent>>);
+
+impl Collected {
+    /// Everything published so far, leaving nothing.
+    pub fn take(&self) -> Vec<DomainEvent> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+impl EventPublisher for Collected {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError> {
+        match self.0.lock() {
+            Ok(mut kept) => {
+                kept.extend_from_slice(events);
+                Ok(())
+            }
+            Err(_) => Err(PublishError::Refused(events.len())),
+        }
+    }
+}
+
 /// The events a chat transition publishes (kept in the store with it, see
 /// [`PendingEvent`]): `chat.resolved` when it resolves the chat.
 pub fn of_transition(t: &crate::chat::transition::Transition) -> Vec<DomainEvent> {
