@@ -417,7 +417,7 @@ async fn main() -> anyhow::Result<()> {
             .as_ref()
             .and_then(|z| std::fs::metadata(z.join(format!("{name}.zip"))).ok())
             .map_or("—".to_owned(), |md| {
-                format!("{:.1} MB", md.len() as f64 / 1_000_000.0)
+                format!("{:.2} MB", md.len() as f64 / 1_000_000.0)
             });
         let (_, what) = event_for(name)?;
         println!(
