@@ -127,8 +127,7 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
 /// parameters, fixed here rather than computed at start-up (an Argon2 hash
 /// at every cold start of the API added some 70 ms to it). A test keeps
 /// its parameters equal to `hash_password`'s.
-pub const DECOY_PASSWORD_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$ljR7LajVNi0eJfu4RE1KQg$kbGlufa8noJNGNFUHMSxxBGPiPvsNDLztjtGR78zCrc";
+pub const DECOY_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ljR7LajVNi0eJfu4RE1KQg$kbGlufa8noJNGNFUHMSxxBGPiPvsNDLztjtGR78zCrc";
 
 /// Constant-time comparison inside argon2; a malformed stored hash is a
 /// mismatch, not a crash.
