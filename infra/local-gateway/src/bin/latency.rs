@@ -20,7 +20,7 @@
 //! - `listed N`: N webhooks from N new senders posted at once (32 in
 //!   flight), then `fetch_all_chats` until all N are listed; the time.
 //!
-//! - `suite [SECONDS]`: starts a stack of its own (DynamoDB Local, moto for
+//! - `suite [SECONDS]` (`BENCH_RATES=20,50` for other rates): starts a stack of its own (DynamoDB Local, moto for
 //!   SQS and another for EventBridge, the gateway with four inbound pollers,
 //!   as `make dev` does) and runs, in one process: the webhook against a
 //!   bare SQS `SendMessage` to the same emulator, side by side; 5, 20, 50
@@ -694,8 +694,17 @@ mod suite {
         println!("starting a stack of the bench's own (DynamoDB Local, moto ×2, gateway)…");
         let stack = own_stack().await?;
         baseline(&stack).await?;
+        // `BENCH_RATES=20` (comma-separated) runs only those rates.
+        let rates: Vec<u32> = match std::env::var("BENCH_RATES") {
+            Ok(v) if !v.trim().is_empty() => v
+                .split(',')
+                .map(|r| r.trim().parse::<u32>().map(|r| r.max(1)))
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("BENCH_RATES must be whole numbers, got `{v}`"))?,
+            _ => RATES.to_vec(),
+        };
         let mut sustained = None;
-        for rate in RATES {
+        for rate in rates.iter().copied() {
             let senders = fresh((rate * seconds) as usize);
             let (cpu_before, started) = (cpu(), Instant::now());
             let run = run_rate(&stack.target, rate, senders.clone()).await?;
@@ -718,9 +727,9 @@ mod suite {
         burst(&stack).await?;
         match sustained {
             Some(r) => {
-                println!("highest rate sustained without its lag growing: {r}/s (of {RATES:?})")
+                println!("highest rate sustained without its lag growing: {r}/s (of {rates:?})")
             }
-            None => println!("no rate of {RATES:?} was sustained without its lag growing"),
+            None => println!("no rate of {rates:?} was sustained without its lag growing"),
         }
         stack.own.running.shutdown().await;
         Ok(())
