@@ -538,16 +538,13 @@ pub fn image_webhook(from: &str, id: &str, media_id: &str) -> String {
 }
 
 pub fn text_webhook(from: &str, name: &str, id: &str, body: &str) -> String {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "919099039188", "phone_number_id": "1"},
-            "contacts": [{"profile": {"name": name}, "wa_id": from}],
-            "messages": [{"from": from, "id": id, "timestamp": "1763700000", "type": "text", "text": {"body": body}}]
-        }}]}]
-    })
-    .to_string()
+    let text = local_gateway::sample::Text {
+        from,
+        name,
+        id,
+        body,
+    };
+    local_gateway::sample::text_webhook(&[text], 1_763_700_000).to_string()
 }
 
 /// The dashboard totals of a counters body (`dashboard_stats`, `GET

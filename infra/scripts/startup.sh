@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-functions=(webhook api forward outbound internal inbound ws-connect ws-disconnect sla-scan counter-sync booking-alerts web ws-events)
+# One crate per function under functions/, named as its binary.
+mapfile -t functions < <(ls functions)
 target_args=()
 triple=$(rustc -vV | sed -n 's/^host: //p')
 if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \

@@ -133,15 +133,17 @@ where
                         .map_err(|e| format!("{e:#}")),
                     Err(e) => Err(format!("queued body is not an inbound event: {e}")),
                 };
-            if result.is_ok() {
-                outcome.published.push((id.clone(), collected.take()));
-            }
             match result {
-                Ok(domain::inbound::Outcome::Stored {
-                    events_pending: true,
-                    ..
-                }) => outcome.events_pending = true,
-                Ok(_) => {}
+                Ok(done) => {
+                    if let domain::inbound::Outcome::Stored {
+                        events_pending: true,
+                        ..
+                    } = done
+                    {
+                        outcome.events_pending = true;
+                    }
+                    outcome.published.push((id, collected.take()));
+                }
                 Err(reason) if receives >= state.max_receives => {
                     tracing::error!(
                         sqs_message_id = %id,

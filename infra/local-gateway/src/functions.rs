@@ -33,18 +33,18 @@ pub struct Functions {
 
 /// The binaries the gateway can run; the template must name no other.
 pub const KNOWN: [&str; 13] = [
-    "web",
-    "sla-scan",
-    "counter-sync",
-    "booking-alerts",
     "webhook",
+    "api",
     "forward",
     "outbound",
-    "api",
     "internal",
     "inbound",
     "ws-connect",
     "ws-disconnect",
+    "sla-scan",
+    "counter-sync",
+    "booking-alerts",
+    "web",
     "ws-events",
 ];
 

@@ -20,6 +20,7 @@ pub mod http_api;
 pub mod own_stack;
 pub mod recorder;
 pub mod request_counter;
+pub mod sample;
 pub mod scheduler;
 pub mod template;
 pub mod websocket;
@@ -163,23 +164,6 @@ pub struct Gateway {
     /// the same function started as a process of its own needs).
     pub envs: std::collections::BTreeMap<&'static str, domain::config::Env>,
 }
-
-/// The function binaries, by the names the template gives their code.
-pub const FUNCTION_BINARIES: [&str; 13] = [
-    "webhook",
-    "api",
-    "forward",
-    "outbound",
-    "internal",
-    "inbound",
-    "ws-connect",
-    "ws-disconnect",
-    "sla-scan",
-    "counter-sync",
-    "booking-alerts",
-    "web",
-    "ws-events",
-];
 
 pub struct Running {
     pub http_addr: SocketAddr,
@@ -427,7 +411,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         web: web::State::from_env(&env("web"))?,
         ws_events: ws_events::State::from_env(&env("ws-events"), &aws)?,
     };
-    let function_envs = FUNCTION_BINARIES.iter().map(|b| (*b, env(b))).collect();
+    let function_envs = functions::KNOWN.iter().map(|b| (*b, env(b))).collect();
     let gateway = Arc::new(Gateway {
         template,
         functions,

@@ -101,6 +101,40 @@ pub struct DynamoStore {
     written: outbox::Written,
 }
 
+/// A map this process keeps between requests (a Lambda container is one
+/// process), emptied when it reaches its bound.
+#[derive(Debug)]
+pub(crate) struct Remembered<K, V> {
+    entries: std::sync::Mutex<HashMap<K, V>>,
+    max: usize,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Remembered<K, V> {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            entries: std::sync::Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        self.entries.lock().ok()?.get(key).cloned()
+    }
+
+    pub(crate) fn keep(&self, key: K, value: V) {
+        if let Ok(mut m) = self.entries.lock() {
+            if m.len() >= self.max {
+                m.clear();
+            }
+            m.insert(key, value);
+        }
+    }
+
+    pub(crate) fn take(&self, key: &K) -> Option<V> {
+        self.entries.lock().ok()?.remove(key)
+    }
+}
+
 fn chat_pk(id: &ChatId) -> String {
     format!("CHAT#{id}")
 }
@@ -151,7 +185,7 @@ impl DynamoStore {
         Self {
             client,
             tables,
-            written: outbox::Written::default(),
+            written: std::sync::Arc::new(Remembered::new(outbox::WRITTEN_MAX)),
         }
     }
 

@@ -108,17 +108,15 @@ impl Target {
 
     /// Posts one text webhook; the time the answer took.
     async fn post_text(&self, sender: &str, wamid: &str, text: &str) -> anyhow::Result<Duration> {
-        let body = json!({
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "919099039188", "phone_number_id": "1"},
-                "contacts": [{"profile": {"name": "Latency"}, "wa_id": sender}],
-                "messages": [{"from": sender, "id": wamid,
-                    "timestamp": chrono::Utc::now().timestamp().to_string(),
-                    "type": "text", "text": {"body": text}}]
-            }}]}]
-        });
+        let body = local_gateway::sample::text_webhook(
+            &[local_gateway::sample::Text {
+                from: sender,
+                name: "Latency",
+                id: wamid,
+                body: text,
+            }],
+            chrono::Utc::now().timestamp(),
+        );
         let started = Instant::now();
         let res = self
             .client

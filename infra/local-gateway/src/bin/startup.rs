@@ -34,8 +34,10 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Notify};
 
+use local_gateway::DevAdmin;
+use local_gateway::functions::KNOWN as FUNCTIONS;
 use local_gateway::own_stack::{OwnStack, workspace};
-use local_gateway::{DevAdmin, FUNCTION_BINARIES};
+use local_gateway::sample::{Text, text_webhook};
 
 /// What the stub has seen of the one function it serves at a time.
 #[derive(Default)]
@@ -110,20 +112,19 @@ fn fixture(name: &str) -> anyhow::Result<Value> {
 
 /// A WhatsApp webhook carrying `n` text messages from `n` customers.
 fn webhook_body(n: usize) -> Value {
-    let messages: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({"from": format!("91987000{i:04}"), "id": format!("wamid.startup-{i}"),
-                   "timestamp": chrono::Utc::now().timestamp().to_string(),
-                   "type": "text", "text": {"body": "namaste"}})
+    let ids: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("91987000{i:04}"), format!("wamid.startup-{i}")))
+        .collect();
+    let texts: Vec<Text<'_>> = ids
+        .iter()
+        .map(|(from, id)| Text {
+            from,
+            name: "Start",
+            id,
+            body: "namaste",
         })
         .collect();
-    let contacts: Vec<Value> = (0..n)
-        .map(|i| json!({"profile": {"name": "Start"}, "wa_id": format!("91987000{i:04}")}))
-        .collect();
-    json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-        "field": "messages", "value": {"messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "919099039188", "phone_number_id": "1"},
-        "contacts": contacts, "messages": messages}}]}]})
+    text_webhook(&texts, chrono::Utc::now().timestamp())
 }
 
 fn http(method: &str, path: &str, route: &str, body: Option<String>) -> anyhow::Result<Value> {
@@ -378,7 +379,7 @@ async fn main() -> anyhow::Result<()> {
         "| function | zip | start-up (median of {runs}) | one invocation | peak memory | event | answer |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for name in FUNCTION_BINARIES {
+    for name in FUNCTIONS {
         let binary = dir.join(name);
         if !binary.exists() {
             println!("| {name} | — | not built | | | | |");

@@ -295,13 +295,8 @@ fn header_update(
     // The header must still be as read: every header write bumps the
     // revision, so the header after is known without reading it back.
     u.add("rev", n(1));
-    if before.revision == 0 {
-        let zero = u.value(n(0));
-        u.conditions
-            .push(format!("(attribute_not_exists(rev) OR rev = {zero})"));
-    } else {
-        u.condition("rev = ", n(before.revision));
-    }
+    let read = u.value(n(before.revision));
+    u.conditions.push(revision_as_read(&read));
     let expect = &change.expect;
     u.condition("#status = ", s(expect.status.as_str()));
     u.condition(
@@ -334,38 +329,13 @@ fn header_update(
 /// header. Correct across containers because a chat stops being current
 /// only by a context change, which marks the header `ended_at` in the
 /// same transaction that removes the pointer. Bounded: cleared when full.
-struct CurrentPointers(std::sync::Mutex<HashMap<(String, String), ChatId>>);
+static CURRENT_POINTERS: std::sync::LazyLock<Remembered<(String, String), ChatId>> =
+    std::sync::LazyLock::new(|| Remembered::new(10_000));
 
-impl CurrentPointers {
-    const MAX: usize = 10_000;
-
-    fn get(&self, table: &str, pk: &str) -> Option<ChatId> {
-        self.0
-            .lock()
-            .ok()?
-            .get(&(table.to_owned(), pk.to_owned()))
-            .cloned()
-    }
-
-    fn keep(&self, table: &str, pk: &str, id: &ChatId) {
-        if let Ok(mut m) = self.0.lock() {
-            if m.len() >= Self::MAX {
-                m.clear();
-            }
-            m.insert((table.to_owned(), pk.to_owned()), id.clone());
-        }
-    }
-
-    fn forget(&self, table: &str, pk: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            m.remove(&(table.to_owned(), pk.to_owned()));
-        }
-    }
-}
-
-fn current_pointers() -> &'static CurrentPointers {
-    static POINTERS: std::sync::OnceLock<CurrentPointers> = std::sync::OnceLock::new();
-    POINTERS.get_or_init(|| CurrentPointers(std::sync::Mutex::new(HashMap::new())))
+/// The condition that a chat header still has the revision `placeholder`
+/// holds (a header written before revisions existed has none: revision 0).
+pub(super) fn revision_as_read(placeholder: &str) -> String {
+    format!("(attribute_not_exists(rev) OR rev = {placeholder})")
 }
 
 /// The header after a transition conditioned on `before`'s revision
@@ -750,13 +720,15 @@ impl ChatStore for DynamoStore {
         stakeholder: Stakeholder,
         customer: &SenderId,
     ) -> Result<Option<Chat>, StoreError> {
-        let pk = current_pk(stakeholder, customer);
+        let pointer_key = (self.tables.chats.clone(), current_pk(stakeholder, customer));
         // The pointer this process last saw, while the chat it names has
         // not been ended (the end and the pointer's removal are one write).
-        if let Some(id) = current_pointers().get(&self.tables.chats, &pk) {
+        if let Some(id) = CURRENT_POINTERS.get(&pointer_key) {
             match self.chat(&id).await? {
                 Some(chat) if chat.ended_at.is_none() => return Ok(Some(chat)),
-                _ => current_pointers().forget(&self.tables.chats, &pk),
+                _ => {
+                    CURRENT_POINTERS.take(&pointer_key);
+                }
             }
         }
         let Some(pointer) = self
@@ -770,7 +742,7 @@ impl ChatStore for DynamoStore {
         };
         let id = ChatId::parse(pointer.str("chat_id")?)
             .map_err(|_| StoreError::Corrupt("current-chat pointer".into()))?;
-        current_pointers().keep(&self.tables.chats, &pk, &id);
+        CURRENT_POINTERS.keep(pointer_key, id.clone());
         self.chat(&id).await
     }
 
@@ -812,10 +784,12 @@ impl ChatStore for DynamoStore {
         let result = self.transact(writes, &delta, chat.customer_type).await?;
         match result {
             Ok(_) => {
-                current_pointers().keep(
-                    table,
-                    &current_pk(chat.customer_type, &chat.customer),
-                    &chat.chat_id,
+                CURRENT_POINTERS.keep(
+                    (
+                        table.clone(),
+                        current_pk(chat.customer_type, &chat.customer),
+                    ),
+                    chat.chat_id.clone(),
                 );
                 Ok(chat.clone())
             }

@@ -285,34 +285,27 @@ fn settings_key(name: &str) -> Item {
 /// it sees it at once).
 pub const SETTINGS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Settings read by this process, by table and name, with when they were
-/// read. Process-wide, as a Lambda container is one process.
-type SettingsCache = std::sync::Mutex<
-    std::collections::HashMap<(String, String), (std::time::Instant, Option<String>)>,
->;
+/// A setting as read: when, and its JSON (none saved).
+type ReadSetting = (std::time::Instant, Option<String>);
 
-fn settings_cache() -> &'static SettingsCache {
-    static CACHE: std::sync::OnceLock<SettingsCache> = std::sync::OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
+/// Settings read by this process, by table and name.
+static SETTINGS: std::sync::LazyLock<super::Remembered<(String, String), ReadSetting>> =
+    std::sync::LazyLock::new(|| super::Remembered::new(64));
 
 fn remember_settings(table: &str, name: &str, value: Option<String>) {
-    if let Ok(mut c) = settings_cache().lock() {
-        c.insert(
-            (table.to_owned(), name.to_owned()),
-            (std::time::Instant::now(), value),
-        );
-    }
+    SETTINGS.keep(
+        (table.to_owned(), name.to_owned()),
+        (std::time::Instant::now(), value),
+    );
 }
 
 impl SettingsStore for DynamoStore {
     async fn settings(&self, name: &str) -> Result<Option<String>, StoreError> {
         let table = &self.tables.chats;
-        let cached = settings_cache().lock().ok().and_then(|c| {
-            c.get(&(table.clone(), name.to_owned()))
-                .filter(|(at, _)| at.elapsed() < SETTINGS_TTL)
-                .map(|(_, v)| v.clone())
-        });
+        let cached = SETTINGS
+            .get(&(table.clone(), name.to_owned()))
+            .filter(|(at, _)| at.elapsed() < SETTINGS_TTL)
+            .map(|(_, v)| v);
         if let Some(v) = cached {
             return Ok(v);
         }

@@ -44,25 +44,10 @@ fn log_sk(at: DateTime<Utc>, message_id: &str) -> String {
 /// Message items this process claimed for sending, by message id, until
 /// the delivery move that follows uses them. Bounded: a claim whose move
 /// never comes (a crash) is forgotten when the map fills.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Written(std::sync::Arc<std::sync::Mutex<HashMap<String, Item>>>);
+pub(super) type Written = std::sync::Arc<super::Remembered<String, Item>>;
 
-impl Written {
-    const MAX: usize = 256;
-
-    fn keep(&self, r: &MessageRef, item: Item) {
-        if let Ok(mut m) = self.0.lock() {
-            if m.len() >= Self::MAX {
-                m.clear();
-            }
-            m.insert(r.message_id.clone(), item);
-        }
-    }
-
-    fn take(&self, r: &MessageRef) -> Option<Item> {
-        self.0.lock().ok()?.remove(&r.message_id)
-    }
-}
+/// Room for the claims of one batch and more.
+pub(super) const WRITTEN_MAX: usize = 256;
 
 /// The recipient a send's item records (`None` for items stored before
 /// it did).
@@ -181,7 +166,7 @@ impl DynamoStore {
         due: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
         let table = &self.tables.chats;
-        let mut guess = self.written.take(r);
+        let mut guess = self.written.take(&r.message_id);
         for _ in 0..MOVE_ATTEMPTS {
             let item = match guess.take() {
                 Some(item) => item,
@@ -407,7 +392,7 @@ impl OutboxStore for DynamoStore {
                 let item = out.attributes.unwrap_or_default();
                 let claimed = message_from(&item)?;
                 let to = recipient(&item);
-                self.written.keep(r, item);
+                self.written.keep(r.message_id.clone(), item);
                 Ok(SendClaim::Claimed(Box::new(claimed), to))
             }
             Err(e) if is_condition_failure(&e) => {

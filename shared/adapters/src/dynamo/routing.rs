@@ -156,14 +156,14 @@ impl DynamoStore {
             .expression_attribute_values(":active", s(ChatStatus::Active.as_str()))
             // As read: the header after is then known without reading it.
             .expression_attribute_values(":rev", n(chat.revision));
-        const AS_READ: &str = "(attribute_not_exists(rev) OR rev = :rev)";
+        let as_read = super::chats::revision_as_read(":rev");
         update = match &chat.assigned_to {
             None => update.condition_expression(format!(
-                "#status = :active AND attribute_not_exists(assigned_to) AND {AS_READ}"
+                "#status = :active AND attribute_not_exists(assigned_to) AND {as_read}"
             )),
             Some(from) => update
                 .condition_expression(format!(
-                    "#status = :active AND assigned_to = :from AND {AS_READ}"
+                    "#status = :active AND assigned_to = :from AND {as_read}"
                 ))
                 .expression_attribute_values(":from", s(from.as_str())),
         };

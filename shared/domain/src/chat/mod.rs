@@ -415,8 +415,6 @@ pub struct MessageRef {
 }
 
 impl Message {
-    /// A message id that sorts by arrival time; `discriminator` makes it
-    /// unique (the WhatsApp id for inbound messages).
     /// A message Smart Chat writes in a chat (a send, a note): outbound,
     /// by `sender`, at `at`, under `message_id`; `delivery` for sends.
     pub fn ours(
@@ -446,6 +444,8 @@ impl Message {
         }
     }
 
+    /// A message id that sorts by arrival time; `discriminator` makes it
+    /// unique (the WhatsApp id for inbound messages).
     pub fn id_for(received_at: DateTime<Utc>, position: u32, discriminator: &str) -> String {
         let millis = received_at.timestamp_millis().max(0);
         let short: String = discriminator

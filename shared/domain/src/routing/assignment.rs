@@ -102,11 +102,7 @@ pub fn pick_spread<'a>(
     candidates: &'a [(Executive, Presence)],
     except: Option<&'a ExecutiveId>,
 ) -> Option<&'a (Executive, Presence)> {
-    let open: Vec<_> = eligible(candidates, except).collect();
-    if open.is_empty() {
-        return None;
-    }
-    open.get(fastrand::usize(0..open.len())).copied()
+    fastrand::choice(eligible(candidates, except).collect::<Vec<_>>())
 }
 
 fn eligible<'a>(
