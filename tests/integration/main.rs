@@ -14,6 +14,7 @@ mod delivery_guarantees;
 mod discount_bot;
 mod discount_routes;
 mod domain_events;
+mod faults;
 mod forwarding;
 mod handlers;
 mod inbound_shapes;

@@ -47,6 +47,6 @@ where
             e
         })?;
     tracing::info!(event_id = ?event.payload.id, drifting = ?report.drifting, repaired = ?report.repaired,
-        went_offline = report.went_offline, "counter repair done");
+        went_offline = report.went_offline, connections_closed = report.connections_closed, "counter repair done");
     Ok(report)
 }

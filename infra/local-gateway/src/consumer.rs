@@ -12,6 +12,68 @@ use tokio::sync::watch;
 
 use crate::Gateway;
 
+/// One queue and the function it feeds.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub binary: String,
+    pub url: String,
+    pub arn: String,
+    /// Concurrent pollers (Lambda runs several; FIFO group locking keeps
+    /// each group's order).
+    pub pollers: usize,
+}
+
+/// The running event source mappings. `kill` aborts every poller where it
+/// stands, mid-batch included, as a crashed function would stop: what it
+/// had received stays hidden until the visibility timeout, then comes
+/// back. `start` polls again.
+pub struct Consumers {
+    gateway: Arc<Gateway>,
+    sources: Vec<Source>,
+    stop: watch::Receiver<bool>,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Consumers {
+    pub fn new(gateway: Arc<Gateway>, sources: Vec<Source>, stop: watch::Receiver<bool>) -> Self {
+        Self {
+            gateway,
+            sources,
+            stop,
+            tasks: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Starts the pollers (after a `kill`, new ones).
+    pub fn start(&self) {
+        let Ok(mut tasks) = self.tasks.lock() else {
+            return;
+        };
+        for source in &self.sources {
+            let receiving = Arc::new(tokio::sync::Mutex::new(()));
+            for _ in 0..source.pollers {
+                tasks.push(tokio::spawn(run(
+                    self.gateway.clone(),
+                    source.binary.clone(),
+                    source.url.clone(),
+                    source.arn.clone(),
+                    receiving.clone(),
+                    self.stop.clone(),
+                )));
+            }
+        }
+    }
+
+    /// Aborts every poller at once, wherever it is.
+    pub fn kill(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            for t in tasks.drain(..) {
+                t.abort();
+            }
+        }
+    }
+}
+
 pub async fn run(
     gw: Arc<Gateway>,
     binary: String,

@@ -125,6 +125,7 @@ impl Functions {
                         "drifting": r.drifting,
                         "repaired": r.repaired,
                         "went_offline": r.went_offline,
+                        "connections_closed": r.connections_closed,
                     })
                 }),
             "booking-alerts" => booking_alerts::handle(&self.booking_alerts, event)

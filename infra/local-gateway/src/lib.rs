@@ -15,6 +15,7 @@
 pub mod bootstrap;
 pub mod consumer;
 pub mod emulators;
+pub mod faults;
 pub mod functions;
 pub mod http_api;
 pub mod own_stack;
@@ -111,6 +112,9 @@ pub struct Config {
     /// (`LOCAL_SCHEDULE_PERIOD_SECS`); `None`: each at its template rate,
     /// `Some(ZERO)`: never (tests invoke them by hand).
     pub schedule_period: Option<std::time::Duration>,
+    /// The fault switch (`LOCAL_FAULTS`; off by default): what fraction of
+    /// requests to each dependency fail, changeable while running.
+    pub faults: faults::Faults,
 }
 
 impl Config {
@@ -148,6 +152,7 @@ impl Config {
             },
             sla: domain::routing::sla::SlaSettings::default(),
             schedule_period: Some(std::time::Duration::ZERO),
+            faults: faults::Faults::default(),
         }
     }
 }
@@ -163,6 +168,8 @@ pub struct Gateway {
     /// Each function binary's environment as the gateway wired it (what
     /// the same function started as a process of its own needs).
     pub envs: std::collections::BTreeMap<&'static str, domain::config::Env>,
+    /// The fault switch the recorder and `@connections` consult too.
+    pub faults: faults::Faults,
 }
 
 pub struct Running {
@@ -180,6 +187,11 @@ pub struct Running {
     pub other_requests: RequestCounter,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub jwt: JwtKeys,
+    /// The fault switch (also `GET`/`PUT /__faults` on the WebSocket port).
+    pub faults: faults::Faults,
+    /// Lambda's event source mappings: can be killed mid-batch and started
+    /// again, as a crashing consumer would be.
+    pub consumers: Arc<consumer::Consumers>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -188,6 +200,7 @@ impl Running {
     /// Stops the servers and the consumer and waits for them.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.consumers.kill();
         for t in self.tasks {
             let _ = t.await;
         }
@@ -225,26 +238,42 @@ pub struct LocalClients {
 }
 
 impl LocalClients {
-    pub async fn new(endpoints: &Endpoints) -> Self {
+    /// Clients whose requests go through `faults` (off unless set).
+    pub async fn new(endpoints: &Endpoints, faults: &faults::Faults) -> Self {
         let sdk = local_sdk_config().await;
         let dynamo_requests = RequestCounter::default();
         let other_requests = RequestCounter::named();
+        // Each service's requests through the fault switch, which wraps the
+        // SDK's default HTTP client.
+        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+        let wire = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+            .build_https();
+        let wired = |dependency| {
+            sdk.to_builder()
+                .http_client(faults::FaultyHttpClient::new(
+                    wire.clone(),
+                    faults.clone(),
+                    dependency,
+                ))
+                .build()
+        };
         Self {
             dynamo: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                aws_sdk_dynamodb::config::Builder::from(&wired(faults::Dependency::DynamoDb))
                     .endpoint_url(&endpoints.dynamodb)
                     .interceptor(dynamo_requests.clone())
                     .build(),
             ),
             dynamo_requests,
             sqs: aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&sdk)
+                aws_sdk_sqs::config::Builder::from(&wired(faults::Dependency::Sqs))
                     .endpoint_url(&endpoints.sqs)
                     .interceptor(other_requests.clone())
                     .build(),
             ),
             eventbridge: aws_sdk_eventbridge::Client::from_conf(
-                aws_sdk_eventbridge::config::Builder::from(&sdk)
+                aws_sdk_eventbridge::config::Builder::from(&wired(faults::Dependency::EventBridge))
                     .endpoint_url(&endpoints.eventbridge)
                     .interceptor(other_requests.clone())
                     .build(),
@@ -320,7 +349,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         other_requests,
         sqs,
         eventbridge,
-    } = LocalClients::new(&cfg.endpoints).await;
+    } = LocalClients::new(&cfg.endpoints, &cfg.faults).await;
     let resources = bootstrap::create_all(
         &template,
         &cfg.name_prefix,
@@ -420,6 +449,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         http_domain: http_addr.to_string(),
         ws_domain: ws_addr.to_string(),
         envs: function_envs,
+        faults: cfg.faults.clone(),
     });
 
     let (stop, stop_rx) = watch::channel(false);
@@ -438,40 +468,41 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 .get(websocket::get_connection)
                 .delete(websocket::delete_connection),
         )
+        .route("/__faults", get(faults::show).put(faults::change))
         .with_state(gateway.clone());
     tasks.push(serve(ws_listener, ws_app, stop_rx.clone(), "WebSocket API"));
 
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Arc::new(Recorder::with_faults(cfg.faults.clone()));
     if let Some(listener) = recorder_listener {
         let app = recorder::router(recorder.clone());
         tasks.push(serve(listener, app, stop_rx.clone(), "Pinbot recorder"));
     }
 
     // Lambda's event source mappings, as the template declares them.
+    let mut sources = Vec::new();
     for source in gateway.template.sqs_sources.clone() {
-        let url = resources.queue_url(&source.queue)?;
-        let arn = resources
-            .queue_arns
-            .get(&source.queue)
-            .cloned()
-            .unwrap_or_default();
-        let receiving = Arc::new(tokio::sync::Mutex::new(()));
         let pollers = if source.queue == "InboundQueue" {
             cfg.inbound_pollers.max(1)
         } else {
             1
         };
-        for _ in 0..pollers {
-            tasks.push(tokio::spawn(consumer::run(
-                gateway.clone(),
-                source.binary.clone(),
-                url.clone(),
-                arn.clone(),
-                receiving.clone(),
-                stop_rx.clone(),
-            )));
-        }
+        sources.push(consumer::Source {
+            url: resources.queue_url(&source.queue)?,
+            arn: resources
+                .queue_arns
+                .get(&source.queue)
+                .cloned()
+                .unwrap_or_default(),
+            binary: source.binary,
+            pollers,
+        });
     }
+    let consumers = Arc::new(consumer::Consumers::new(
+        gateway.clone(),
+        sources,
+        stop_rx.clone(),
+    ));
+    consumers.start();
 
     // EventBridge's schedules, as the template declares them.
     for schedule in gateway.template.schedules.clone() {
@@ -500,6 +531,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         other_requests,
         eventbridge,
         jwt,
+        faults: cfg.faults,
+        consumers,
         stop,
         tasks,
     })

@@ -164,8 +164,19 @@ async fn run() -> anyhow::Result<()> {
                     })
             })
             .transpose()?,
+        // Off unless asked for; `PUT /__faults` changes it while running.
+        faults: local_gateway::faults::Faults::from_spec(&var("LOCAL_FAULTS", "off"))
+            .map_err(|e| anyhow::anyhow!("LOCAL_FAULTS: {e}"))?,
     };
     let running = local_gateway::start(cfg).await?;
+    let faults_line = match running.faults.rates() {
+        r if r.is_empty() => "off".to_owned(),
+        r => r
+            .iter()
+            .map(|(f, x)| format!("{}={x}", f.name()))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
 
     let recorder_line = match (running.recorder_addr, std::env::var("PINBOT_BASE_URL")) {
         (Some(a), _) => format!("http://{a}  (recorder; GET /__recorded lists what was sent)"),
@@ -182,6 +193,7 @@ async fn run() -> anyhow::Result<()> {
          \n  SQS             {sqs}\
          \n  EventBridge     {eventbridge}\
          \n  Pinbot          {recorder_line}\
+         \n  Fault switch    {faults_line}   (GET/PUT http://{ws}/__faults, e.g. --data 'all=0.05'; docs/reliability.md)\
          \n  Comm. Master    {cm_line}\
          \n  Webhook auth    {auth_note}\
          \n  Verify token    {verify_token}\

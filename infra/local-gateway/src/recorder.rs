@@ -5,6 +5,12 @@
 //! makes the next requests fail; `"no_id": true` with status 200 makes
 //! them succeed without a message id (an answer that cannot say whether the
 //! message went out).
+//!
+//! The fault switch (`crate::faults`) makes a fraction of requests fail as
+//! the provider does: 500 or 429 (`Retry-After: 1`; nothing sent), or taken
+//! and then never answered in time, or cut off before the answer (sent,
+//! and the sender cannot know). Requests taken count as answered 200 with
+//! the fault named.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +23,8 @@ use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::faults::{Dependency, Fault, Faults};
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Recorded {
     pub method: String,
@@ -25,18 +33,33 @@ pub struct Recorded {
     pub body: Value,
     /// The raw body as received, byte for byte (lossy only for non-UTF-8).
     pub raw: String,
-    /// The status this request was answered with.
+    /// The status this request was answered with (200 for a request taken
+    /// whose answer the fault switch held back or cut).
     pub answered: u16,
+    /// The fault switch's doing, if any (`provider.timeout`, …).
+    pub fault: Option<&'static str>,
 }
+
+/// How long a request taken under `provider.timeout` waits for its answer:
+/// longer than the product's 10 s limit on calls to other services.
+const HELD: std::time::Duration = std::time::Duration::from_secs(11);
 
 #[derive(Default)]
 pub struct Recorder {
     requests: Mutex<Vec<Recorded>>,
     /// (status, how many more requests get it)
     failing: Mutex<Option<(u16, u32, bool)>>,
+    faults: Faults,
 }
 
 impl Recorder {
+    pub fn with_faults(faults: Faults) -> Self {
+        Self {
+            faults,
+            ..Self::default()
+        }
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
@@ -117,7 +140,17 @@ async fn record(
             )
         })
         .collect();
-    let (answered, no_id) = next_status(&r);
+    let (mut answered, no_id) = next_status(&r);
+    let fault = if answered == 200 {
+        r.faults.pick(Dependency::Provider)
+    } else {
+        None
+    };
+    match fault {
+        Some(Fault::Provider500) => answered = 500,
+        Some(Fault::Provider429) => answered = 429,
+        _ => {}
+    }
     if let Ok(mut v) = r.requests.lock() {
         v.push(Recorded {
             method: method.to_string(),
@@ -126,13 +159,36 @@ async fn record(
             body,
             raw,
             answered,
+            fault: fault.map(Fault::name),
         });
+    }
+    match fault {
+        Some(Fault::ProviderTimeout) => tokio::time::sleep(HELD).await,
+        Some(Fault::ProviderReset) => {
+            // Headers, then the connection is cut before the body.
+            let cut = futures_util::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected: connection reset",
+                ))
+            });
+            return axum::body::Body::from_stream(cut).into_response();
+        }
+        _ => {}
     }
     let status = axum::http::StatusCode::from_u16(answered)
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     if !status.is_success() {
         let error =
             json!({"error": {"message": "the recorder was told to fail", "code": answered}});
+        if answered == 429 {
+            return (
+                status,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                axum::Json(error),
+            )
+                .into_response();
+        }
         return (status, axum::Json(error)).into_response();
     }
     // Media download: deterministic bytes per id; `missing` does not exist.

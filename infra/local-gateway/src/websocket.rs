@@ -41,6 +41,8 @@ struct Open {
 #[derive(Default)]
 pub struct Connections {
     inner: Mutex<HashMap<String, Open>>,
+    /// `$disconnect` invocations finished (succeeded or failed).
+    disconnects: std::sync::atomic::AtomicU64,
 }
 
 impl Connections {
@@ -69,6 +71,11 @@ impl Connections {
 
     pub fn count(&self) -> usize {
         self.inner.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// How many `$disconnect` invocations have finished, failed ones too.
+    pub fn disconnects(&self) -> u64 {
+        self.disconnects.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -276,6 +283,9 @@ async fn run_socket(
     {
         tracing::error!(connection_id = %id, error = %e, "$disconnect failed");
     }
+    gw.connections
+        .disconnects
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 fn gone() -> Response {
@@ -306,6 +316,27 @@ pub async fn post_to_connection(
             r#"{"message":"Message too long"}"#,
         )
             .into_response();
+    }
+    match gw.faults.pick(crate::faults::Dependency::Connections) {
+        Some(crate::faults::Fault::Connections410) => {
+            // The dashboard's network dropped: gone, and the socket closes.
+            if let Some(open) = gw.connections.get(&id) {
+                let _ = open.tx.send(Outgoing::Close);
+            }
+            return gone();
+        }
+        Some(_) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [
+                    ("x-amzn-ErrorType", "InternalServerErrorException"),
+                    ("content-type", "application/json"),
+                ],
+                r#"{"message":"injected: internal server error"}"#,
+            )
+                .into_response();
+        }
+        None => {}
     }
     match gw.connections.get(&id) {
         Some(open)

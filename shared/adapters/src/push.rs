@@ -42,6 +42,20 @@ impl Pusher for ApiGwPusher {
         }
     }
 
+    async fn is_open(&self, connection: &ConnectionId) -> Result<bool, PushError> {
+        let result = self
+            .client
+            .get_connection()
+            .connection_id(&connection.0)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => Ok(false),
+            Err(e) => Err(PushError(Box::new(e))),
+        }
+    }
+
     async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
         let result = self
             .client

@@ -1372,6 +1372,10 @@ mod tests {
             Ok(crate::protocol::Pushed::Posted)
         }
 
+        async fn is_open(&self, _: &ConnectionId) -> Result<bool, PushError> {
+            Ok(true)
+        }
+
         async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
             use std::sync::atomic::Ordering::SeqCst;
             self.closes.fetch_add(1, SeqCst);

@@ -139,6 +139,13 @@ pub trait Pusher: Send + Sync {
         frame: &str,
     ) -> impl Future<Output = Result<Pushed, PushError>> + Send;
 
+    /// Whether API Gateway still holds the connection open (`GET
+    /// @connections/{id}`): false once the socket is gone.
+    fn is_open(
+        &self,
+        connection: &ConnectionId,
+    ) -> impl Future<Output = Result<bool, PushError>> + Send;
+
     /// Closes a connection (a disabled executive's); gone already is fine.
     fn close(
         &self,

@@ -7,8 +7,10 @@
 //! one, and the repair is a conditional write on the value as read, so a
 //! change in between wins over the repair.
 //!
-//! The sweep also puts offline the executives marked online with no live
-//! connection left (their `$disconnect` was lost), handing their chats on.
+//! The sweep also forgets the connection records of sockets API Gateway no
+//! longer holds (their `$disconnect` was lost or failed: every record is
+//! asked for with `GET @connections`), then puts offline the executives
+//! marked online with no live connection left, handing their chats on.
 
 use std::collections::HashMap;
 
@@ -34,6 +36,8 @@ pub struct RepairReport {
     pub repaired: Vec<String>,
     /// Executives put offline for having no live connection.
     pub went_offline: usize,
+    /// Connection records removed whose socket was gone.
+    pub connections_closed: usize,
 }
 
 /// One run: recount, repair confirmed drift, sweep stale presence.
@@ -82,9 +86,12 @@ where
     }
 
     let executives = store.executives().await?;
+    // Everyone's records are looked at, online or not: a dashboard stays
+    // connected while its agent is offline.
     let ids: Vec<_> = executives.iter().map(|e| e.executive_id.clone()).collect();
     let presence = store.presence(&ids).await?;
     for exec in &executives {
+        report.connections_closed += forget_closed(store, pusher, &exec.executive_id).await?;
         let Some(p) = presence.get(&exec.executive_id) else {
             continue;
         };
@@ -119,4 +126,34 @@ where
         tracing::info!(drifting = ?report.drifting, repaired = ?report.repaired, at = %Utc::now(), "counter check");
     }
     Ok(report)
+}
+
+/// Removes `executive`'s connection records whose socket API Gateway no
+/// longer holds; how many. A record whose check fails stays for the next
+/// run.
+async fn forget_closed<S, P>(
+    store: &S,
+    pusher: &P,
+    executive: &crate::executive::ExecutiveId,
+) -> Result<usize, StoreError>
+where
+    S: ConnectionStore,
+    P: Pusher,
+{
+    let mut closed = 0;
+    for id in store.connections_of(executive).await? {
+        match pusher.is_open(&id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(connection_id = %id, executive_id = %executive,
+                    "connection record of a closed socket; removed");
+                store.remove_connection(&id).await?;
+                closed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(connection_id = %id, error = ?e, "could not check a connection; the next run looks again");
+            }
+        }
+    }
+    Ok(closed)
 }

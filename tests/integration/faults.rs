@@ -1,0 +1,184 @@
+//! The local stack's fault switch, and what the product does when a
+//! dependency fails as the switch makes it: the webhook never answers 200
+//! for what it could not queue; a send whose answer was cut off is
+//! `unconfirmed`, not sent again blindly; a socket whose `$disconnect` was
+//! lost leaves no record behind after the sweep.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use domain::channel::Stakeholder;
+use domain::chat::{ChatStore, DeliveryStatus};
+use domain::executive::ExecutiveId;
+use domain::protocol::ConnectionStore;
+use local_gateway::faults::Dependency;
+
+use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, text_webhook, wait_stored};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// `PUT /__faults` with `spec`: the status and the switch's report.
+async fn switch(stack: &Stack, spec: &str) -> anyhow::Result<(u16, Value)> {
+    let res = reqwest::Client::new()
+        .put(format!("http://{}/__faults", stack.running.ws_addr))
+        .body(spec.to_owned())
+        .send()
+        .await?;
+    Ok((res.status().as_u16(), res.json().await?))
+}
+
+#[tokio::test]
+async fn the_switch_fails_what_it_is_told_and_the_webhook_never_acks_what_it_lost()
+-> anyhow::Result<()> {
+    // A receive whose answer is lost hides its messages until the
+    // visibility timeout: short here.
+    let stack = Stack::start_with(|c| c.visibility_timeout = Some(2)).await?;
+    let (code, refused) = switch(&stack, "dynamo=0.5").await?;
+    assert_eq!(code, 400, "{refused}");
+    let (code, report) = switch(&stack, "sqs=1").await?;
+    assert_eq!(code, 200);
+    assert_eq!(report["rates"]["sqs.500"], 0.5, "{report}");
+    assert_eq!(report["rates"]["sqs.timeout"], 0.5, "{report}");
+
+    // Every SQS request fails: the webhook cannot queue, so it does not
+    // say 200 (the provider will post it again).
+    let body = text_webhook("919811000001", "Asha", "wamid.fault-1", "hello");
+    let (code, _) = stack.post_webhook(PARTNER_CHANNEL, &body).await?;
+    assert!(code >= 500, "answered {code} without queuing");
+    let injected = stack.running.faults.injected();
+    assert!(
+        injected.keys().all(|f| f.dependency() == Dependency::Sqs) && !injected.is_empty(),
+        "{injected:?}"
+    );
+
+    // Off: the provider's retry is taken, and stored once.
+    let (_, off) = switch(&stack, "off").await?;
+    assert_eq!(off["rates"], json!({}));
+    let (code, _) = stack.post_webhook(PARTNER_CHANNEL, &body).await?;
+    assert_eq!(code, 200);
+    let stored = wait_stored(&stack.store(), &["wamid.fault-1"]).await?;
+    stack.settled().await?;
+    let chat = stack.chat(&stored[0].chat_id).await?;
+    assert_eq!(chat.inbound_count, 1, "stored once");
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_send_cut_off_after_the_provider_took_it_is_unconfirmed_until_its_callback()
+-> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let customer = "919811000002";
+    let chat = stack
+        .customer_writes(PARTNER_CHANNEL, customer, "wamid.fault-2", "hello")
+        .await?;
+    let mut dash = stack.connect(&stack.admin_token().await?).await?;
+    switch(&stack, "provider.reset=1").await?;
+    let reply = dash
+        .request(
+            "send_message",
+            json!({"chat_id": chat.chat_id, "message": "cut short"}),
+        )
+        .await?;
+    let message_id = reply["data"]["message"]["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let unconfirmed =
+        eventually(WAIT, || async {
+            let m = stack.store().message(&chat.chat_id, &message_id).await?;
+            Ok(m.filter(|m| {
+                m.delivery.as_ref().map(|d| d.status) == Some(DeliveryStatus::Unconfirmed)
+            }))
+        })
+        .await?;
+    let reason = unconfirmed
+        .delivery
+        .as_ref()
+        .map(|d| d.errors.join("; "))
+        .unwrap_or_default();
+    // Cut before or after the status line: either way it may have gone.
+    assert!(
+        reason.contains("after sending") || reason.contains("cut short"),
+        "the reason is kept: {reason}"
+    );
+    switch(&stack, "off").await?;
+
+    // The provider took it once; WhatsApp's callback confirms it.
+    let recorded: Vec<Value> = stack
+        .recorded()
+        .await?
+        .into_iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/messages")))
+        .collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["fault"], "provider.reset");
+    let callback = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "statuses": [{"id": "wamid.after-reset", "status": "sent", "timestamp": "1763700000",
+                          "recipient_id": customer,
+                          "biz_opaque_callback_data": recorded[0]["body"]["biz_opaque_callback_data"]}]
+        }}]}]
+    });
+    let (code, _) = stack
+        .post_webhook(PARTNER_CHANNEL, &callback.to_string())
+        .await?;
+    assert_eq!(code, 200);
+    eventually(WAIT, || async {
+        let m = stack.store().message(&chat.chat_id, &message_id).await?;
+        Ok(m.filter(|m| m.delivery.as_ref().map(|d| d.status) == Some(DeliveryStatus::Sent)))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stack.settled().await?;
+    let again = stack
+        .recorded()
+        .await?
+        .into_iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/messages")))
+        .count();
+    assert_eq!(again, 1, "not sent a second time");
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_socket_whose_disconnect_was_lost_leaves_no_record_after_the_sweep() -> anyhow::Result<()>
+{
+    let stack = Stack::start().await?;
+    let dash = stack
+        .online_agent("sweep-agent", &[Stakeholder::Partner], 5)
+        .await?;
+    let agent = ExecutiveId::parse("sweep-agent").map_err(anyhow::Error::msg)?;
+    let store = stack.store();
+    assert_eq!(store.connections_of(&agent).await?.len(), 1);
+
+    // DynamoDB down while the socket closes: `$disconnect` fails.
+    let before = stack.running.gateway.connections.disconnects();
+    switch(&stack, "dynamodb.throttle=1").await?;
+    dash.close().await;
+    eventually(WAIT, || async {
+        Ok((stack.running.gateway.connections.disconnects() > before).then_some(()))
+    })
+    .await?;
+    switch(&stack, "off").await?;
+    let left = store.connections_of(&agent).await?;
+    assert_eq!(left.len(), 1, "the record outlived its socket");
+
+    // The sweep asks API Gateway, forgets the record, puts the agent offline.
+    let report = stack.run_schedule("counter-sync").await?;
+    assert_eq!(report["connections_closed"], 1, "{report}");
+    assert_eq!(report["went_offline"], 1, "{report}");
+    assert!(store.connections_of(&agent).await?.is_empty());
+    assert!(
+        store.connection(&left[0]).await?.is_none(),
+        "the connection item is gone too"
+    );
+    let again = stack.run_schedule("counter-sync").await?;
+    assert_eq!(again["connections_closed"], 0, "{again}");
+    stack.stop().await;
+    Ok(())
+}
