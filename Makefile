@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: dev test tools browser-tools fmt lint unit-and-integration cfn-lint bench startup clean
+.PHONY: dev test tools browser-tools fmt lint unit-and-integration cfn-lint bench startup soak clean
 
 ## Start DynamoDB Local and moto server, create tables/queues from template.yaml, seed, serve HTTP + WebSocket.
 dev: tools
@@ -49,6 +49,13 @@ bench: tools
 ## peak memory of one invocation (docs/performance.md).
 startup: tools
 	bash infra/scripts/startup.sh
+
+## The soak on a stack of its own: 10,000 webhooks from 1,000 senders, each posted three
+## times, 5 % of every dependency failing, consumers killed twice, 50 dashboards, 1,000
+## answers; then every check read from the store (docs/reliability.md). make test runs
+## its short version. SOAK_FAULTS / SOAK_RESTARTS change one condition.
+soak: tools
+	$(CARGO) run -p local-gateway --bin soak -- full
 
 clean:
 	$(CARGO) clean

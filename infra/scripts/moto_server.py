@@ -26,6 +26,19 @@ DynamoDB, when someone points DynamoDB at it), with two corrections.
    worked out once per such triple and remembered. werkzeug's line per
    request is not logged (errors still are).
 
+4. A FIFO group's messages come back in order after a lost batch. When a
+   batch was received and never deleted (its consumer crashed, or the
+   answer to the receive was lost), its messages become visible together
+   after the visibility timeout. moto clears a message's in-flight mark only
+   when its loop reaches that message, and skips any message whose group
+   still has an in-flight mark: so it delivered the group's *last* message
+   first and the earlier ones a receive later. SQS delivers them in order.
+   Every visible message's mark is now cleared before the loop.
+
+5. A message sent while another is deleted is kept. moto's delete rebuilds
+   the queue's message list without the lock its sends append under, so a
+   message sent at that instant could vanish. Deletes now hold that lock.
+
 moto is pinned in infra/requirements.txt; these patches are checked against
 that version at start (a moto without the patched names fails loudly).
 """
@@ -128,6 +141,31 @@ def _application(self, environ):
 
 
 DomainDispatcherApplication.get_application = _application
+
+# 4. Lost batches come back in order.
+_receive_message = sqs_models.SQSBackend.receive_message
+
+
+def _receive_in_order(self, queue_name, *args, **kwargs):
+    queue = self.get_queue(queue_name)
+    with queue._messages_lock:
+        for message in [m for m in queue.pending_messages if m.visible]:
+            queue.pending_messages.discard(message)
+    return _receive_message(self, queue_name, *args, **kwargs)
+
+
+sqs_models.SQSBackend.receive_message = _receive_in_order
+
+# 5. Deletes under the lock sends append under.
+_delete_message = sqs_models.Queue.delete_message
+
+
+def _delete_locked(self, receipt_handle):
+    with self._messages_lock:
+        return _delete_message(self, receipt_handle)
+
+
+sqs_models.Queue.delete_message = _delete_locked
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 if __name__ == "__main__":

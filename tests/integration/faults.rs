@@ -182,3 +182,51 @@ async fn a_socket_whose_disconnect_was_lost_leaves_no_record_after_the_sweep() -
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_batch_lost_by_a_crashed_consumer_comes_back_in_the_customers_order()
+-> anyhow::Result<()> {
+    let stack = Stack::start_with(|c| c.visibility_timeout = Some(2)).await?;
+    let customer = "919811000004";
+    // The consumers are down; the customer writes three times.
+    stack.running.consumers.kill();
+    for i in 0..3 {
+        let body = text_webhook(customer, "Asha", &format!("wamid.lost-{i}"), &format!("lost {i}"));
+        let (code, _) = stack.post_webhook(PARTNER_CHANNEL, &body).await?;
+        assert_eq!(code, 200);
+    }
+    // A consumer takes all three in one batch and dies before deleting
+    // any: they come back together once hidden no more.
+    let queue = stack.running.resources.queue_url("InboundQueue")?;
+    let taken = stack
+        .running
+        .gateway
+        .sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await?
+        .messages
+        .unwrap_or_default();
+    assert_eq!(taken.len(), 3);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stack.running.consumers.start();
+    let stored = wait_stored(&stack.store(), &["wamid.lost-0", "wamid.lost-1", "wamid.lost-2"])
+        .await?;
+    let order: Vec<(String, u64)> = stored
+        .iter()
+        .map(|m| (m.preview.clone(), m.inbound_seq))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("lost 0".to_owned(), 1),
+            ("lost 1".to_owned(), 2),
+            ("lost 2".to_owned(), 3)
+        ],
+        "stored in the order written"
+    );
+    stack.stop().await;
+    Ok(())
+}

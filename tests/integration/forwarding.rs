@@ -72,3 +72,35 @@ async fn communication_master_being_down_neither_delays_nor_loses_anything() -> 
     stack.stop().await;
     Ok(())
 }
+
+/// A batch's bodies go to Communication Master side by side: one it is
+/// slow to answer (here: all of them, held past the 10 s limit) holds back
+/// none of the others, and each unanswered one is handed back for retry.
+#[tokio::test]
+async fn a_slow_answer_holds_back_none_of_the_batch() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let records: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("91982000000{i}"), format!("wamid.fwd-slow-{i}")))
+        .collect();
+    let refs: Vec<(&str, &str, Option<&str>)> = records
+        .iter()
+        .map(|(c, w)| (c.as_str(), w.as_str(), Some("hello")))
+        .collect();
+    let event = inbound_sqs_event(&refs)?;
+    stack
+        .running
+        .faults
+        .set(local_gateway::faults::parse("provider.timeout=1").map_err(anyhow::Error::msg)?);
+    let functions = stack.running.gateway.clone();
+    let batch = tokio::spawn(async move { functions.functions.invoke_sqs("forward", event).await });
+    // All ten are with Communication Master at once.
+    eventually(Duration::from_secs(9), || async {
+        Ok((stack.running.recorder.most_in_flight() >= 10).then_some(()))
+    })
+    .await?;
+    let answer = batch.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    stack.running.faults.off();
+    assert_eq!(failed_ids(&answer).len(), 10, "each is retried by SQS");
+    stack.stop().await;
+    Ok(())
+}

@@ -32,6 +32,7 @@ mod request_counts;
 mod rides;
 mod secrets;
 mod sla;
+mod soak;
 mod status_and_counters;
 mod tags;
 mod webhook_security;

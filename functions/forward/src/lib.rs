@@ -4,7 +4,7 @@
 //! failed forward is retried by SQS and ends in the forward DLQ, never
 //! dropped.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::config::Env;
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -37,47 +37,60 @@ impl State {
     }
 }
 
+/// Forwards one record; why it failed, if it did.
+async fn forward(state: &State, record: SqsMessage) -> Option<BatchItemFailure> {
+    let id = record.message_id.clone().unwrap_or_default();
+    let receives = adapters::sqs_event::receive_count(&record);
+    let channel = record
+        .message_attributes
+        .get(adapters::queue::CHANNEL_ATTRIBUTE)
+        .and_then(|a| a.string_value.clone())
+        .unwrap_or_default();
+    let result = state
+        .http
+        .post(&state.url)
+        .header("content-type", "application/json")
+        .header("x-smartchat-channel", &channel)
+        .body(record.body.unwrap_or_default())
+        .send()
+        .await;
+    let reason = match result {
+        Ok(res) if res.status().is_success() => {
+            tracing::info!(sqs_message_id = %id, channel = %channel, "forwarded to Communication Master");
+            return None;
+        }
+        Ok(res) => format!("Communication Master answered {}", res.status()),
+        Err(e) => format!("Communication Master unreachable: {e}"),
+    };
+    if receives >= state.max_receives {
+        tracing::error!(sqs_message_id = %id, channel = %channel, receive_count = receives, reason = %reason,
+            "forward failed for the last time; moving to the forward dead-letter queue");
+    } else {
+        tracing::warn!(sqs_message_id = %id, channel = %channel, receive_count = receives, reason = %reason,
+            "forward failed; it will be retried");
+    }
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = id;
+    Some(failure)
+}
+
+/// Forwards a batch's records side by side: Communication Master slow to
+/// answer one (up to the 10 s limit) holds back none of the others. Order
+/// is not kept (the queue is a standard one; each body stands alone).
 pub async fn handle(
     state: &State,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    let mut failures = Vec::new();
-    for record in event.payload.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let receives = adapters::sqs_event::receive_count(&record);
-        let channel = record
-            .message_attributes
-            .get(adapters::queue::CHANNEL_ATTRIBUTE)
-            .and_then(|a| a.string_value.clone())
-            .unwrap_or_default();
-        let result = state
-            .http
-            .post(&state.url)
-            .header("content-type", "application/json")
-            .header("x-smartchat-channel", &channel)
-            .body(record.body.unwrap_or_default())
-            .send()
-            .await;
-        let reason = match result {
-            Ok(res) if res.status().is_success() => {
-                tracing::info!(sqs_message_id = %id, channel = %channel, "forwarded to Communication Master");
-                continue;
-            }
-            Ok(res) => format!("Communication Master answered {}", res.status()),
-            Err(e) => format!("Communication Master unreachable: {e}"),
-        };
-        if receives >= state.max_receives {
-            tracing::error!(sqs_message_id = %id, channel = %channel, receive_count = receives, reason = %reason,
-                "forward failed for the last time; moving to the forward dead-letter queue");
-        } else {
-            tracing::warn!(sqs_message_id = %id, channel = %channel, receive_count = receives, reason = %reason,
-                "forward failed; it will be retried");
-        }
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = id;
-        failures.push(failure);
-    }
+    let forwards = event
+        .payload
+        .records
+        .into_iter()
+        .map(|record| forward(state, record));
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
+    response.batch_item_failures = futures_util::future::join_all(forwards)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     Ok(response)
 }

@@ -7,7 +7,7 @@
 //! stored messages, so a redelivered entry finds its message already sent
 //! and does nothing: nothing is sent twice by the queue.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::config::{ConfigError, Env};
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -92,52 +92,86 @@ where
         channels: &state.channels,
         settings: state.settings,
     };
-    let mut failures = Vec::new();
+    // A batch's chats are sent side by side (a provider slow to answer
+    // one holds back no other); one chat's sends keep the batch's order.
+    let mut chats: Vec<(String, Vec<SqsMessage>)> = Vec::new();
     for record in event.payload.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let attempt = adapters::sqs_event::receive_count(&record);
-        let body = record.body.as_deref().unwrap_or_default();
-        let job: Job = match serde_json::from_str(body) {
-            Ok(job) => job,
-            Err(e) => {
-                // Not ours to guess at: retried, then kept in the DLQ.
-                tracing::error!(sqs_message_id = %id, error = %e, receive_count = attempt,
-                    "send queue entry is not a message reference; leaving it for the dead-letter queue");
-                failures.push(failure(id));
-                continue;
-            }
+        let key = match serde_json::from_str::<Job>(record.body.as_deref().unwrap_or_default()) {
+            Ok(Job::Message(m)) => m.chat_id.to_string(),
+            Ok(Job::Alert { alert_id }) => alert_id,
+            Err(_) => record.message_id.clone().unwrap_or_default(),
         };
-        let result = match &job {
-            Job::Message(m) => worker.deliver(m, attempt, fastrand::f64()).await,
-            Job::Alert { alert_id } => {
-                worker
-                    .deliver_alert(alert_id, attempt, fastrand::f64())
-                    .await
-            }
-        };
-        let retry_after = match result {
-            Ok(AttemptOutcome::Done) => continue,
-            Ok(AttemptOutcome::RetryIn(wait)) => wait,
-            // Straight on to the dead-letter queue.
-            Ok(AttemptOutcome::GaveUp) => std::time::Duration::ZERO,
-            Err(e) => {
-                tracing::error!(sqs_message_id = %id, job = ?job,
-                    error = ?e, receive_count = attempt, "send could not be handled; it will be retried");
-                failures.push(failure(id));
-                continue;
-            }
-        };
-        if let Some(handle) = record.receipt_handle.as_deref()
-            && let Err(e) = state.queue.retry_in(handle, retry_after).await
-        {
-            tracing::warn!(sqs_message_id = %id, error = ?e,
-                "could not set the retry delay; the queue's visibility timeout applies");
+        match chats.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, records)) => records.push(record),
+            None => chats.push((key, vec![record])),
         }
-        failures.push(failure(id));
     }
+    let sends = chats.into_iter().map(|(_, records)| async {
+        let mut failures = Vec::new();
+        for record in records {
+            failures.extend(send_one(state, &worker, record).await);
+        }
+        failures
+    });
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
+    response.batch_item_failures = futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     Ok(response)
+}
+
+/// One queue entry: sent, or handed back (with the retry's delay set on
+/// it) as a batch item failure.
+async fn send_one<S, D, P>(
+    state: &State<S, D, P>,
+    worker: &SendWorker<'_, S, D, P>,
+    record: SqsMessage,
+) -> Option<BatchItemFailure>
+where
+    S: ChatStore + OutboxStore + ConnectionStore + SlaStore,
+    D: Sender,
+    P: Pusher,
+{
+    let id = record.message_id.clone().unwrap_or_default();
+    let attempt = adapters::sqs_event::receive_count(&record);
+    let body = record.body.as_deref().unwrap_or_default();
+    let job: Job = match serde_json::from_str(body) {
+        Ok(job) => job,
+        Err(e) => {
+            // Not ours to guess at: retried, then kept in the DLQ.
+            tracing::error!(sqs_message_id = %id, error = %e, receive_count = attempt,
+                "send queue entry is not a message reference; leaving it for the dead-letter queue");
+            return Some(failure(id));
+        }
+    };
+    let result = match &job {
+        Job::Message(m) => worker.deliver(m, attempt, fastrand::f64()).await,
+        Job::Alert { alert_id } => {
+            worker
+                .deliver_alert(alert_id, attempt, fastrand::f64())
+                .await
+        }
+    };
+    let retry_after = match result {
+        Ok(AttemptOutcome::Done) => return None,
+        Ok(AttemptOutcome::RetryIn(wait)) => wait,
+        // Straight on to the dead-letter queue.
+        Ok(AttemptOutcome::GaveUp) => std::time::Duration::ZERO,
+        Err(e) => {
+            tracing::error!(sqs_message_id = %id, job = ?job,
+                error = ?e, receive_count = attempt, "send could not be handled; it will be retried");
+            return Some(failure(id));
+        }
+    };
+    if let Some(handle) = record.receipt_handle.as_deref()
+        && let Err(e) = state.queue.retry_in(handle, retry_after).await
+    {
+        tracing::warn!(sqs_message_id = %id, error = ?e,
+            "could not set the retry delay; the queue's visibility timeout applies");
+    }
+    Some(failure(id))
 }
 
 /// One entry of the send queue: a stored chat message, or a staff alert.

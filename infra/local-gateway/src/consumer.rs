@@ -21,6 +21,8 @@ pub struct Source {
     /// Concurrent pollers (Lambda runs several; FIFO group locking keeps
     /// each group's order).
     pub pollers: usize,
+    /// Records per invocation at most (the template's `BatchSize`).
+    pub batch_size: u32,
 }
 
 /// The running event source mappings. `kill` aborts every poller where it
@@ -54,9 +56,7 @@ impl Consumers {
             for _ in 0..source.pollers {
                 tasks.push(tokio::spawn(run(
                     self.gateway.clone(),
-                    source.binary.clone(),
-                    source.url.clone(),
-                    source.arn.clone(),
+                    source.clone(),
                     receiving.clone(),
                     self.stop.clone(),
                 )));
@@ -76,12 +76,17 @@ impl Consumers {
 
 pub async fn run(
     gw: Arc<Gateway>,
-    binary: String,
-    queue_url: String,
-    queue_arn: String,
+    source: Source,
     receiving: Arc<tokio::sync::Mutex<()>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Source {
+        binary,
+        url: queue_url,
+        arn: queue_arn,
+        batch_size,
+        ..
+    } = source;
     loop {
         // One receive at a time per queue: moto's threaded server can hand
         // two concurrent receives messages of the same FIFO group (SQS
@@ -94,7 +99,7 @@ pub async fn run(
             .sqs
             .receive_message()
             .queue_url(&queue_url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(i32::try_from(batch_size.clamp(1, 10)).unwrap_or(10))
             .wait_time_seconds(1)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")

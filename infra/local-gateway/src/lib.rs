@@ -23,6 +23,7 @@ pub mod recorder;
 pub mod request_counter;
 pub mod sample;
 pub mod scheduler;
+pub mod soak;
 pub mod template;
 pub mod websocket;
 pub mod wiring;
@@ -100,6 +101,9 @@ pub struct Config {
     /// Concurrent pollers of the inbound queue (Lambda runs several; FIFO
     /// group locking keeps each customer's order).
     pub inbound_pollers: usize,
+    /// Concurrent pollers of each standard queue (forward, send): Lambda
+    /// scales those out too.
+    pub standard_pollers: usize,
     /// Waits between send attempts (`OUTBOUND_BACKOFF_BASE_MS` /
     /// `OUTBOUND_BACKOFF_CAP_SECS` in AWS).
     pub outbound_backoff: domain::sending::Backoff,
@@ -142,6 +146,7 @@ impl Config {
             visibility_timeout: None,
             max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
             inbound_pollers: 2,
+            standard_pollers: 2,
             communication_master_url: None,
             pinbot_base_url: None,
             provider_keys: ProviderKeys::local_dev(),
@@ -484,7 +489,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         let pollers = if source.queue == "InboundQueue" {
             cfg.inbound_pollers.max(1)
         } else {
-            1
+            cfg.standard_pollers.max(1)
         };
         sources.push(consumer::Source {
             url: resources.queue_url(&source.queue)?,
@@ -495,6 +500,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 .unwrap_or_default(),
             binary: source.binary,
             pollers,
+            batch_size: source.batch_size,
         });
     }
     let consumers = Arc::new(consumer::Consumers::new(

@@ -131,6 +131,9 @@ async fn run() -> anyhow::Result<()> {
         inbound_pollers: var("LOCAL_INBOUND_POLLERS", "4")
             .parse()
             .context("LOCAL_INBOUND_POLLERS must be a whole number")?,
+        standard_pollers: var("LOCAL_QUEUE_POLLERS", "2")
+            .parse()
+            .context("LOCAL_QUEUE_POLLERS must be a whole number")?,
         pinbot_base_url: std::env::var("PINBOT_BASE_URL")
             .ok()
             .filter(|v| !v.is_empty()),

@@ -27,6 +27,16 @@ impl OwnStack {
     /// Starts the emulators (logs in `.local/logs/{name}`) and the gateway
     /// with `admin` as its dev admin.
     pub async fn start(name: &str, admin: DevAdmin) -> anyhow::Result<Self> {
+        Self::start_with(name, admin, |_| {}).await
+    }
+
+    /// [`OwnStack::start`], the gateway's configuration changed by `tweak`
+    /// first.
+    pub async fn start_with(
+        name: &str,
+        admin: DevAdmin,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
         let workspace = workspace();
         let logs = workspace.join(".local/logs").join(name);
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -47,6 +57,7 @@ impl OwnStack {
         cfg.dev_admin = Some(admin);
         cfg.inbound_pollers = 4;
         cfg.schedule_period = None;
+        tweak(&mut cfg);
         let running = crate::start(cfg).await?;
         Ok(Self {
             running,

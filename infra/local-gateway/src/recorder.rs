@@ -38,6 +38,9 @@ pub struct Recorded {
     pub answered: u16,
     /// The fault switch's doing, if any (`provider.timeout`, …).
     pub fault: Option<&'static str>,
+    /// The WhatsApp message id issued for a send the provider took (also
+    /// when its answer was held back or cut).
+    pub wa_id: Option<String>,
 }
 
 /// How long a request taken under `provider.timeout` waits for its answer:
@@ -50,6 +53,9 @@ pub struct Recorder {
     /// (status, how many more requests get it)
     failing: Mutex<Option<(u16, u32, bool)>>,
     faults: Faults,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Recorder {
@@ -58,6 +64,11 @@ impl Recorder {
             faults,
             ..Self::default()
         }
+    }
+
+    /// The most requests the recorder was answering at the same moment.
+    pub fn most_in_flight(&self) -> usize {
+        self.most_in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -121,6 +132,26 @@ fn next_status(r: &Recorder) -> (u16, bool) {
     }
 }
 
+/// Counts the request in flight while it is answered.
+struct InFlight<'a>(&'a Recorder);
+
+impl<'a> InFlight<'a> {
+    fn new(r: &'a Recorder) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = r.in_flight.fetch_add(1, SeqCst) + 1;
+        r.most_in_flight.fetch_max(now, SeqCst);
+        Self(r)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 async fn record(
     State(r): State<Arc<Recorder>>,
     method: Method,
@@ -128,6 +159,7 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
+    let _counted = InFlight::new(&r);
     let raw = String::from_utf8_lossy(&body).into_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(raw.clone()));
     let to = body.get("to").cloned().unwrap_or(Value::Null);
@@ -151,6 +183,8 @@ async fn record(
         Some(Fault::Provider429) => answered = 429,
         _ => {}
     }
+    let taken = answered == 200 && !no_id && !uri.path().starts_with("/v1/downloadmedia/");
+    let wa_id = taken.then(|| format!("wamid.LOCAL{}", uuid::Uuid::new_v4().simple()));
     if let Ok(mut v) = r.requests.lock() {
         v.push(Recorded {
             method: method.to_string(),
@@ -160,6 +194,7 @@ async fn record(
             raw,
             answered,
             fault: fault.map(Fault::name),
+            wa_id: wa_id.clone(),
         });
     }
     match fault {
@@ -207,7 +242,7 @@ async fn record(
         return axum::Json(json!({"messaging_product": "whatsapp", "messages": []}))
             .into_response();
     }
-    let id = format!("wamid.LOCAL{}", uuid::Uuid::new_v4().simple());
+    let id = wa_id.unwrap_or_default();
     axum::Json(json!({
         "messaging_product": "whatsapp",
         "contacts": [{"input": to, "wa_id": to}],
