@@ -177,43 +177,16 @@ impl Stack {
     /// [`Stack::settled`] for the queues (by template logical id) `which`
     /// names.
     pub async fn settled_on(&self, which: impl Fn(&str) -> bool) -> anyhow::Result<()> {
-        use aws_sdk_sqs::types::QueueAttributeName as A;
-        let sqs = &self.running.gateway.sqs;
-        let urls: Vec<&String> = self
-            .running
-            .resources
-            .queue_urls
-            .iter()
-            .filter(|(id, _)| which(id))
-            .map(|(_, url)| url)
-            .collect();
-        anyhow::ensure!(!urls.is_empty(), "no queue to wait for");
+        anyhow::ensure!(
+            self.running.resources.queue_urls.keys().any(|id| which(id)),
+            "no queue to wait for"
+        );
+        let which = &which;
         let empty_reads = std::cell::Cell::new(0u32);
         eventually(Duration::from_secs(60), || {
-            let urls = urls.clone();
             let empty_reads = &empty_reads;
             async move {
-                let mut pending = 0u64;
-                for url in urls {
-                    let attrs = sqs
-                        .get_queue_attributes()
-                        .queue_url(url)
-                        .attribute_names(A::All)
-                        .send()
-                        .await?
-                        .attributes
-                        .unwrap_or_default();
-                    for name in [
-                        A::ApproximateNumberOfMessages,
-                        A::ApproximateNumberOfMessagesNotVisible,
-                        A::ApproximateNumberOfMessagesDelayed,
-                    ] {
-                        let count = attrs
-                            .get(&name)
-                            .with_context(|| format!("{url} has no {name:?}"))?;
-                        pending += count.parse::<u64>()?;
-                    }
-                }
+                let pending = self.running.pending(which).await?;
                 empty_reads.set(if pending == 0 {
                     empty_reads.get() + 1
                 } else {
@@ -274,20 +247,7 @@ impl Stack {
     /// Runs a scheduled function once, as EventBridge would (a scheduled
     /// event JSON for the template's rule); what it reported.
     pub async fn run_schedule(&self, binary: &str) -> anyhow::Result<Value> {
-        let rule = self
-            .running
-            .gateway
-            .template
-            .schedules
-            .iter()
-            .find(|s| s.binary == binary)
-            .map(|s| s.rule.clone())
-            .with_context(|| format!("the template schedules no {binary}"))?;
-        let event = serde_json::from_value(local_gateway::scheduler::scheduled_event(
-            &rule,
-            chrono::Utc::now(),
-        ))?;
-        self.run_scheduled_event(binary, event).await
+        self.running.run_schedule(binary).await
     }
 
     /// Runs a scheduled function with this event (a retry re-sends one).

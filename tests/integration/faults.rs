@@ -184,14 +184,19 @@ async fn a_socket_whose_disconnect_was_lost_leaves_no_record_after_the_sweep() -
 }
 
 #[tokio::test]
-async fn a_batch_lost_by_a_crashed_consumer_comes_back_in_the_customers_order()
--> anyhow::Result<()> {
+async fn a_batch_lost_by_a_crashed_consumer_comes_back_in_the_customers_order() -> anyhow::Result<()>
+{
     let stack = Stack::start_with(|c| c.visibility_timeout = Some(2)).await?;
     let customer = "919811000004";
     // The consumers are down; the customer writes three times.
     stack.running.consumers.kill();
     for i in 0..3 {
-        let body = text_webhook(customer, "Asha", &format!("wamid.lost-{i}"), &format!("lost {i}"));
+        let body = text_webhook(
+            customer,
+            "Asha",
+            &format!("wamid.lost-{i}"),
+            &format!("lost {i}"),
+        );
         let (code, _) = stack.post_webhook(PARTNER_CHANNEL, &body).await?;
         assert_eq!(code, 200);
     }
@@ -212,8 +217,11 @@ async fn a_batch_lost_by_a_crashed_consumer_comes_back_in_the_customers_order()
     assert_eq!(taken.len(), 3);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     stack.running.consumers.start();
-    let stored = wait_stored(&stack.store(), &["wamid.lost-0", "wamid.lost-1", "wamid.lost-2"])
-        .await?;
+    let stored = wait_stored(
+        &stack.store(),
+        &["wamid.lost-0", "wamid.lost-1", "wamid.lost-2"],
+    )
+    .await?;
     let order: Vec<(String, u64)> = stored
         .iter()
         .map(|m| (m.preview.clone(), m.inbound_seq))
@@ -227,6 +235,43 @@ async fn a_batch_lost_by_a_crashed_consumer_comes_back_in_the_customers_order()
         ],
         "stored in the order written"
     );
+    stack.stop().await;
+    Ok(())
+}
+
+/// Lambda stops an invocation at its `Timeout`; the local event source
+/// mapping does too, so a batch is never still being worked on when its
+/// visibility timeout hands it out again (which let a customer's later
+/// message be stored before an earlier one).
+#[tokio::test]
+async fn a_consumer_running_past_its_timeout_is_stopped_and_its_batch_retried() -> anyhow::Result<()>
+{
+    let stack = Stack::start_with(|c| {
+        c.visibility_timeout = Some(2);
+        c.consumer_timeout = Some(Duration::from_secs(1));
+        c.standard_pollers = 1;
+    })
+    .await?;
+    // Communication Master takes every copy and never answers in time.
+    switch(&stack, "provider.timeout=1").await?;
+    let body = text_webhook("919811000005", "Asha", "wamid.fault-5", "hello");
+    assert_eq!(stack.post_webhook(PARTNER_CHANNEL, &body).await?.0, 200);
+    // The one forward poller is not held for the 11 s the answer takes:
+    // stopped at 1 s, the copy is back 2 s after it was received.
+    let forwards = || {
+        stack
+            .running
+            .recorder
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/communicationmaster/webhook")
+            .count()
+    };
+    eventually(Duration::from_secs(8), || async {
+        Ok((forwards() >= 2).then_some(()))
+    })
+    .await?;
+    switch(&stack, "off").await?;
     stack.stop().await;
     Ok(())
 }

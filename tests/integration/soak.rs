@@ -8,8 +8,8 @@ use local_gateway::soak::{self, Plan};
 use smart_chat_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_is_lost_or_doubled_when_everything_around_the_product_fails()
--> anyhow::Result<()> {
+async fn nothing_is_lost_or_doubled_when_everything_around_the_product_fails() -> anyhow::Result<()>
+{
     let stack = Stack::start_with(soak::configure).await?;
     let plan = Plan::short();
     let report = soak::run(&stack.running, ADMIN_EMAIL, ADMIN_PASSWORD, plan.clone()).await?;

@@ -23,6 +23,10 @@ pub struct Source {
     pub pollers: usize,
     /// Records per invocation at most (the template's `BatchSize`).
     pub batch_size: u32,
+    /// The function's `Timeout`: Lambda stops an invocation that runs
+    /// longer, and its batch comes back after the visibility timeout (so
+    /// no batch is still being worked on when it is handed out again).
+    pub timeout: Duration,
 }
 
 /// The running event source mappings. `kill` aborts every poller where it
@@ -85,6 +89,7 @@ pub async fn run(
         url: queue_url,
         arn: queue_arn,
         batch_size,
+        timeout,
         ..
     } = source;
     loop {
@@ -149,7 +154,14 @@ pub async fn run(
                 continue;
             }
         };
-        let failed: Vec<String> = match gw.functions.invoke_sqs(&binary, event).await {
+        let invoked = tokio::time::timeout(timeout, gw.functions.invoke_sqs(&binary, event)).await;
+        let failed: Vec<String> = match invoked.unwrap_or_else(|_| {
+            Err(format!(
+                "timed out after {} s; Lambda stops it there",
+                timeout.as_secs()
+            )
+            .into())
+        }) {
             Ok(res) => res
                 .batch_item_failures
                 .into_iter()

@@ -90,6 +90,9 @@ pub struct Config {
     pub dev_admin: Option<DevAdmin>,
     /// Overrides the template's queue visibility timeout (faster retries).
     pub visibility_timeout: Option<u32>,
+    /// Overrides the queue consumers' `Timeout` (the template's otherwise),
+    /// after which an invocation is stopped as Lambda stops it.
+    pub consumer_timeout: Option<std::time::Duration>,
     pub max_webhook_body: usize,
     /// The provider's base URL (`PINBOT_BASE_URL`); `None`: the recorder.
     pub pinbot_base_url: Option<String>,
@@ -144,6 +147,7 @@ impl Config {
             admin_token: None,
             dev_admin: None,
             visibility_timeout: None,
+            consumer_timeout: None,
             max_webhook_body: webhook::DEFAULT_MAX_BODY_BYTES,
             inbound_pollers: 2,
             standard_pollers: 2,
@@ -202,6 +206,59 @@ pub struct Running {
 }
 
 impl Running {
+    /// Runs a scheduled function once, as EventBridge would (scheduled
+    /// event JSON for the template's rule); what it reported.
+    pub async fn run_schedule(&self, binary: &str) -> anyhow::Result<serde_json::Value> {
+        let rule = self
+            .gateway
+            .template
+            .schedules
+            .iter()
+            .find(|s| s.binary == binary)
+            .map(|s| s.rule.clone())
+            .with_context(|| format!("the template schedules no {binary}"))?;
+        let event = serde_json::from_value(scheduler::scheduled_event(&rule, chrono::Utc::now()))?;
+        self.gateway
+            .functions
+            .invoke_schedule(binary, event)
+            .await
+            .map_err(|e| anyhow::anyhow!("{binary}: {e}"))
+    }
+
+    /// Messages waiting, in flight or delayed on the queues (by template
+    /// logical id) `which` names.
+    pub async fn pending(&self, which: impl Fn(&str) -> bool) -> anyhow::Result<u64> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        const COUNTS: [A; 3] = [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+            A::ApproximateNumberOfMessagesDelayed,
+        ];
+        let mut pending = 0;
+        for (id, url) in &self.resources.queue_urls {
+            if !which(id) {
+                continue;
+            }
+            let attrs = self
+                .gateway
+                .sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .set_attribute_names(Some(COUNTS.to_vec()))
+                .send()
+                .await?
+                .attributes
+                .unwrap_or_default();
+            for name in COUNTS {
+                let count = attrs
+                    .get(&name)
+                    .with_context(|| format!("{url} has no {name:?}"))?;
+                pending += count.parse::<u64>()?;
+            }
+        }
+        Ok(pending)
+    }
+
     /// Stops the servers and the consumer and waits for them.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -498,9 +555,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 .get(&source.queue)
                 .cloned()
                 .unwrap_or_default(),
-            binary: source.binary,
             pollers,
             batch_size: source.batch_size,
+            timeout: cfg
+                .consumer_timeout
+                .unwrap_or(std::time::Duration::from_secs(u64::from(
+                    source.function_timeout.max(1),
+                ))),
+            binary: source.binary,
         });
     }
     let consumers = Arc::new(consumer::Consumers::new(

@@ -122,6 +122,7 @@ async fn run() -> anyhow::Result<()> {
             email: Email::parse(&admin_email).map_err(anyhow::Error::msg)?,
             password: Secret::new(admin_password.clone()),
         }),
+        consumer_timeout: None,
         visibility_timeout: std::env::var("LOCAL_VISIBILITY_TIMEOUT_SECS")
             .ok()
             .and_then(|v| v.parse().ok()),

@@ -68,7 +68,8 @@ impl Recorder {
 
     /// The most requests the recorder was answering at the same moment.
     pub fn most_in_flight(&self) -> usize {
-        self.most_in_flight.load(std::sync::atomic::Ordering::SeqCst)
+        self.most_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
