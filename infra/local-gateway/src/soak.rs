@@ -148,6 +148,8 @@ struct Tally {
     reconnects: AtomicU64,
     frames: AtomicU64,
     send_errors: AtomicU64,
+    /// The error frames agents got, by event and code.
+    refusals: std::sync::Mutex<BTreeMap<String, u64>>,
     callbacks: AtomicU64,
     kills: AtomicU64,
 }
@@ -184,6 +186,7 @@ pub struct Report {
     pub frames_received: u64,
     pub answers: usize,
     pub send_errors: u64,
+    pub refusals: BTreeMap<String, u64>,
     pub callbacks_posted: u64,
     pub replies_by_status: BTreeMap<String, usize>,
     pub double_sends: usize,
@@ -230,9 +233,10 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "- {} answers ({} send_message refusals retried), {} status callbacks posted; replies by status {:?}; sent twice: {} ({} after an ambiguous attempt)",
+            "- {} answers ({} refusals retried: {:?}), {} status callbacks posted; replies by status {:?}; sent twice: {} ({} after an ambiguous attempt)",
             self.answers,
             self.send_errors,
+            self.refusals,
             self.callbacks_posted,
             self.replies_by_status,
             self.double_sends,
@@ -482,11 +486,16 @@ impl Ctx<'_> {
                 ),
             ];
             for (event, data) in steps {
-                for _attempt in 0..6 {
+                // As an agent would: again, a little later, until it goes.
+                for attempt in 0..12u32 {
                     match socket.request(event, data.clone(), &self.tally).await {
                         Ok(v) if v["event"] == "error" => {
                             bump(&self.tally.send_errors);
-                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            let code = v["data"]["code"].as_str().unwrap_or("unknown");
+                            if let Ok(mut r) = self.tally.refusals.lock() {
+                                *r.entry(format!("{event}: {code}")).or_default() += 1;
+                            }
+                            tokio::time::sleep(Duration::from_millis(300 << attempt.min(3))).await;
                         }
                         Ok(v) => {
                             if event == "send_message"
@@ -879,13 +888,7 @@ pub async fn run(
     report.send_errors = get(&t.send_errors);
     report.callbacks_posted = get(&t.callbacks);
     report.answers = answered.len();
-    let chats: std::collections::HashSet<&ChatId> = answered.iter().map(|a| &a.chat_id).collect();
-    let asked = plan.answers.min(plan.senders);
-    if chats.len() < asked {
-        report
-            .violations
-            .push(format!("{} of {asked} chats answered", chats.len()));
-    }
+    report.refusals = t.refusals.lock().map(|r| r.clone()).unwrap_or_default();
     Ok(report)
 }
 
@@ -995,6 +998,16 @@ async fn check(
                 .or_default()
                 .push(r.clone());
         }
+    }
+    // Every chat taken was answered: a reply of an agent's is stored in it.
+    let replied: std::collections::HashSet<&ChatId> =
+        agent_messages.iter().map(|m| &m.chat_id).collect();
+    let asked = plan.answers.min(plan.senders);
+    if replied.len() < asked {
+        v.push(format!(
+            "{} of {asked} chats have an agent's reply",
+            replied.len()
+        ));
     }
     for a in answered {
         if !agent_messages.iter().any(|m| m.message_id == a.message_id) {
