@@ -52,8 +52,8 @@ startup: tools
 
 ## The soak on a stack of its own: 10,000 webhooks from 1,000 senders, each posted three
 ## times, 5 % of every dependency failing, consumers killed twice, 50 dashboards, 1,000
-## answers; then every check read from the store (docs/reliability.md). make test runs
-## its short version. SOAK_FAULTS / SOAK_RESTARTS change one condition.
+## answers; then every check read from the store (docs/reliability.md). `-- short` runs
+## the two-minute version. SOAK_FAULTS / SOAK_RESTARTS change one condition.
 soak: tools
 	$(CARGO) run -p local-gateway --bin soak -- full
 

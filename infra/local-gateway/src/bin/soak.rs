@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! make soak                                      # the full run
-//! cargo run -p local-gateway --bin soak -- short # the size make test runs
+//! cargo run -p local-gateway --bin soak -- short # the two-minute version
 //! ```
 //!
 //! `SOAK_FAULTS` (a fault-switch spec, `off`) and `SOAK_RESTARTS` change
