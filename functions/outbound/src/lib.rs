@@ -94,22 +94,24 @@ where
     };
     // A batch's chats are sent side by side (a provider slow to answer
     // one holds back no other); one chat's sends keep the batch's order.
-    let mut chats: Vec<(String, Vec<SqsMessage>)> = Vec::new();
-    for record in event.payload.records {
-        let key = match serde_json::from_str::<Job>(record.body.as_deref().unwrap_or_default()) {
-            Ok(Job::Message(m)) => m.chat_id.to_string(),
-            Ok(Job::Alert { alert_id }) => alert_id,
-            Err(_) => record.message_id.clone().unwrap_or_default(),
-        };
-        match chats.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, records)) => records.push(record),
-            None => chats.push((key, vec![record])),
-        }
-    }
+    let entries: Vec<(SqsMessage, Result<Job, serde_json::Error>)> = event
+        .payload
+        .records
+        .into_iter()
+        .map(|record| {
+            let job = serde_json::from_str(record.body.as_deref().unwrap_or_default());
+            (record, job)
+        })
+        .collect();
+    let chats = adapters::sqs_event::grouped(entries, |(record, job)| match job {
+        Ok(Job::Message(m)) => m.chat_id.to_string(),
+        Ok(Job::Alert { alert_id }) => alert_id.clone(),
+        Err(_) => record.message_id.clone().unwrap_or_default(),
+    });
     let sends = chats.into_iter().map(|(_, records)| async {
         let mut failures = Vec::new();
-        for record in records {
-            failures.extend(send_one(state, &worker, record).await);
+        for (record, job) in records {
+            failures.extend(send_one(state, &worker, record, job).await);
         }
         failures
     });
@@ -128,6 +130,7 @@ async fn send_one<S, D, P>(
     state: &State<S, D, P>,
     worker: &SendWorker<'_, S, D, P>,
     record: SqsMessage,
+    job: Result<Job, serde_json::Error>,
 ) -> Option<BatchItemFailure>
 where
     S: ChatStore + OutboxStore + ConnectionStore + SlaStore,
@@ -136,8 +139,7 @@ where
 {
     let id = record.message_id.clone().unwrap_or_default();
     let attempt = adapters::sqs_event::receive_count(&record);
-    let body = record.body.as_deref().unwrap_or_default();
-    let job: Job = match serde_json::from_str(body) {
+    let job = match job {
         Ok(job) => job,
         Err(e) => {
             // Not ours to guess at: retried, then kept in the DLQ.

@@ -24,12 +24,18 @@ pub fn group_id(record: &SqsMessage) -> String {
 /// first record came, each group's records in batch order (FIFO order
 /// holds within a group only).
 pub fn by_group(records: Vec<SqsMessage>) -> Vec<(String, Vec<SqsMessage>)> {
-    let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
-    for record in records {
-        let group = group_id(&record);
-        match groups.iter_mut().find(|(g, _)| *g == group) {
-            Some((_, rs)) => rs.push(record),
-            None => groups.push((group, vec![record])),
+    grouped(records, group_id)
+}
+
+/// `items` split by `key`, groups in the order their first item came, each
+/// group's items in their order.
+pub fn grouped<T>(items: Vec<T>, key: impl Fn(&T) -> String) -> Vec<(String, Vec<T>)> {
+    let mut groups: Vec<(String, Vec<T>)> = Vec::new();
+    for item in items {
+        let k = key(&item);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, items)) => items.push(item),
+            None => groups.push((k, vec![item])),
         }
     }
     groups
