@@ -12,7 +12,7 @@ use domain::channel::Stakeholder;
 use domain::chat::{ChatStore, DeliveryStatus};
 use domain::executive::ExecutiveId;
 use domain::protocol::ConnectionStore;
-use local_gateway::faults::Dependency;
+use local_gateway::faults::{Dependency, Fault};
 
 use smart_chat_tests::{PARTNER_CHANNEL, Stack, eventually, text_webhook, wait_stored};
 
@@ -140,6 +140,81 @@ async fn a_send_cut_off_after_the_provider_took_it_is_unconfirmed_until_its_call
         .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/messages")))
         .count();
     assert_eq!(again, 1, "not sent a second time");
+    dash.close().await;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reply_stored_though_the_store_answered_an_error_is_queued_not_refused()
+-> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let chat = stack
+        .customer_writes(PARTNER_CHANNEL, "919811000006", "wamid.fault-6", "hello")
+        .await?;
+    let mut dash = stack.connect(&stack.admin_token().await?).await?;
+    // The first attempt is written and answered 500; the SDK's retries are
+    // then throttled (moto keeps no idempotency token, so a retry that
+    // reaches it is refused as a duplicate: the second case).
+    let cases = [
+        (
+            "lost answer, retries throttled",
+            vec![
+                Fault::Dynamo500,
+                Fault::DynamoThrottle,
+                Fault::DynamoThrottle,
+            ],
+        ),
+        ("lost answer, retry a duplicate", vec![Fault::Dynamo500]),
+    ];
+    let mut sent = Vec::new();
+    for (text, script) in cases {
+        stack.running.faults.script("TransactWriteItems", script);
+        let reply = dash
+            .request(
+                "send_message",
+                json!({"chat_id": chat.chat_id, "message": text}),
+            )
+            .await?;
+        assert_eq!(reply["event"], "send_message", "{text}: {reply}");
+        sent.push(
+            reply["data"]["message"]["message_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    let injected = stack.running.faults.injected().values().sum::<u64>();
+    assert_eq!(injected, 4, "every scripted fault was met");
+
+    // Each went out once, and each is stored once.
+    for message_id in &sent {
+        eventually(WAIT, || async {
+            let m = stack.store().message(&chat.chat_id, message_id).await?;
+            Ok(m.filter(|m| {
+                m.delivery.as_ref().map(|d| d.status) == Some(DeliveryStatus::Accepted)
+            }))
+        })
+        .await?;
+    }
+    stack.settled().await?;
+    let recorded: Vec<String> = stack
+        .recorded()
+        .await?
+        .into_iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/messages")))
+        .filter_map(|r| r["body"]["text"]["body"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            "lost answer, retries throttled",
+            "lost answer, retry a duplicate"
+        ],
+        "each sent once"
+    );
+    let (messages, _) = stack.store().messages(&chat.chat_id, None, 0, 10).await?;
+    assert_eq!(messages.len(), 3, "the customer's and the two replies");
     dash.close().await;
     stack.stop().await;
     Ok(())

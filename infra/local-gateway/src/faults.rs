@@ -20,7 +20,7 @@
 //! dependency (`dynamodb`, spread evenly over its kinds) or `all`; `off`
 //! clears.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::client::http::{
@@ -201,6 +201,8 @@ struct Inner {
     /// injected per kind.
     requests: Mutex<BTreeMap<Dependency, u64>>,
     injected: Mutex<BTreeMap<Fault, u64>>,
+    /// Faults for the next requests of one operation, in order.
+    scripted: Mutex<Vec<(String, VecDeque<Fault>)>>,
 }
 
 /// The switch, shared by every part that injects. Cheap to clone.
@@ -235,8 +237,54 @@ impl Faults {
         self.0.rates.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// Fails the next requests of `operation` (the AWS action its
+    /// `X-Amz-Target` names, e.g. `TransactWriteItems`) with `faults`, one
+    /// each, in order, whatever the rates: for a test that needs a fault on
+    /// a chosen attempt (a write that went through and whose every retry
+    /// failed).
+    pub fn script(&self, operation: &str, faults: impl IntoIterator<Item = Fault>) {
+        if let Ok(mut s) = self.0.scripted.lock() {
+            s.push((operation.to_owned(), faults.into_iter().collect()));
+        }
+    }
+
+    /// The next scripted fault for this request, if one is due.
+    fn scripted(&self, target: Option<&str>) -> Option<Fault> {
+        let target = target?;
+        let mut scripts = self.0.scripted.lock().ok()?;
+        let fault = scripts
+            .iter_mut()
+            .find(|(operation, faults)| {
+                !faults.is_empty() && target.rsplit('.').next() == Some(operation.as_str())
+            })
+            .and_then(|(_, faults)| faults.pop_front());
+        scripts.retain(|(_, faults)| !faults.is_empty());
+        fault
+    }
+
+    fn count(&self, dependency: Dependency, fault: Option<Fault>) {
+        if let Ok(mut r) = self.0.requests.lock() {
+            *r.entry(dependency).or_default() += 1;
+        }
+        if let Some(f) = fault
+            && let Ok(mut i) = self.0.injected.lock()
+        {
+            *i.entry(f).or_default() += 1;
+        }
+    }
+
     /// Whether this request to `dependency` fails, and how.
     pub fn pick(&self, dependency: Dependency) -> Option<Fault> {
+        self.pick_for(dependency, None)
+    }
+
+    /// As [`Self::pick`], for a request whose `X-Amz-Target` is `target`
+    /// (a scripted fault for its operation comes first).
+    pub fn pick_for(&self, dependency: Dependency, target: Option<&str>) -> Option<Fault> {
+        if let Some(fault) = self.scripted(target) {
+            self.count(dependency, Some(fault));
+            return Some(fault);
+        }
         let rates = self.0.rates.lock().ok()?;
         if rates.is_empty() {
             return None;
@@ -251,14 +299,7 @@ impl Faults {
             false
         });
         drop(rates);
-        if let Ok(mut r) = self.0.requests.lock() {
-            *r.entry(dependency).or_default() += 1;
-        }
-        if let Some(f) = picked
-            && let Ok(mut i) = self.0.injected.lock()
-        {
-            *i.entry(f).or_default() += 1;
-        }
+        self.count(dependency, picked);
         picked
     }
 
@@ -366,7 +407,8 @@ struct FaultyConnector {
 
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let fault = self.faults.pick(self.dependency);
+        let target = request.headers().get("x-amz-target");
+        let fault = self.faults.pick_for(self.dependency, target);
         let inner = self.inner.clone();
         HttpConnectorFuture::new(async move {
             let Some(fault) = fault else {
@@ -412,6 +454,29 @@ fn error_response(status: u16, code: &str, message: &str) -> Result<HttpResponse
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_fails_the_named_operation_in_order_and_nothing_else() {
+        let faults = Faults::default();
+        faults.script(
+            "TransactWriteItems",
+            [Fault::Dynamo500, Fault::DynamoThrottle],
+        );
+        let put = Some("DynamoDB_20120810.PutItem");
+        let transact = Some("DynamoDB_20120810.TransactWriteItems");
+        assert_eq!(faults.pick_for(Dependency::DynamoDb, put), None);
+        assert_eq!(faults.pick_for(Dependency::DynamoDb, None), None);
+        assert_eq!(
+            faults.pick_for(Dependency::DynamoDb, transact),
+            Some(Fault::Dynamo500)
+        );
+        assert_eq!(
+            faults.pick_for(Dependency::DynamoDb, transact),
+            Some(Fault::DynamoThrottle)
+        );
+        assert_eq!(faults.pick_for(Dependency::DynamoDb, transact), None);
+        assert_eq!(faults.injected().values().sum::<u64>(), 2);
+    }
 
     #[test]
     fn a_dependency_fraction_is_spread_over_its_kinds() {

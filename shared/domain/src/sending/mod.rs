@@ -564,9 +564,24 @@ where
         at: now,
         message_id: Message::id_for(now, 0, &uuid::Uuid::now_v7().simple().to_string()),
     };
-    let (after, stored) = store_send(store, templates, chat, message, from, &id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("send {} was already stored", id.message_id)))?;
+    let (after, stored) = match store_send(store, templates, chat, message, from, &id).await {
+        Ok(Some(done)) => done,
+        // The write may have gone through though its answer was lost (a
+        // timeout or 500 after the commit, then a retry refused): the id is
+        // fresh, so a message stored under it is this one. Queue it rather
+        // than tell the agent it failed (they would send it again).
+        Ok(None) => stored_after_all(store, &chat.chat_id, &id.message_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("send {} reported stored, not found", id.message_id))
+            })?,
+        Err(NotQueued::Store(e @ StoreError::Unavailable(_))) => {
+            stored_after_all(store, &chat.chat_id, &id.message_id)
+                .await?
+                .ok_or(e)?
+        }
+        Err(e) => return Err(e),
+    };
     let reference = MessageRef {
         chat_id: stored.chat_id.clone(),
         message_id: stored.message_id.clone(),
@@ -575,6 +590,25 @@ where
     tracing::info!(chat_id = %reference.chat_id, message_id = %reference.message_id,
         kind = message.kind(), sender = %from.sender, "message queued for sending");
     Ok((after, stored))
+}
+
+/// The message stored under `message_id` and its chat as it is now, if
+/// the write whose outcome was not known went through.
+async fn stored_after_all<S: ChatStore>(
+    store: &S,
+    chat_id: &ChatId,
+    message_id: &str,
+) -> Result<Option<(Chat, Message)>, StoreError> {
+    let Some(message) = store.message(chat_id, message_id).await? else {
+        return Ok(None);
+    };
+    tracing::warn!(%chat_id, %message_id,
+        "a send's store write went through though its answer was lost; queuing it");
+    let chat = store
+        .chat(chat_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("chat {chat_id} of a stored message")))?;
+    Ok(Some((chat, message)))
 }
 
 /// Where a send is stored: when, and under which message id. A fresh send
