@@ -34,6 +34,12 @@ DynamoDB, when someone points DynamoDB at it), with two corrections.
    still has an in-flight mark: so it delivered the group's *last* message
    first and the earlier ones a receive later. SQS delivers them in order.
    Every visible message's mark is now cleared before the loop.
+   And two receives at once could both hand out one group: moto reads the
+   groups in flight once, then walks the queue (again after each long-poll
+   wait) without a lock, so a customer's later message was processed beside
+   an earlier one and stored before it (one sender in sixty, on a loaded
+   machine). Each walk now runs alone under the queue's lock, with the
+   groups in flight read afresh; a long poll waits with the lock released.
 
 5. A message sent while another is deleted is kept. moto's delete rebuilds
    the queue's message list without the lock its sends append under, so a
@@ -148,16 +154,28 @@ def _application(self, environ):
 
 DomainDispatcherApplication.get_application = _application
 
-# 4. Lost batches come back in order.
+# 4. One receive at a time per queue; lost batches come back in order.
 _receive_message = sqs_models.SQSBackend.receive_message
 
 
-def _receive_in_order(self, queue_name, *args, **kwargs):
+def _receive_in_order(self, queue_name, count, wait_seconds_timeout, *args, **kwargs):
     queue = self.get_queue(queue_name)
-    with queue._messages_lock:
-        for message in [m for m in queue.pending_messages if m.visible]:
-            queue.pending_messages.discard(message)
-    return _receive_message(self, queue_name, *args, **kwargs)
+    # moto reads the FIFO groups in flight once, then walks the queue (and
+    # walks again after a long poll's wait): two receives at once both
+    # handed out the same group, a customer's later message processed beside
+    # an earlier one. Each walk now runs alone under the queue's lock, with
+    # the groups in flight read afresh; a long poll waits outside it.
+    deadline = time.time() + wait_seconds_timeout
+    while True:
+        with queue._messages_lock:
+            for message in [m for m in queue.pending_messages if m.visible]:
+                queue.pending_messages.discard(message)
+            result = _receive_message(self, queue_name, count, 0, *args, **kwargs)
+            left = deadline - time.time()
+            if result or left <= 0:
+                return result
+            # Releases the lock while waiting: sends go on.
+            queue._messages_lock.wait(min(left, 1.0))
 
 
 sqs_models.SQSBackend.receive_message = _receive_in_order

@@ -314,6 +314,84 @@ async fn a_batch_lost_by_a_crashed_consumer_comes_back_in_the_customers_order() 
     Ok(())
 }
 
+/// SQS hands a FIFO group to one receiver at a time: while any of a
+/// customer's messages is in flight, no other receive gets their later
+/// ones. moto's receives raced (two at once both handed out one group), and
+/// a customer's later message was stored before an earlier one; the local
+/// stack's moto runs each receive's walk alone.
+#[tokio::test]
+async fn a_customer_is_handed_to_one_receiver_at_a_time() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack.running.consumers.kill();
+    let sqs = stack.running.gateway.sqs.clone();
+    let queue = stack.running.resources.queue_url("InboundQueue")?;
+    let receive = || async {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .visibility_timeout(300)
+            .send()
+            .await?;
+        anyhow::Ok(
+            got.messages
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| m.body)
+                .collect::<Vec<String>>(),
+        )
+    };
+    let mut receivers_of: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    let mut taken = 0;
+    // A race: five rounds, each of 40 new customers writing 5 messages
+    // each (interleaved as they would arrive), then eight receives at once
+    // (nothing deleted, so every customer stays in flight).
+    for round in 0..5 {
+        for i in 0..5 {
+            for first in (0..40).step_by(10) {
+                let entries = (first..first + 10)
+                    .map(|g| {
+                        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                            .id(format!("e{g}"))
+                            .message_body(format!("{round}-{g}/{i}"))
+                            .message_group_id(format!("customer-{round}-{g}"))
+                            .message_deduplication_id(format!("{round}-{g}-{i}"))
+                            .build()
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                sqs.send_message_batch()
+                    .queue_url(&queue)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await?;
+            }
+        }
+        let batches = futures_util::future::join_all((0..8).map(|_| receive())).await;
+        for (n, batch) in batches.into_iter().enumerate() {
+            for body in batch? {
+                let (customer, _) = body.split_once('/').unwrap_or_default();
+                let receiver = round * 8 + n;
+                let seen = receivers_of.entry(customer.to_owned()).or_default();
+                if !seen.contains(&receiver) {
+                    seen.push(receiver);
+                }
+                taken += 1;
+            }
+        }
+    }
+    let shared: Vec<_> = receivers_of.iter().filter(|(_, r)| r.len() > 1).collect();
+    assert!(
+        shared.is_empty(),
+        "customers handed to two receives at once: {shared:?}"
+    );
+    assert!(
+        taken >= 40,
+        "every customer's first message was handed out ({taken})"
+    );
+    stack.stop().await;
+    Ok(())
+}
+
 /// Lambda stops an invocation at its `Timeout`; the local event source
 /// mapping does too, so a batch is never still being worked on when its
 /// visibility timeout hands it out again (which let a customer's later

@@ -38,6 +38,7 @@ use domain::channel::Stakeholder;
 use domain::chat::{ChatId, ChatStore, DeliveryStatus, Direction, SenderType};
 use domain::customer::SenderId;
 use domain::executive::{Email, Executive, ExecutiveId, ExecutiveStore, Role, hash_password};
+use domain::sending::outbox::OutboxStore;
 
 use crate::Running;
 use crate::recorder::Recorded;
@@ -123,6 +124,11 @@ impl Plan {
         }
     }
 }
+
+/// How long a waiting send takes to fall due for the minute job (its
+/// `STUCK_AFTER`, or the soak's confirm wait, whichever is longer), and a
+/// little more.
+const STUCK_WAIT: Duration = Duration::from_secs(125);
 
 /// The stack's settings a soak needs: a visibility timeout short enough
 /// that what a killed consumer held comes back within the run (yet longer
@@ -463,10 +469,15 @@ impl Ctx<'_> {
                 return Ok(done);
             };
             let who = SenderId::parse(&sender).map_err(anyhow::Error::msg)?;
-            // The first message is queued; wait until it is stored.
+            // The first message is queued; wait until it is stored, as the
+            // dashboard shows a chat once its first message is pushed (the
+            // header alone, between the chat's creation and that message,
+            // has nothing to answer: a reply then is `window_closed`).
             let until = Instant::now() + Duration::from_secs(600);
             let chat = loop {
-                if let Ok(Some(chat)) = self.store.current_chat(TEAM, &who).await {
+                if let Ok(Some(chat)) = self.store.current_chat(TEAM, &who).await
+                    && chat.last_incoming_message.is_some()
+                {
                     break Some(chat);
                 }
                 if Instant::now() > until {
@@ -808,13 +819,24 @@ pub async fn run(
                 .flatten()
                 .collect();
             ctx.running.faults.off();
-            // Drain; run the minute job, which requeues a send whose queue
-            // entry a fault lost; drain again.
+            // Drain; then, while a send is still waiting (its queue entry
+            // lost, or its outcome unknown), let it fall due and run the
+            // minute job, which queues it again, and drain again.
             let drain_until = deadline.min(Instant::now() + Duration::from_secs(600));
             let mut drained = ctx.drained(drain_until).await?;
             report.drain_seconds = last_post.elapsed().as_secs_f64();
             ctx.running.run_schedule("sla-scan").await?;
             drained &= ctx.drained(drain_until).await?;
+            for _ in 0..3 {
+                let waiting = ctx.store.unsent_sends(chrono::Utc::now(), 1).await?;
+                if waiting.is_empty() || Instant::now() + STUCK_WAIT > deadline {
+                    break;
+                }
+                tracing::info!("a send is still waiting: running the minute job once it is due");
+                tokio::time::sleep(STUCK_WAIT).await;
+                ctx.running.run_schedule("sla-scan").await?;
+                drained &= ctx.drained(deadline).await?;
+            }
             anyhow::Ok((posted, answered, poison_bodies, drained))
         }
         .await;
