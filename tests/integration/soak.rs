@@ -7,10 +7,6 @@
 use local_gateway::soak::{self, Plan};
 use smart_chat_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Stack};
 
-// Left out of `make test` until the three failures it still finds under a
-// saturated machine are fixed (docs/reliability.md § Open); run it with
-// `cargo test -p smart-chat-tests --test integration -- --ignored soak`.
-#[ignore = "finds open defects under load: docs/reliability.md § Open"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_or_doubled_when_everything_around_the_product_fails() -> anyhow::Result<()>
 {
