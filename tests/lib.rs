@@ -745,7 +745,7 @@ pub async fn append_outbound_text(
     let m = outbound_text(chat, text, at, wa_message_id);
     // Appends check the chat is as read: read it fresh, as a sender would.
     let current = store.chat(chat).await?.context("no such chat")?;
-    match store.append_outbound(&current, &m).await? {
+    match store.append_outbound(&current, &m, None).await? {
         domain::chat::Appended::Stored(_) => Ok(m),
         domain::chat::Appended::Duplicate => anyhow::bail!("{} was stored before", m.message_id),
     }
@@ -761,7 +761,7 @@ pub async fn append_outbound_text_to(
 ) -> Result<Option<domain::chat::Chat>, domain::error::StoreError> {
     use domain::chat::ChatStore;
     let m = outbound_text(&chat.chat_id, text, at, None);
-    Ok(match store.append_outbound(chat, &m).await? {
+    Ok(match store.append_outbound(chat, &m, None).await? {
         domain::chat::Appended::Stored(after) => Some(*after),
         domain::chat::Appended::Duplicate => None,
     })

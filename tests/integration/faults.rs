@@ -155,7 +155,8 @@ async fn a_reply_stored_though_the_store_answered_an_error_is_queued_not_refused
     let mut dash = stack.connect(&stack.admin_token().await?).await?;
     // The first attempt is written and answered 500; the SDK's retries are
     // then throttled (moto keeps no idempotency token, so a retry that
-    // reaches it is refused as a duplicate: the second case).
+    // reaches it is refused as a duplicate: the second case; the third,
+    // with a client id, is refused on the client id's marker).
     let cases = [
         (
             "lost answer, retries throttled",
@@ -164,16 +165,26 @@ async fn a_reply_stored_though_the_store_answered_an_error_is_queued_not_refused
                 Fault::DynamoThrottle,
                 Fault::DynamoThrottle,
             ],
+            None,
         ),
-        ("lost answer, retry a duplicate", vec![Fault::Dynamo500]),
+        (
+            "lost answer, retry a duplicate",
+            vec![Fault::Dynamo500],
+            None,
+        ),
+        (
+            "lost answer, client id taken",
+            vec![Fault::Dynamo500],
+            Some("fault-key-1"),
+        ),
     ];
     let mut sent = Vec::new();
-    for (text, script) in cases {
+    for (text, script, client_id) in cases {
         stack.running.faults.script("TransactWriteItems", script);
         let reply = dash
             .request(
                 "send_message",
-                json!({"chat_id": chat.chat_id, "message": text}),
+                json!({"chat_id": chat.chat_id, "message": text, "client_id": client_id}),
             )
             .await?;
         assert_eq!(reply["event"], "send_message", "{text}: {reply}");
@@ -185,7 +196,7 @@ async fn a_reply_stored_though_the_store_answered_an_error_is_queued_not_refused
         );
     }
     let injected = stack.running.faults.injected().values().sum::<u64>();
-    assert_eq!(injected, 4, "every scripted fault was met");
+    assert_eq!(injected, 5, "every scripted fault was met");
 
     // Each went out once, and each is stored once.
     for message_id in &sent {
@@ -209,12 +220,13 @@ async fn a_reply_stored_though_the_store_answered_an_error_is_queued_not_refused
         recorded,
         [
             "lost answer, retries throttled",
-            "lost answer, retry a duplicate"
+            "lost answer, retry a duplicate",
+            "lost answer, client id taken"
         ],
         "each sent once"
     );
     let (messages, _) = stack.store().messages(&chat.chat_id, None, 0, 10).await?;
-    assert_eq!(messages.len(), 3, "the customer's and the two replies");
+    assert_eq!(messages.len(), 4, "the customer's and the three replies");
     dash.close().await;
     stack.stop().await;
     Ok(())

@@ -143,6 +143,7 @@ async fn queue(stack: &Stack, chat: &Chat, message: &Outbound) -> Result<String,
         &chat,
         message,
         &author,
+        None,
     )
     .await
     .map(|(_, m)| m.message_id)
@@ -995,6 +996,76 @@ async fn a_send_stored_without_its_recipient_goes_to_its_chats_customer() -> any
     let recorded = wait_sends(&stack, 1).await?;
     assert_eq!(recorded[0]["body"]["to"], "919800000091");
     assert_eq!(recorded[0]["body"]["text"]["body"], "from before");
+    stack.stop().await;
+    Ok(())
+}
+
+/// An agent whose answer never came (a socket dropped before it) sends the
+/// same message again under its `client_id`: stored once, sent once, the
+/// first message returned. The id is the sender's own, and one chat's.
+#[tokio::test]
+async fn a_message_sent_again_under_its_client_id_is_stored_and_sent_once() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let chat = chat_on(&stack, PARTNER_CHANNEL, "919811100061").await?;
+    let other = chat_on(&stack, PARTNER_CHANNEL, "919811100062").await?;
+    let admin = stack.admin_token().await?;
+    let send = json!({"chat_id": chat.chat_id, "message": "On our way", "client_id": "c0ffee-1"});
+
+    let mut first = stack.connect(&admin).await?;
+    let stored = first.request("send_message", send.clone()).await?;
+    assert_eq!(stored["event"], "send_message", "{stored}");
+    let message_id = stored["data"]["message"]["message_id"].clone();
+    first.close().await;
+    // Reconnected, as the dashboard does, and sent again: the same message.
+    let mut again = stack.connect(&admin).await?;
+    for _ in 0..2 {
+        let repeated = again.request("send_message", send.clone()).await?;
+        assert_eq!(repeated["event"], "send_message", "{repeated}");
+        assert_eq!(repeated["data"]["message"]["message_id"], message_id);
+    }
+    // Another chat under the same id, or an id that is not one: refused.
+    for (data, needle) in [
+        (
+            json!({"chat_id": other.chat_id, "message": "On our way", "client_id": "c0ffee-1"}),
+            "another chat",
+        ),
+        (
+            json!({"chat_id": chat.chat_id, "message": "x", "client_id": "not an id!"}),
+            "client_id",
+        ),
+    ] {
+        let refused = again.request("send_message", data).await?;
+        assert_eq!(refused["event"], "error", "{refused}");
+        assert_eq!(refused["data"]["code"], "invalid_data", "{refused}");
+        assert!(
+            refused["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle)),
+            "{refused}"
+        );
+    }
+    // Another executive's same id is their own message.
+    let mut agent = stack
+        .connect(&agent_token(&stack, "key-agent").await?)
+        .await?;
+    let theirs = agent.request("send_message", send.clone()).await?;
+    assert_eq!(theirs["event"], "send_message", "{theirs}");
+    assert_ne!(theirs["data"]["message"]["message_id"], message_id);
+
+    let sent = wait_sends(&stack, 2).await?;
+    stack.settled().await?;
+    assert_eq!(
+        sends(&stack).await?.len(),
+        2,
+        "the admin's once, the agent's once: {sent:?}"
+    );
+    let (messages, _) = stack.store().messages(&chat.chat_id, None, 0, 10).await?;
+    assert_eq!(messages.len(), 3, "the customer's and two replies");
+    let (in_other, _) = stack.store().messages(&other.chat_id, None, 0, 10).await?;
+    assert_eq!(in_other.len(), 1, "nothing stored in the other chat");
+    for dash in [again, agent] {
+        dash.close().await;
+    }
     stack.stop().await;
     Ok(())
 }

@@ -108,6 +108,7 @@ fn not_queued(e: NotQueued) -> ApiError {
             "conflict",
             "the chat keeps changing; retry",
         ),
+        e @ NotQueued::KeyReused(_) => ApiError::bad_request(e.to_string()),
         NotQueued::Store(e) => unavailable("sending")(e),
         NotQueued::Queue(_) => ApiError::unavailable(
             "the send queue is unavailable; the message is marked failed and can be re-sent",
@@ -162,6 +163,7 @@ where
             &chat,
             &message,
             &author,
+            None,
         )
         .await
         .map_err(not_queued)?;

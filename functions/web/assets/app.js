@@ -408,7 +408,29 @@ async function loadOlder() {
   }
 }
 
+/** A fresh id for one composed message (`send_message`'s `client_id`). */
+function clientId() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/**
+ * Sends what was composed under one client id until it is answered: sent
+ * again after an answer that never came (the socket dropped, no answer in
+ * time), it is stored and sent once. Something else composed takes a new id.
+ */
+function onceSender() {
+  let composed = null;
+  return async (data) => {
+    const what = JSON.stringify(data);
+    if (composed?.what !== what) composed = { what, id: clientId() };
+    await state.socket.request("send_message", { ...data, client_id: composed.id });
+    composed = null;
+  };
+}
+
 function composer(chat) {
+  const sendOnce = onceSender();
   const last = chat.last_incoming_message ? new Date(chat.last_incoming_message).getTime() : 0;
   const closed = Date.now() - last > WINDOW_MS;
   const text = h("textarea", { id: "compose", maxlength: TEXT_LIMIT, "aria-label": "Message", placeholder: closed ? "Window closed: send a template, or add a note" : "Type a reply or a note" });
@@ -456,7 +478,7 @@ function composer(chat) {
       const params = [...values.querySelectorAll("input")].map((i) => i.value);
       if (params.some((p) => !p.trim())) { alert("Fill in every value of the template."); return; }
       try {
-        await state.socket.request("send_message", { chat_id: chat.chat_id, type: "template", template: { name: pick.value, params } });
+        await sendOnce({ chat_id: chat.chat_id, type: "template", template: { name: pick.value, params } });
       } catch (e) {
         alert(e.message);
       }
@@ -473,7 +495,7 @@ function composer(chat) {
     if (!body || closed) return;
     send.disabled = true;
     try {
-      await state.socket.request("send_message", { chat_id: chat.chat_id, message: body });
+      await sendOnce({ chat_id: chat.chat_id, message: body });
       cleared();
     } catch (err) {
       alert(err.message);

@@ -493,7 +493,8 @@ impl Ctx<'_> {
                 ),
                 (
                     "send_message",
-                    json!({"chat_id": chat.chat_id, "message": format!("soak reply to {sender}")}),
+                    json!({"chat_id": chat.chat_id, "message": format!("soak reply to {sender}"),
+                           "client_id": format!("soak-{sender}")}),
                 ),
             ];
             for (event, data) in steps {
@@ -1021,14 +1022,24 @@ async fn check(
                 .push(r.clone());
         }
     }
-    // Every chat taken was answered: a reply of an agent's is stored in it.
-    let replied: std::collections::HashSet<&ChatId> =
-        agent_messages.iter().map(|m| &m.chat_id).collect();
+    // Every chat taken was answered, once: an agent's reply is stored in
+    // it, and one only (an agent who sent again after a lost answer sent
+    // under the same client id).
+    let mut replies_in: HashMap<&ChatId, usize> = HashMap::new();
+    for m in &agent_messages {
+        *replies_in.entry(&m.chat_id).or_default() += 1;
+    }
     let asked = plan.answers.min(plan.senders);
-    if replied.len() < asked {
+    if replies_in.len() < asked {
         v.push(format!(
             "{} of {asked} chats have an agent's reply",
-            replied.len()
+            replies_in.len()
+        ));
+    }
+    let twice = replies_in.values().filter(|n| **n > 1).count();
+    if twice > 0 {
+        v.push(format!(
+            "{twice} chats hold an agent's reply more than once"
         ));
     }
     for a in answered {

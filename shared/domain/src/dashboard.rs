@@ -540,7 +540,8 @@ where
             tag,
             applied,
         } => tag_chat(store, catalogs, &connection, &chat_id, tag, applied, then).await?,
-        ClientEvent::SendMessage { chat_id, send } => {
+        ClientEvent::SendMessage { chat_id, send, key } => {
+            let send = (send, key.as_ref());
             send_message(store, outbox, catalogs, &connection, &chat_id, send, then).await?
         }
         ClientEvent::FetchContextHistory { customer } => {
@@ -878,7 +879,17 @@ async fn ask_for_rating<S: ChatStore, Q: OutboundQueue>(
         sender: crate::chat::transition::SYSTEM_ACTOR.to_owned(),
         sender_type: SenderType::System,
     };
-    match queue_send(store, outbox, &catalogs.messages, &chat, &message, &system).await {
+    match queue_send(
+        store,
+        outbox,
+        &catalogs.messages,
+        &chat,
+        &message,
+        &system,
+        None,
+    )
+    .await
+    {
         Ok((after, _)) => after,
         Err(e) => {
             tracing::error!(chat_id = %chat.chat_id, error = ?e, "the rating question was not queued");
@@ -1165,7 +1176,7 @@ async fn send_message<S: ChatStore, Q: OutboundQueue>(
     catalogs: &Catalogs,
     connection: &Connection,
     chat_id: &ChatId,
-    send: protocol::SendRequest,
+    (send, key): (protocol::SendRequest, Option<&crate::chat::SendKey>),
     then: &mut Vec<Followup>,
 ) -> Result<serde_json::Value, ProtocolError> {
     use crate::outbound::Outbound;
@@ -1202,7 +1213,17 @@ async fn send_message<S: ChatStore, Q: OutboundQueue>(
         sender: connection.executive_id.to_string(),
         sender_type: crate::chat::SenderType::Agent,
     };
-    match queue_send(store, outbox, &catalogs.messages, &chat, &message, &author).await {
+    match queue_send(
+        store,
+        outbox,
+        &catalogs.messages,
+        &chat,
+        &message,
+        &author,
+        key,
+    )
+    .await
+    {
         Ok((after, stored)) => {
             tracing::info!(chat_id = %chat_id, message_id = %stored.message_id,
                 executive_id = %connection.executive_id, kind = message.kind(), "agent message queued");
@@ -1224,6 +1245,7 @@ async fn send_message<S: ChatStore, Q: OutboundQueue>(
             format!("no chat {chat_id}"),
         )),
         Err(NotQueued::KeepsChanging) => Err(keeps_changing()),
+        Err(e @ NotQueued::KeyReused(_)) => Err(ProtocolError::invalid(e.to_string())),
         Err(NotQueued::Store(e)) => Err(internal(e)),
         Err(NotQueued::Queue(_)) => Err(ProtocolError::new(
             ErrorCode::Internal,
@@ -1255,7 +1277,7 @@ async fn add_note<S: ChatStore>(
         None,
     );
     for _ in 0..5 {
-        match store.append_outbound(&chat, &message).await {
+        match store.append_outbound(&chat, &message, None).await {
             Ok(Appended::Stored(_) | Appended::Duplicate) => {
                 tracing::info!(chat_id = %chat_id, message_id = %message.message_id,
                     executive_id = %connection.executive_id, "note added");

@@ -3,17 +3,24 @@
 
 use super::*;
 use chrono::DateTime;
+use domain::chat::SendKey;
 use domain::chat::transition::{Event, Index, SystemTag, Transition, transition};
 
+/// A sender's client key marker: which message they stored under it.
+fn send_key_pk(sender: &str, client_key: &SendKey) -> String {
+    format!("SENDKEY#{sender}#{client_key}")
+}
+
 impl DynamoStore {
-    /// Message, dedupe marker (when it has a WhatsApp id) and everything
-    /// the chat's rules say the message changes, in one transaction: all
-    /// or nothing.
+    /// Message, dedupe marker (when it has a WhatsApp id, or its sender's
+    /// client key) and everything the chat's rules say the message changes,
+    /// in one transaction: all or nothing.
     async fn append(
         &self,
         chat: &Chat,
         m: &Message,
         event: Event<'_>,
+        client_key: Option<&SendKey>,
     ) -> Result<Appended, StoreError> {
         let table = &self.tables.chats;
         let Some(change) = transition(chat, event) else {
@@ -21,6 +28,17 @@ impl DynamoStore {
         };
         let inbound = m.direction == Direction::Inbound;
         let mut writes = Vec::with_capacity(4);
+        // First, so a key used before is `Duplicate`.
+        if let Some(k) = client_key {
+            let mut marker = key(send_key_pk(&m.sender, k), "SENDKEY");
+            marker.insert("chat_id".into(), s(chat.chat_id.as_str()));
+            marker.insert("message_id".into(), s(&m.message_id));
+            marker.insert(
+                "expires_at".into(),
+                n(epoch_after(chrono::Duration::days(1))),
+            );
+            writes.push(put_write(table, marker, true)?);
+        }
         if let Some(wa_id) = m.wa_message_id.as_deref() {
             let marker = wa_marker(wa_id, &chat.chat_id, &m.message_id);
             writes.push(put_write(table, marker, true)?);
@@ -803,7 +821,7 @@ impl ChatStore for DynamoStore {
     }
 
     async fn append_inbound(&self, chat: &Chat, m: &Message) -> Result<Appended, StoreError> {
-        self.append(chat, m, Event::Message(m)).await
+        self.append(chat, m, Event::Message(m), None).await
     }
 
     async fn append_rating(
@@ -812,12 +830,31 @@ impl ChatStore for DynamoStore {
         m: &Message,
         score: u8,
     ) -> Result<Appended, StoreError> {
-        self.append(chat, m, Event::Rating { message: m, score })
+        self.append(chat, m, Event::Rating { message: m, score }, None)
             .await
     }
 
-    async fn append_outbound(&self, chat: &Chat, m: &Message) -> Result<Appended, StoreError> {
-        self.append(chat, m, Event::Message(m)).await
+    async fn append_outbound(
+        &self,
+        chat: &Chat,
+        m: &Message,
+        client_key: Option<&SendKey>,
+    ) -> Result<Appended, StoreError> {
+        self.append(chat, m, Event::Message(m), client_key).await
+    }
+
+    async fn sent_under(
+        &self,
+        sender: &str,
+        client_key: &SendKey,
+    ) -> Result<Option<MessageRef>, StoreError> {
+        self.get(
+            &self.tables.chats,
+            key(send_key_pk(sender, client_key), "SENDKEY"),
+        )
+        .await?
+        .map(|marker| message_ref_of(&marker, "client key marker"))
+        .transpose()
     }
 
     async fn end_conversation(

@@ -13,6 +13,38 @@ use crate::chat::{
 use crate::customer::SenderId;
 use crate::error::StoreError;
 use crate::executive::ExecutiveId;
+use serde::{Deserialize, Serialize};
+
+/// The dashboard's own id for one message an agent composed
+/// (`send_message`'s `client_id`). The dashboard sends it again under the
+/// same key when the answer was lost (a socket dropped before it came):
+/// the message is stored and sent once. 1–64 letters, digits, `-`, `_`;
+/// one executive's keys are theirs alone, and remembered for a day.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SendKey(String);
+
+crate::newtype::string_newtype!(SendKey, String);
+
+impl SendKey {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let ok = !value.is_empty()
+            && value.len() <= Self::MAX_LEN
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(format!(
+                "a client id is 1-{} letters, digits, '-' or '_'",
+                Self::MAX_LEN
+            ))
+        }
+    }
+}
 
 /// What appending an inbound message did.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,12 +102,22 @@ pub trait ChatStore: Send + Sync {
     ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
 
     /// Stores an outbound message (agent or system) and moves the header;
-    /// `Duplicate` if a message with its id is stored already.
+    /// `Duplicate` if a message with its id is stored already or, given a
+    /// `key`, its sender stored one under that key (see
+    /// [`SendKey`]).
     fn append_outbound(
         &self,
         chat: &Chat,
         message: &Message,
+        key: Option<&SendKey>,
     ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
+
+    /// The message `sender` stored under `key`, if any (within a day).
+    fn sent_under(
+        &self,
+        sender: &str,
+        key: &SendKey,
+    ) -> impl Future<Output = Result<Option<MessageRef>, StoreError>> + Send;
 
     /// The customer message that carried this media id.
     fn media_ref(

@@ -729,7 +729,7 @@ where
                 at: Utc::now(),
                 message_id: format!("{}-r{k}", message.message_id),
             };
-            match store_send(self.store, self.messages, &current, reply, &from, &id).await {
+            match store_send(self.store, self.messages, &current, reply, &from, &id, None).await {
                 Ok(Some((after, message))) => {
                     current = after;
                     stored.push(message);

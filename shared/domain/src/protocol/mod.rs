@@ -147,6 +147,9 @@ pub enum ClientEvent {
     SendMessage {
         chat_id: ChatId,
         send: SendRequest,
+        /// `client_id`: the dashboard's id for this composed message; a
+        /// resend under it stores and sends nothing new.
+        key: Option<crate::chat::SendKey>,
     },
     /// `set_status {status: online|offline}`: the caller's presence.
     SetStatus {
@@ -372,6 +375,12 @@ pub fn parse_frame(text: &str) -> Result<Incoming, ProtocolError> {
         "send_message" => ClientEvent::SendMessage {
             chat_id: chat_id(&data)?,
             send: send_request(&data)?,
+            key: opt_str(&data, "client_id")?
+                .map(|k| {
+                    crate::chat::SendKey::parse(k)
+                        .map_err(|e| ProtocolError::invalid(format!("`client_id`: {e}")))
+                })
+                .transpose()?,
         },
         "fetch_context_history" => ClientEvent::FetchContextHistory {
             customer: customer_field(&data, "customer")?,
@@ -736,6 +745,38 @@ mod tests {
                 start: ListStart::Page(1),
             })
         );
+    }
+
+    #[test]
+    fn a_send_carries_its_client_id_when_given_and_refuses_a_bad_one() {
+        let chat = "01a1fd83-bbb1-77aa-8fa7-6a6bac181c20";
+        let key_of = |data: &str| {
+            parse_frame(&format!(r#"{{"event":"send_message","data":{data}}}"#))
+                .map(|f| match f.event {
+                    ClientEvent::SendMessage { key, .. } => key.map(String::from),
+                    _ => None,
+                })
+                .map_err(|e| e.code)
+        };
+        assert_eq!(
+            key_of(&format!(
+                r#"{{"chat_id":"{chat}","message":"hi","client_id":"a-1_B"}}"#
+            )),
+            Ok(Some("a-1_B".to_owned()))
+        );
+        assert_eq!(
+            key_of(&format!(r#"{{"chat_id":"{chat}","message":"hi"}}"#)),
+            Ok(None)
+        );
+        for bad in [r#""a b""#, "7", &format!("\"{}\"", "x".repeat(65))] {
+            assert_eq!(
+                key_of(&format!(
+                    r#"{{"chat_id":"{chat}","message":"hi","client_id":{bad}}}"#
+                )),
+                Err(ErrorCode::InvalidData),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

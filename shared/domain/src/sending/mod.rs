@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::channel::{Channel, ChannelTable, Stakeholder};
-use crate::chat::{Appended, ChatStore};
+use crate::chat::{Appended, ChatStore, SendKey};
 use crate::chat::{Chat, ChatId, Delivery, DeliveryStatus, Message, MessageRef, SenderType};
 use crate::error::{QueueError, StoreError};
 use crate::outbound::{Invalid, Outbound, TemplateParams};
@@ -527,6 +527,9 @@ pub enum NotQueued {
     NoChat,
     #[error("the chat keeps changing")]
     KeepsChanging,
+    /// The client id names a message of another chat.
+    #[error("client id {0} was used for a message in another chat")]
+    KeyReused(SendKey),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the send queue is unavailable")]
@@ -546,7 +549,9 @@ const CONFLICT_ATTEMPTS: usize = 5;
 /// Refuses at once what WhatsApp would refuse, and free-form messages
 /// outside the customer service window (naming the templates that may be
 /// sent instead). If the queue cannot take it, the stored message is
-/// marked `failed` (it can be re-sent) and the caller hears so.
+/// marked `failed` (it can be re-sent) and the caller hears so. Under a
+/// `key` the sender used before, nothing new is stored: the message stored
+/// then is returned (and queued again if it is still waiting).
 pub async fn queue_send<S, Q>(
     store: &S,
     queue: &Q,
@@ -554,6 +559,7 @@ pub async fn queue_send<S, Q>(
     chat: &Chat,
     message: &Outbound,
     from: &Author,
+    key: Option<&SendKey>,
 ) -> Result<(Chat, Message), NotQueued>
 where
     S: ChatStore,
@@ -564,17 +570,25 @@ where
         at: now,
         message_id: Message::id_for(now, 0, &uuid::Uuid::now_v7().simple().to_string()),
     };
-    let (after, stored) = match store_send(store, templates, chat, message, from, &id).await {
+    let (after, stored) = match store_send(store, templates, chat, message, from, &id, key).await {
         Ok(Some(done)) => done,
-        // The write may have gone through though its answer was lost (a
-        // timeout or 500 after the commit, then a retry refused): the id is
-        // fresh, so a message stored under it is this one. Queue it rather
-        // than tell the agent it failed (they would send it again).
-        Ok(None) => stored_after_all(store, &chat.chat_id, &id.message_id)
-            .await?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("send {} reported stored, not found", id.message_id))
-            })?,
+        Ok(None) => match key {
+            // Sent before under this key (its answer was lost): that one.
+            Some(key) => return sent_before(store, queue, chat, from, key, &id.message_id).await,
+            // The write may have gone through though its answer was lost
+            // (a timeout or 500 after the commit, then a retry refused):
+            // the id is fresh, so a message stored under it is this one.
+            // Queue it rather than tell the agent it failed (they would
+            // send it again).
+            None => stored_after_all(store, &chat.chat_id, &id.message_id)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "send {} reported stored, not found",
+                        id.message_id
+                    ))
+                })?,
+        },
         Err(NotQueued::Store(e @ StoreError::Unavailable(_))) => {
             stored_after_all(store, &chat.chat_id, &id.message_id)
                 .await?
@@ -589,6 +603,44 @@ where
     enqueue_or_fail(store, queue, &reference).await?;
     tracing::info!(chat_id = %reference.chat_id, message_id = %reference.message_id,
         kind = message.kind(), sender = %from.sender, "message queued for sending");
+    Ok((after, stored))
+}
+
+/// What a send under a key used before comes to: the message stored under
+/// it (this very call's, if its write went through and the retry found the
+/// key taken), queued again if still waiting for its queue entry.
+async fn sent_before<S, Q>(
+    store: &S,
+    queue: &Q,
+    chat: &Chat,
+    from: &Author,
+    key: &SendKey,
+    fresh_id: &str,
+) -> Result<(Chat, Message), NotQueued>
+where
+    S: ChatStore,
+    Q: OutboundQueue,
+{
+    let earlier = store.sent_under(&from.sender, key).await?.ok_or_else(|| {
+        StoreError::Corrupt(format!("client id {key} taken, its message not found"))
+    })?;
+    if earlier.chat_id != chat.chat_id {
+        return Err(NotQueued::KeyReused(key.clone()));
+    }
+    let (after, stored) = stored_after_all(store, &earlier.chat_id, &earlier.message_id)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("message {} of client id {key}", earlier.message_id))
+        })?;
+    // Its first attempt may have stopped between the store and the queue;
+    // a second queue entry is harmless (a send is claimed once).
+    let waiting = stored.delivery.as_ref().map(|d| d.status) == Some(DeliveryStatus::Queued);
+    if waiting {
+        enqueue_or_fail(store, queue, &earlier).await?;
+    }
+    tracing::info!(chat_id = %earlier.chat_id, message_id = %earlier.message_id,
+        client_id = %key, requeued = waiting, ours = earlier.message_id == fresh_id,
+        "a send under a client id used before: the message stored then");
     Ok((after, stored))
 }
 
@@ -621,8 +673,8 @@ pub struct SendId {
 }
 
 /// Stores `message` in `chat` as `queued` (not yet on the send queue), as
-/// [`queue_send`] does; `None` when a message with this id was stored
-/// before (nothing written).
+/// [`queue_send`] does; `None` when a message with this id (or, given a
+/// key, under this key) was stored before (nothing written).
 pub async fn store_send<S: ChatStore>(
     store: &S,
     templates: &MessageCatalog,
@@ -630,6 +682,7 @@ pub async fn store_send<S: ChatStore>(
     message: &Outbound,
     from: &Author,
     id: &SendId,
+    key: Option<&SendKey>,
 ) -> Result<Option<(Chat, Message)>, NotQueued> {
     message.validate()?;
     let now = id.at;
@@ -662,7 +715,7 @@ pub async fn store_send<S: ChatStore>(
         }),
     );
     for _ in 0..CONFLICT_ATTEMPTS {
-        match store.append_outbound(&chat, &stored).await {
+        match store.append_outbound(&chat, &stored, key).await {
             Ok(Appended::Stored(after)) => {
                 stored.inbound_seq = after.inbound_count;
                 return Ok(Some((*after, stored)));
