@@ -242,6 +242,11 @@ async fn a_socket_whose_disconnect_was_lost_leaves_no_record_after_the_sweep() -
     let agent = ExecutiveId::parse("sweep-agent").map_err(anyhow::Error::msg)?;
     let store = stack.store();
     assert_eq!(store.connections_of(&agent).await?.len(), 1);
+    // Connected: the sweep leaves the agent online and the record alone.
+    let quiet = stack.run_schedule("counter-sync").await?;
+    assert_eq!(quiet["connections_closed"], 0, "{quiet}");
+    assert_eq!(quiet["went_offline"], 0, "{quiet}");
+    assert_eq!(store.connections_of(&agent).await?.len(), 1);
 
     // DynamoDB down while the socket closes: `$disconnect` fails.
     let before = stack.running.gateway.connections.disconnects();

@@ -91,7 +91,8 @@ where
     let ids: Vec<_> = executives.iter().map(|e| e.executive_id.clone()).collect();
     let presence = store.presence(&ids).await?;
     for exec in &executives {
-        report.connections_closed += forget_closed(store, pusher, &exec.executive_id).await?;
+        let (closed, open) = forget_closed(store, pusher, &exec.executive_id).await?;
+        report.connections_closed += closed;
         let Some(p) = presence.get(&exec.executive_id) else {
             continue;
         };
@@ -117,7 +118,12 @@ where
                 report.drifting.push(target);
             }
         }
-        if p.online && !assignment::offline_unless_connected(store, pusher, exec).await? {
+        // Online with a dashboard still open: nothing to check again.
+        let surely_online = open > 0 && !exec.disabled;
+        if p.online
+            && !surely_online
+            && !assignment::offline_unless_connected(store, pusher, exec).await?
+        {
             report.went_offline += 1;
         }
     }
@@ -129,21 +135,21 @@ where
 }
 
 /// Removes `executive`'s connection records whose socket API Gateway no
-/// longer holds; how many. A record whose check fails stays for the next
-/// run.
+/// longer holds: how many, and how many are open (a record whose check
+/// fails is counted open and stays for the next run).
 async fn forget_closed<S, P>(
     store: &S,
     pusher: &P,
     executive: &crate::executive::ExecutiveId,
-) -> Result<usize, StoreError>
+) -> Result<(usize, usize), StoreError>
 where
     S: ConnectionStore,
     P: Pusher,
 {
-    let mut closed = 0;
+    let (mut closed, mut open) = (0, 0);
     for id in store.connections_of(executive).await? {
         match pusher.is_open(&id).await {
-            Ok(true) => {}
+            Ok(true) => open += 1,
             Ok(false) => {
                 tracing::info!(connection_id = %id, executive_id = %executive,
                     "connection record of a closed socket; removed");
@@ -152,8 +158,9 @@ where
             }
             Err(e) => {
                 tracing::warn!(connection_id = %id, error = ?e, "could not check a connection; the next run looks again");
+                open += 1;
             }
         }
     }
-    Ok(closed)
+    Ok((closed, open))
 }

@@ -580,7 +580,7 @@ where
             // the id is fresh, so a message stored under it is this one.
             // Queue it rather than tell the agent it failed (they would
             // send it again).
-            None => stored_after_all(store, &chat.chat_id, &id.message_id)
+            None => written_after_all(store, &chat.chat_id, &id.message_id)
                 .await?
                 .ok_or_else(|| {
                     StoreError::Corrupt(format!(
@@ -590,7 +590,7 @@ where
                 })?,
         },
         Err(NotQueued::Store(e @ StoreError::Unavailable(_))) => {
-            stored_after_all(store, &chat.chat_id, &id.message_id)
+            written_after_all(store, &chat.chat_id, &id.message_id)
                 .await?
                 .ok_or(e)?
         }
@@ -627,7 +627,7 @@ where
     if earlier.chat_id != chat.chat_id {
         return Err(NotQueued::KeyReused(key.clone()));
     }
-    let (after, stored) = stored_after_all(store, &earlier.chat_id, &earlier.message_id)
+    let (after, stored) = message_and_chat(store, &earlier.chat_id, &earlier.message_id)
         .await?
         .ok_or_else(|| {
             StoreError::Corrupt(format!("message {} of client id {key}", earlier.message_id))
@@ -646,7 +646,21 @@ where
 
 /// The message stored under `message_id` and its chat as it is now, if
 /// the write whose outcome was not known went through.
-async fn stored_after_all<S: ChatStore>(
+async fn written_after_all<S: ChatStore>(
+    store: &S,
+    chat_id: &ChatId,
+    message_id: &str,
+) -> Result<Option<(Chat, Message)>, StoreError> {
+    let found = message_and_chat(store, chat_id, message_id).await?;
+    if found.is_some() {
+        tracing::warn!(%chat_id, %message_id,
+            "a send's store write went through though its answer was lost; queuing it");
+    }
+    Ok(found)
+}
+
+/// The message stored under `message_id` and its chat as it is now.
+async fn message_and_chat<S: ChatStore>(
     store: &S,
     chat_id: &ChatId,
     message_id: &str,
@@ -654,8 +668,6 @@ async fn stored_after_all<S: ChatStore>(
     let Some(message) = store.message(chat_id, message_id).await? else {
         return Ok(None);
     };
-    tracing::warn!(%chat_id, %message_id,
-        "a send's store write went through though its answer was lost; queuing it");
     let chat = store
         .chat(chat_id)
         .await?
