@@ -15,7 +15,9 @@ use domain::outbound::{
 };
 use domain::sending::{Author, NotQueued, queue_send};
 
-use smart_chat_tests::{PARTNER_CHANNEL, Stack, append_outbound_text, eventually, status_webhook};
+use smart_chat_tests::{
+    Dashboard, PARTNER_CHANNEL, Stack, append_outbound_text, eventually, status_webhook,
+};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -25,6 +27,20 @@ async fn chat_on(stack: &Stack, channel: &str, customer: &str) -> anyhow::Result
     stack
         .customer_writes(channel, customer, &wa_id, "hello")
         .await
+}
+
+/// `send_message` with `data` is refused `invalid_data`, saying `needle`.
+async fn refused_as_invalid(dash: &mut Dashboard, data: Value, needle: &str) -> anyhow::Result<()> {
+    let refused = dash.request("send_message", data).await?;
+    assert_eq!(refused["event"], "error", "{refused}");
+    assert_eq!(refused["data"]["code"], "invalid_data", "{refused}");
+    assert!(
+        refused["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(needle)),
+        "{refused}"
+    );
+    Ok(())
 }
 
 /// A recorded send's body without `biz_opaque_callback_data`, which must
@@ -100,7 +116,7 @@ async fn watched_send(
     customer: &str,
     fail: (u16, u32),
     text: &str,
-) -> anyhow::Result<(Chat, String, smart_chat_tests::Dashboard, String)> {
+) -> anyhow::Result<(Chat, String, Dashboard, String)> {
     let chat = chat_on(stack, PARTNER_CHANNEL, customer).await?;
     let admin = stack.admin_token().await?;
     let mut dash = stack.connect(&admin).await?;
@@ -389,15 +405,7 @@ async fn invalid_messages_are_refused_before_any_call() -> anyhow::Result<()> {
             "not one of",
         ),
     ] {
-        let refused = dash.request("send_message", data).await?;
-        assert_eq!(refused["event"], "error", "{refused}");
-        assert_eq!(refused["data"]["code"], "invalid_data", "{refused}");
-        assert!(
-            refused["data"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains(needle)),
-            "{refused}"
-        );
+        refused_as_invalid(&mut dash, data, needle).await?;
     }
     // Nothing was stored, nothing reached the provider.
     stack.settled().await?;
@@ -856,7 +864,7 @@ async fn ambiguous_send(
     stack: &Stack,
     customer: &str,
     text: &str,
-) -> anyhow::Result<(Chat, smart_chat_tests::Dashboard, String)> {
+) -> anyhow::Result<(Chat, Dashboard, String)> {
     let chat = chat_on(stack, PARTNER_CHANNEL, customer).await?;
     let mut dash = stack.connect(&stack.admin_token().await?).await?;
     dash.request("join_chat", json!({"chat_id": chat.chat_id}))
@@ -1034,15 +1042,7 @@ async fn a_message_sent_again_under_its_client_id_is_stored_and_sent_once() -> a
             "client_id",
         ),
     ] {
-        let refused = again.request("send_message", data).await?;
-        assert_eq!(refused["event"], "error", "{refused}");
-        assert_eq!(refused["data"]["code"], "invalid_data", "{refused}");
-        assert!(
-            refused["data"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains(needle)),
-            "{refused}"
-        );
+        refused_as_invalid(&mut again, data, needle).await?;
     }
     // Another executive's same id is their own message.
     let mut agent = stack
