@@ -19,6 +19,10 @@ async fn nothing_is_lost_or_doubled_when_everything_around_the_product_fails() -
     // reach, the kills, the reconnections, the answers.
     assert_eq!(report.messages, plan.senders * plan.per_sender, "{report}");
     assert_eq!(report.consumer_kills, plan.restarts as u64);
+    // Retries were counted: each poison message alone came back four
+    // times before its fifth receive sent it to the DLQ.
+    let handed_again = report.redeliveries.values().sum::<u64>();
+    assert!(handed_again >= 4 * plan.poison as u64, "{report}");
     assert!(report.faults_injected.len() >= 8, "{report}");
     assert!(report.dashboard_reconnects > 0, "{report}");
     // Every chat taken has a stored reply (a check of the run's own).

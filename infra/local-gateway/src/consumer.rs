@@ -29,6 +29,26 @@ pub struct Source {
     pub timeout: Duration,
 }
 
+/// Messages handed out again (receive count above one), by the function
+/// they feed: what lost answers, failed records, kills and timeouts cost
+/// in retries.
+#[derive(Debug, Default)]
+pub struct Redeliveries(std::sync::Mutex<std::collections::BTreeMap<String, u64>>);
+
+impl Redeliveries {
+    fn add(&self, function: &str, n: u64) {
+        if n > 0
+            && let Ok(mut counts) = self.0.lock()
+        {
+            *counts.entry(function.to_owned()).or_default() += n;
+        }
+    }
+
+    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
 /// The running event source mappings. `kill` aborts every poller where it
 /// stands, mid-batch included, as a crashed function would stop: what it
 /// had received stays hidden until the visibility timeout, then comes
@@ -125,6 +145,17 @@ pub async fn run(
         if messages.is_empty() {
             continue;
         }
+        let again = messages
+            .iter()
+            .filter(|m| {
+                m.attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n > 1)
+            })
+            .count();
+        gw.redeliveries.add(&binary, again as u64);
         let records: Vec<Value> = messages
             .iter()
             .map(|m| {

@@ -179,6 +179,8 @@ pub struct Gateway {
     pub envs: std::collections::BTreeMap<&'static str, domain::config::Env>,
     /// The fault switch the recorder and `@connections` consult too.
     pub faults: faults::Faults,
+    /// Messages the local event source mappings handed out again.
+    pub redeliveries: consumer::Redeliveries,
 }
 
 pub struct Running {
@@ -512,6 +514,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         ws_domain: ws_addr.to_string(),
         envs: function_envs,
         faults: cfg.faults.clone(),
+        redeliveries: consumer::Redeliveries::default(),
     });
 
     let (stop, stop_rx) = watch::channel(false);

@@ -187,6 +187,8 @@ pub struct Report {
     pub faults_injected: BTreeMap<String, u64>,
     pub requests_seen: BTreeMap<String, u64>,
     pub consumer_kills: u64,
+    /// Queue messages handed out again, by the function they feed.
+    pub redeliveries: BTreeMap<String, u64>,
     pub dashboard_connects: u64,
     pub dashboard_reconnects: u64,
     pub frames_received: u64,
@@ -228,6 +230,11 @@ impl std::fmt::Display for Report {
             f,
             "- faults injected {:?} of requests {:?}",
             self.faults_injected, self.requests_seen
+        )?;
+        writeln!(
+            f,
+            "- retries: queue messages handed out again {:?}",
+            self.redeliveries
         )?;
         writeln!(
             f,
@@ -905,6 +912,7 @@ pub async fn run(
     report.posts_refused = get(&t.posts_refused);
     report.reposts = get(&t.reposts);
     report.consumer_kills = get(&t.kills);
+    report.redeliveries = running.gateway.redeliveries.counts();
     report.dashboard_connects = get(&t.connects);
     report.dashboard_reconnects = get(&t.reconnects);
     report.frames_received = get(&t.frames);
