@@ -873,13 +873,15 @@ pub async fn run(
         ));
     }
 
-    // Every socket is closed; the sweep runs (twice: the counters' repair
-    // acts on what two runs in a row see).
-    let closing = Instant::now() + Duration::from_secs(30);
-    while running.gateway.connections.count() > 0 && Instant::now() < closing {
+    // Every socket is closed and its `$disconnect` done (the last one of
+    // each agent hands their chats on: with every agent leaving at once,
+    // chats pass from one to the next until the waiting line takes them);
+    // then the sweep runs (twice: the counters' repair acts on what two
+    // runs in a row see).
+    let closing = Instant::now() + Duration::from_secs(120);
+    while !running.gateway.connections.all_closed() && Instant::now() < closing {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     for _ in 0..2 {
         let sweep = ctx.running.run_schedule("counter-sync").await?;
         report.connections_closed_by_sweep += sweep["connections_closed"].as_u64().unwrap_or(0);

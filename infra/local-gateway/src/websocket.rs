@@ -43,6 +43,8 @@ pub struct Connections {
     inner: Mutex<HashMap<String, Open>>,
     /// `$disconnect` invocations finished (succeeded or failed).
     disconnects: std::sync::atomic::AtomicU64,
+    /// Sockets closed whose `$disconnect` is still running.
+    closing: std::sync::atomic::AtomicU64,
 }
 
 impl Connections {
@@ -76,6 +78,12 @@ impl Connections {
     /// How many `$disconnect` invocations have finished, failed ones too.
     pub fn disconnects(&self) -> u64 {
         self.disconnects.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// No socket open and no `$disconnect` still running (an executive's
+    /// last one hands their chats on before it returns).
+    pub fn all_closed(&self) -> bool {
+        self.count() == 0 && self.closing.load(std::sync::atomic::Ordering::SeqCst) == 0
     }
 }
 
@@ -273,6 +281,9 @@ async fn run_socket(
             Err(e) => tracing::error!(error = %e, "could not build message event"),
         }
     }
+    gw.connections
+        .closing
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     gw.connections.remove(&id);
     writer.abort();
     if let Ok(event) = ws_event(&gw, Kind::Disconnect, &id, peer)
@@ -286,6 +297,9 @@ async fn run_socket(
     gw.connections
         .disconnects
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    gw.connections
+        .closing
+        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 fn gone() -> Response {
