@@ -40,6 +40,12 @@ async fn info_logs_mask_phone_numbers_and_never_carry_message_texts() -> anyhow:
 
     let token = "internal-token-for-log-tests";
     let stack = Stack::start_with(|c| c.internal_token = Some(Secret::new(token.into()))).await?;
+    // Other tests in this process log from their own threads. A log line
+    // first reached there while this subscriber was being set can keep the
+    // "nobody listens" it was registered with (tracing caches each line's
+    // interest); asking every registered line again, now that this
+    // subscriber exists, makes the capture complete.
+    tracing::callsite::rebuild_interest_cache();
     let customer = "919812340077";
     let chat = stack
         .customer_writes(
