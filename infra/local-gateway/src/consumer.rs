@@ -113,9 +113,11 @@ pub async fn run(
         ..
     } = source;
     loop {
-        // One receive at a time per queue: moto's threaded server can hand
-        // two concurrent receives messages of the same FIFO group (SQS
-        // never does). Processing still runs in parallel.
+        // One receive at a time per queue from these pollers. moto's
+        // threaded server handed two concurrent receives messages of one
+        // FIFO group (SQS never does); `moto_server.py` now serialises
+        // receives itself, which also covers a receive still running in
+        // moto after its poller was killed. Processing runs in parallel.
         let turn = tokio::select! {
             _ = stop.changed() => return,
             turn = receiving.lock() => turn,
@@ -145,17 +147,6 @@ pub async fn run(
         if messages.is_empty() {
             continue;
         }
-        let again = messages
-            .iter()
-            .filter(|m| {
-                m.attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .is_some_and(|n| n > 1)
-            })
-            .count();
-        gw.redeliveries.add(&binary, again as u64);
         let records: Vec<Value> = messages
             .iter()
             .map(|m| {
@@ -185,6 +176,12 @@ pub async fn run(
                 continue;
             }
         };
+        let again = event
+            .records
+            .iter()
+            .filter(|r| adapters::sqs_event::receive_count(r) > 1)
+            .count();
+        gw.redeliveries.add(&binary, again as u64);
         let invoked = tokio::time::timeout(timeout, gw.functions.invoke_sqs(&binary, event)).await;
         let failed: Vec<String> = match invoked.unwrap_or_else(|_| {
             Err(format!(

@@ -125,10 +125,17 @@ impl Plan {
     }
 }
 
+/// How long an ambiguous send waits for its callback in a soak (the
+/// product's wait is three minutes).
+const CONFIRM_WAIT: Duration = Duration::from_secs(30);
+
 /// How long a waiting send takes to fall due for the minute job (its
 /// `STUCK_AFTER`, or the soak's confirm wait, whichever is longer), and a
 /// little more.
-const STUCK_WAIT: Duration = Duration::from_secs(125);
+fn stuck_wait() -> Duration {
+    let stuck = domain::sending::STUCK_AFTER.to_std().unwrap_or_default();
+    stuck.max(CONFIRM_WAIT) + Duration::from_secs(5)
+}
 
 /// The stack's settings a soak needs: a visibility timeout short enough
 /// that what a killed consumer held comes back within the run (yet longer
@@ -136,7 +143,7 @@ const STUCK_WAIT: Duration = Duration::from_secs(125);
 /// callback long enough for WhatsApp's callback to arrive under load.
 pub fn configure(cfg: &mut crate::Config) {
     cfg.visibility_timeout = Some(20);
-    cfg.outbound_confirm_wait = Duration::from_secs(30);
+    cfg.outbound_confirm_wait = CONFIRM_WAIT;
     cfg.inbound_pollers = 4;
     // A batch waits for its slowest forward (a held one: 11 s), so more
     // batches at once, as Lambda would run.
@@ -837,11 +844,11 @@ pub async fn run(
             drained &= ctx.drained(drain_until).await?;
             for _ in 0..3 {
                 let waiting = ctx.store.unsent_sends(chrono::Utc::now(), 1).await?;
-                if waiting.is_empty() || Instant::now() + STUCK_WAIT > deadline {
+                if waiting.is_empty() || Instant::now() + stuck_wait() > deadline {
                     break;
                 }
                 tracing::info!("a send is still waiting: running the minute job once it is due");
-                tokio::time::sleep(STUCK_WAIT).await;
+                tokio::time::sleep(stuck_wait()).await;
                 ctx.running.run_schedule("sla-scan").await?;
                 drained &= ctx.drained(deadline).await?;
             }
@@ -1025,11 +1032,8 @@ async fn check(
         else {
             continue;
         };
-        if let Some((_, message)) = data.strip_prefix("sc1:").and_then(|d| d.split_once(':')) {
-            reached
-                .entry(message.to_owned())
-                .or_default()
-                .push(r.clone());
+        if let Some(ours) = domain::sending::message_of_callback(data) {
+            reached.entry(ours.message_id).or_default().push(r.clone());
         }
     }
     // Every chat taken was answered, once: an agent's reply is stored in

@@ -158,14 +158,21 @@ fn list_sk(chat: &Chat) -> String {
 /// The marker a WhatsApp message id leads to our message by (dedupe,
 /// statuses, replies), expiring after the dedupe window.
 fn wa_marker(wa_id: &str, chat: &ChatId, message_id: &str) -> Item {
-    let mut marker = key(format!("WAMSG#{wa_id}"), "DEDUP");
-    marker.insert("chat_id".into(), s(chat.as_str()));
-    marker.insert("message_id".into(), s(message_id));
-    marker.insert(
-        "expires_at".into(),
-        n(epoch_after(Duration::days(DEDUPE_TTL_DAYS))),
-    );
-    marker
+    ref_marker(
+        key(format!("WAMSG#{wa_id}"), "DEDUP"),
+        chat,
+        message_id,
+        Duration::days(DEDUPE_TTL_DAYS),
+    )
+}
+
+/// A marker item at `item`'s key naming one of our messages, expiring
+/// after `ttl` (`chats::message_ref_of` reads it back).
+fn ref_marker(mut item: Item, chat: &ChatId, message_id: &str, ttl: Duration) -> Item {
+    item.insert("chat_id".into(), s(chat.as_str()));
+    item.insert("message_id".into(), s(message_id));
+    item.insert("expires_at".into(), n(epoch_after(ttl)));
+    item
 }
 
 fn conn_pk(id: &ConnectionId) -> String {

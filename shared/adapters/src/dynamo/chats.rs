@@ -30,12 +30,11 @@ impl DynamoStore {
         let mut writes = Vec::with_capacity(4);
         // First, so a key used before is `Duplicate`.
         if let Some(k) = client_key {
-            let mut marker = key(send_key_pk(&m.sender, k), "SENDKEY");
-            marker.insert("chat_id".into(), s(chat.chat_id.as_str()));
-            marker.insert("message_id".into(), s(&m.message_id));
-            marker.insert(
-                "expires_at".into(),
-                n(epoch_after(chrono::Duration::days(1))),
+            let marker = ref_marker(
+                key(send_key_pk(&m.sender, k), "SENDKEY"),
+                &chat.chat_id,
+                &m.message_id,
+                chrono::Duration::days(1),
             );
             writes.push(put_write(table, marker, true)?);
         }
