@@ -1,5 +1,5 @@
 """moto server as the local stack runs it: SQS and EventBridge (and
-DynamoDB, when someone points DynamoDB at it), with two corrections.
+DynamoDB, when someone points DynamoDB at it), with these corrections.
 
 1. Each DynamoDB request is applied atomically. DynamoDB applies every
    request, and every TransactWriteItems as a whole, atomically: a
